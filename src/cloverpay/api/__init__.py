@@ -4,6 +4,14 @@ This module re-exports the public names of the private modules; see each module'
 docstring for its exception tree.
 """
 
+from ._encryption import (
+    TA_KEYS_URL,
+    MissingCryptographyError,
+    decrypt_pan,
+    encrypt_pan,
+    load_ta_keys,
+    ta_public_key_from_rsa,
+)
 from ._oauth import (
     PKCE,
     SANDBOX_API_BASE_URL,
@@ -54,6 +62,7 @@ __all__ = [
     "PKCE",
     "SANDBOX_API_BASE_URL",
     "SANDBOX_AUTHORIZE_BASE_URL",
+    "TA_KEYS_URL",
     "AppEvent",
     "AppEventType",
     "AppWebhook",
@@ -64,6 +73,7 @@ __all__ = [
     "CloverOAuth",
     "FileTokenStore",
     "InMemoryTokenStore",
+    "MissingCryptographyError",
     "MissingTokenError",
     "OAuthClient",
     "OAuthError",
@@ -81,10 +91,14 @@ __all__ = [
     "build_refresh_request",
     "build_token_request",
     "code_challenge",
+    "decrypt_pan",
+    "encrypt_pan",
+    "load_ta_keys",
     "parse_app_webhook",
     "parse_checkout_event",
     "parse_token_response",
     "sign_checkout_webhook",
+    "ta_public_key_from_rsa",
     "verify_app_webhook",
     "verify_checkout_signature",
 ]
