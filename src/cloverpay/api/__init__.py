@@ -37,7 +37,11 @@ from cloverpay.api._errors import (
     RateLimitError,
     ServerError,
 )
-from cloverpay.api._idempotency import idempotency_key_for, new_idempotency_key
+from cloverpay.api._idempotency import (
+    IDEMPOTENCY_NAMESPACE,
+    idempotency_key_for,
+    new_idempotency_key,
+)
 from cloverpay.api._limiter import AsyncLimiter, Limiter, RateLimit, TokenBucket
 from cloverpay.api._models_base import CamelModel, CloverModel, DeletedObject, ListObject
 from cloverpay.api._models_ecommerce import (
@@ -98,6 +102,7 @@ from cloverpay.api._params import (
 from cloverpay.api._retry import RetryDecision, RetryPolicy
 
 __all__ = [
+    "IDEMPOTENCY_NAMESPACE",
     "PRODUCTION_EU",
     "PRODUCTION_LATAM",
     "PRODUCTION_NA",

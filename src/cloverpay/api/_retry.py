@@ -22,7 +22,7 @@ import dataclasses
 import random
 from collections.abc import Callable
 
-__all__ = ["REPLAY_SAFE_METHODS", "RetryDecision", "RetryPolicy"]
+__all__ = ["RetryDecision", "RetryPolicy"]
 
 REPLAY_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
