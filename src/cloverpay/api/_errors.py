@@ -16,10 +16,17 @@ The tree::
     │   ├── RateLimitError           throttled (retry_after in seconds, if given)      429
     │   ├── ServerError              Clover failed                                     5xx
     │   └── MalformedResponseError   the answer could not be read as the expected JSON
-    └── APIConnectionError           no answer from Clover
-        └── OutcomeUnknownError      the request was sent and no answer came back: an
-                                     operation that moves money may have happened. Retry
-                                     with the same idempotency_key, or look it up.
+    └── APIConnectionError           no usable answer from Clover
+        └── OutcomeUnknownError      the request was sent and no usable answer came back:
+                                     it may have taken effect. Retry with the same
+                                     idempotency_key, or look it up.
+
+:class:`OutcomeUnknownError` is what a request that moves money (charge, capture,
+refund, order pay/returns) raises whenever the client cannot tell whether it happened:
+a timeout or dropped connection after sending, a 5xx once its retries ran out, or a
+2xx whose body cannot be read. Only a real answer from Clover (a decline, a 4xx)
+means it did not happen. The 5xx :class:`ServerError` it replaces is its
+``__cause__``.
 
 Every error carries ``http_status``, Clover's error ``code``, a ``message``, the
 ``request_id`` and, where the request had one, the ``idempotency_key``. Messages are

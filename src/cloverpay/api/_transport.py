@@ -18,6 +18,7 @@ from typing import Any, NoReturn, TypeVar
 
 import httpx
 
+from cloverpay._redact import redact
 from cloverpay.api._environments import Environment
 from cloverpay.api._error_mapping import error_from_response, parse_retry_after
 from cloverpay.api._errors import (
@@ -259,7 +260,13 @@ class SyncRunner:
                 decision = core.retry.decide(attempt=attempt, replay_safe=op.replay_safe, sent=sent)
                 if not decision.retry:
                     core.give_up_transport(op, exc, sent, attempt)
-                log.info("retrying %s %s in %.2fs: %s", op.method, op.path, decision.delay, exc)
+                log.info(
+                    "retrying %s %s in %.2fs: %s",
+                    op.method,
+                    op.path,
+                    decision.delay,
+                    redact(str(exc)),
+                )
                 self.sleep(decision.delay)
                 continue
             if log.isEnabledFor(logging.DEBUG):
@@ -325,7 +332,13 @@ class AsyncRunner:
                 decision = core.retry.decide(attempt=attempt, replay_safe=op.replay_safe, sent=sent)
                 if not decision.retry:
                     core.give_up_transport(op, exc, sent, attempt)
-                log.info("retrying %s %s in %.2fs: %s", op.method, op.path, decision.delay, exc)
+                log.info(
+                    "retrying %s %s in %.2fs: %s",
+                    op.method,
+                    op.path,
+                    decision.delay,
+                    redact(str(exc)),
+                )
                 await self.sleep(decision.delay)
                 continue
             if log.isEnabledFor(logging.DEBUG):
