@@ -245,3 +245,29 @@ def test_control_api_over_a_real_socket(sandbox: Sandbox, receiver: Receiver) ->
         sandbox.state.notify("P", "PAYX", "CREATE")
         receiver.wait_for(lambda got: len(got) >= 2)  # sent after the batch window, unflushed
         assert json.loads(receiver.received[1].body)["merchants"]
+
+
+def test_ecommerce_charge_notifies_the_app(
+    http: httpx.Client, sandbox: Sandbox, receiver: Receiver
+) -> None:
+    _fast(http)
+    http.post("/_sandbox/webhooks", json={"url": receiver.url, "autoConfirm": True})
+    tok = http.post(
+        "/v1/tokens",
+        json={
+            "card": {"number": "4242424242424242", "exp_month": "1", "exp_year": "39", "cvv": "123"}
+        },
+        headers={"apikey": sandbox.credentials.api_access_key},
+    ).json()
+    charge = http.post(
+        "/v1/charges",
+        json={"amount": 500, "currency": "usd", "source": tok["id"]},
+        headers={"x-forwarded-for": "203.0.113.9"},
+    ).json()
+    http.post("/_sandbox/webhooks/flush")
+    receiver.wait_for(lambda got: len(got) >= 2)
+    body = json.loads(receiver.received[1].body)
+    ids = [e["objectId"] for e in body["merchants"][sandbox.credentials.merchant_id]]
+    assert f"P:{charge['id']}" in ids
+    assert f"O:{charge['order']}" in ids
+    assert "4242424242424242" not in receiver.received[1].body.decode()
