@@ -18,6 +18,9 @@ Rules the table encodes (both roles use it; ``Party`` is who *sends* the message
 - A FINISH_OK / FINISH_CANCEL / TX_START_RESPONSE while READY is accepted and changes
   nothing: a result that moves money is never dropped (e.g. the device re-sending its
   last message after a reconnect).
+- Connection control from the cloud proxy (SHUTDOWN, RESET, FORCECONNECT) is valid
+  from either side in every open state and does not change it; the connection layer
+  acts on it (close, reconnect).
 - PING / PONG are valid in every open state and never change it; they are not in
   the table.
 
@@ -77,6 +80,7 @@ class Trigger(enum.Enum):
     ACK = "ACK"
     UI_STATE = "UI_STATE"
     REMOTE_ERROR = "REMOTE_ERROR"
+    CONNECTION_CONTROL = "CONNECTION_CONTROL"
     OTHER = "OTHER"
 
 
@@ -92,10 +96,14 @@ TRANSITIONS: Final[Mapping[tuple[SessionState, Party, Trigger], SessionState]] =
     (S.CONNECTED, D, T.ACK): S.CONNECTED,
     (S.CONNECTED, D, T.UI_STATE): S.CONNECTED,
     (S.CONNECTED, D, T.REMOTE_ERROR): S.CONNECTED,
+    (S.CONNECTED, D, T.CONNECTION_CONTROL): S.CONNECTED,
+    (S.CONNECTED, P, T.CONNECTION_CONTROL): S.CONNECTED,
     # PAIRING: PAIRING_REQUEST sent, waiting for the device
     (S.PAIRING, D, T.ACK): S.PAIRING,
     (S.PAIRING, D, T.UI_STATE): S.PAIRING,
     (S.PAIRING, D, T.REMOTE_ERROR): S.PAIRING,
+    (S.PAIRING, D, T.CONNECTION_CONTROL): S.PAIRING,
+    (S.PAIRING, P, T.CONNECTION_CONTROL): S.PAIRING,
     (S.PAIRING, D, T.PAIRING_CODE): S.PAIRING,
     (S.PAIRING, D, T.PAIRING_PENDING): S.PAIRING,
     (S.PAIRING, D, T.PAIRING_SUCCEEDED): S.PAIRED,
@@ -105,6 +113,8 @@ TRANSITIONS: Final[Mapping[tuple[SessionState, Party, Trigger], SessionState]] =
     (S.PAIRED, D, T.ACK): S.PAIRED,
     (S.PAIRED, D, T.UI_STATE): S.PAIRED,
     (S.PAIRED, D, T.REMOTE_ERROR): S.PAIRED,
+    (S.PAIRED, D, T.CONNECTION_CONTROL): S.PAIRED,
+    (S.PAIRED, P, T.CONNECTION_CONTROL): S.PAIRED,
     (S.PAIRED, D, T.DISCOVERY_READY): S.READY,
     (S.PAIRED, D, T.DISCOVERY_NOT_READY): S.PAIRED,
     # READY: anything goes; TX_START / REFUND_REQUEST open a transaction
@@ -115,6 +125,8 @@ TRANSITIONS: Final[Mapping[tuple[SessionState, Party, Trigger], SessionState]] =
     (S.READY, D, T.ACK): S.READY,
     (S.READY, D, T.UI_STATE): S.READY,
     (S.READY, D, T.REMOTE_ERROR): S.READY,
+    (S.READY, D, T.CONNECTION_CONTROL): S.READY,
+    (S.READY, P, T.CONNECTION_CONTROL): S.READY,
     (S.READY, D, T.DISCOVERY_READY): S.READY,
     (S.READY, D, T.DISCOVERY_NOT_READY): S.PAIRED,
     (S.READY, D, T.TX_START_ACCEPTED): S.READY,
@@ -128,6 +140,8 @@ TRANSITIONS: Final[Mapping[tuple[SessionState, Party, Trigger], SessionState]] =
     (S.TRANSACTION, D, T.ACK): S.TRANSACTION,
     (S.TRANSACTION, D, T.UI_STATE): S.TRANSACTION,
     (S.TRANSACTION, D, T.REMOTE_ERROR): S.TRANSACTION,
+    (S.TRANSACTION, D, T.CONNECTION_CONTROL): S.TRANSACTION,
+    (S.TRANSACTION, P, T.CONNECTION_CONTROL): S.TRANSACTION,
     (S.TRANSACTION, D, T.DISCOVERY_READY): S.READY,
     (S.TRANSACTION, D, T.DISCOVERY_NOT_READY): S.PAIRED,
     (S.TRANSACTION, D, T.TX_START_ACCEPTED): S.TRANSACTION,
@@ -150,6 +164,9 @@ _BY_METHOD: Final[Mapping[Method, Trigger]] = {
     Method.ACK: T.ACK,
     Method.UI_STATE: T.UI_STATE,
     Method.REMOTE_ERROR: T.REMOTE_ERROR,
+    Method.SHUTDOWN: T.CONNECTION_CONTROL,
+    Method.RESET: T.CONNECTION_CONTROL,
+    Method.FORCECONNECT: T.CONNECTION_CONTROL,
 }
 
 
