@@ -270,3 +270,13 @@ def test_message_ids_and_payload_bookkeeping_follow_the_role() -> None:
     assert json.loads(frame)["id"] == "d1"
     assert "messageId" not in body
     assert body["version"] == 1
+
+
+def test_expired_message_that_is_not_acceptable_is_reported_dropped() -> None:
+    pos, _ = pair()
+    frag = {"id": "7", "type": "COMMAND", "method": "TX_START", "payload": "{}"}
+    pos.receive_data(json.dumps(frag | {"fragmentIndex": 0, "lastFragment": False}), now=0.0)
+    (ev,) = pos.expire_fragments(now=3.0)
+    assert isinstance(ev, FragmentedMessageDropped)
+    assert ev.message_id == "7"
+    assert "never sent by the DEVICE" in ev.reason

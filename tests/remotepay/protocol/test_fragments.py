@@ -93,7 +93,7 @@ def test_expire_finishes_contiguous_and_drops_gaps() -> None:
     r.add(_frag(0, mid="c"))  # no clock: never expires
     assert r.expire(now=1.5, idle=2.0) == ([], [])
     finished, dropped = r.expire(now=3.0, idle=2.0)
-    assert [env.payload for env in finished] == ['{"x":1}']
+    assert [(env.payload, n) for env, n in finished] == [('{"x":1}', 2)]
     assert dropped == [("b", 2)]
     assert r.pending == 1
     r.clear()

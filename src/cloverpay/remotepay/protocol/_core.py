@@ -148,7 +148,11 @@ class RemotePayProtocol:
         ``lastFragment`` (spec §3.1)."""
         finished, dropped = self._reassembler.expire(now, idle)
         events: list[Event] = [FragmentedMessageDropped(mid, n) for mid, n in dropped]
-        events.extend(self._process(env) for env in finished)
+        for env, count in finished:
+            try:
+                events.append(self._process(env))
+            except RemoteProtocolError as exc:
+                events.append(FragmentedMessageDropped(env.id or "", count, exc.msg))
         return events
 
     def _process(self, env: Envelope) -> Event:

@@ -58,10 +58,12 @@ class UnknownMessageReceived:
 
 @dataclass(frozen=True, slots=True)
 class FragmentedMessageDropped:
-    """A fragmented message never completed and was given up (see ``expire_fragments``)."""
+    """A fragmented message was given up by ``expire_fragments``: it never completed,
+    or it completed by timeout but was not acceptable (``reason`` says why)."""
 
     message_id: str
     fragments: int
+    reason: str = "incomplete"
 
 
 Event = (

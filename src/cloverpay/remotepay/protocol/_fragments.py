@@ -115,15 +115,17 @@ class Reassembler:
             return _join(partial)
         return None
 
-    def expire(self, now: float, idle: float) -> tuple[list[Envelope], list[tuple[str, int]]]:
+    def expire(
+        self, now: float, idle: float
+    ) -> tuple[list[tuple[Envelope, int]], list[tuple[str, int]]]:
         """Finish or drop messages idle for ``idle`` seconds (``now`` on the same clock
         as the ``now`` given to :meth:`add`).
 
         Android and Windows sometimes never set ``lastFragment`` (spec §3.1): a message
         whose fragments 0..n are all present is finished as it is; one with gaps is
-        dropped. Returns ``(finished, [(id, fragments dropped), ...])``.
+        dropped. Returns ``([(message, fragments), ...], [(id, fragments), ...])``.
         """
-        finished: list[Envelope] = []
+        finished: list[tuple[Envelope, int]] = []
         dropped: list[tuple[str, int]] = []
         for mid in list(self._partials):
             partial = self._partials[mid]
@@ -131,7 +133,7 @@ class Reassembler:
                 continue
             del self._partials[mid]
             if set(partial.parts) == set(range(len(partial.parts))):
-                finished.append(_join(partial))
+                finished.append((_join(partial), len(partial.parts)))
             else:
                 dropped.append((mid, len(partial.parts)))
         return finished, dropped
