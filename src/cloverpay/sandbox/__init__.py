@@ -1,0 +1,65 @@
+"""cloverpay.sandbox: an offline, stateful emulator of Clover's HTTP APIs.
+
+Needs the ``sandbox`` extra: ``pip install 'cloverpay[sandbox]'``.
+
+Quick start::
+
+    from cloverpay.sandbox import Sandbox
+    import httpx
+
+    sandbox = Sandbox(seed=1)
+    creds = sandbox.credentials
+    with httpx.Client(transport=sandbox.sync_transport(), base_url=creds.base_url) as http:
+        http.get("/pakms/apikey", headers={"Authorization": f"Bearer {creds.access_token}"})
+
+The same state can be served on a real socket (``SandboxServer(sandbox)``) or from the
+command line (``cloverpay sandbox --port 8080``). ``/_sandbox/...`` is the control API
+(reset, seed, clock, faults, rate limits, events, config).
+"""
+
+from ._app import create_app, route_modules
+from ._asgi import SandboxConnectionDropped
+from ._clock import Clock
+from ._errors import SandboxError
+from ._events import EventLog
+from ._faults import FAULT_KINDS, FaultInjector, FaultKind, FaultMiddleware, FaultRule
+from ._idempotency import IdempotencyMiddleware, IdempotencyStore, fingerprint
+from ._ids import CLOVER_ID_ALPHABET, IdGenerator
+from ._index import ListIndex, Page, Store
+from ._ratelimit import RateLimiter, RateLimitMiddleware
+from ._sandbox import IN_PROCESS_BASE_URL, Sandbox, SandboxCredentials, SandboxServer, serve
+from ._state import ChangeKind, Merchant, Notification, SandboxConfig, SandboxState
+
+__all__ = [
+    "CLOVER_ID_ALPHABET",
+    "FAULT_KINDS",
+    "IN_PROCESS_BASE_URL",
+    "ChangeKind",
+    "Clock",
+    "EventLog",
+    "FaultInjector",
+    "FaultKind",
+    "FaultMiddleware",
+    "FaultRule",
+    "IdGenerator",
+    "IdempotencyMiddleware",
+    "IdempotencyStore",
+    "ListIndex",
+    "Merchant",
+    "Notification",
+    "Page",
+    "RateLimitMiddleware",
+    "RateLimiter",
+    "Sandbox",
+    "SandboxConfig",
+    "SandboxConnectionDropped",
+    "SandboxCredentials",
+    "SandboxError",
+    "SandboxServer",
+    "SandboxState",
+    "Store",
+    "create_app",
+    "fingerprint",
+    "route_modules",
+    "serve",
+]
