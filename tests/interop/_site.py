@@ -101,6 +101,9 @@ def _handler_for(site: LocalSite) -> type[BaseHTTPRequestHandler]:
 
         def _dispatch(self) -> None:
             rec = self._receive()
+            if rec.path == "/favicon.ico":
+                self._send(204, b"", "image/x-icon")
+                return
             route = site.routes.get((rec.method, rec.path))
             if route is not None:
                 status, payload = route(rec)

@@ -65,6 +65,7 @@ function describeError(err) {
     return {class: typeof err, message: String(err)};
   }
   return {
+    resolvedErrorBody: err.resolvedErrorBody || null,
     class: err.constructor ? err.constructor.name : null,
     type: err.type || null,
     rawType: err.rawType || null,
@@ -97,6 +98,18 @@ async function runFlow(steps) {
   }
 }
 
+// SDK 1.0.0 rejects only when a response body has a top-level `message`; any
+// other error body (e.g. {"error": {...}} with status 4xx) resolves like a
+// success. Flows pass each result through this so such a body stops the flow.
+function expectSuccess(value) {
+  if (value && typeof value === 'object' && value.error) {
+    const err = new Error('the SDK resolved an error body: ' + JSON.stringify(value.error));
+    err.resolvedErrorBody = value.error;
+    throw err;
+  }
+  return value;
+}
+
 // Settles a promise into {resolved: value} or {rejected: describeError(err)}.
 async function settle(promise) {
   try {
@@ -106,4 +119,4 @@ async function settle(promise) {
   }
 }
 
-module.exports = {sandboxClient, describeError, runFlow, settle, requireEnv};
+module.exports = {sandboxClient, describeError, expectSuccess, runFlow, settle, requireEnv};

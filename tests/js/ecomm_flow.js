@@ -7,7 +7,7 @@
 //   decline        token for a declining test card -> charge (settled either way)
 //   charge         token for an approving test card -> charge (settled either way)
 
-const {runFlow, settle} = require('./ecomm_client');
+const {expectSuccess: must, runFlow, settle} = require('./ecomm_client');
 
 const APPROVED_VISA = '4242424242424242';
 const DECLINED_VISA = '4005571702222222';
@@ -18,9 +18,9 @@ function testCard(number) {
 
 async function tokenThenCharge(clover, record, at, number) {
   at('tokens.create');
-  const token = await clover.tokens.create({
+  const token = must(await clover.tokens.create({
     apiKey: process.env.CLOVER_API_ACCESS_KEY, card: testCard(number),
-  });
+  }));
   record('token', token);
   at('charges.create');
   record('charge_attempt', await settle(clover.charges.create({
@@ -31,45 +31,49 @@ async function tokenThenCharge(clover, record, at, number) {
 const scenarios = {
   async 'charge-refund'(clover, record, at) {
     at('apikey.retrieve');
-    const pakms = await clover.apikey.retrieve();
+    const pakms = must(await clover.apikey.retrieve());
     record('pakms', pakms);
     at('tokens.create');
-    const token = await clover.tokens.create({apiKey: pakms.apiAccessKey, card: testCard(APPROVED_VISA)});
+    const token = must(await clover.tokens.create({
+      apiKey: pakms.apiAccessKey, card: testCard(APPROVED_VISA),
+    }));
     record('token', token);
     at('charges.create');
-    const charge = await clover.charges.create({
+    const charge = must(await clover.charges.create({
       amount: 2500, currency: 'usd', source: token.id, description: 'node sdk interop',
-    });
+    }));
     record('charge', charge);
     at('refunds.create');
-    const refund = await clover.refunds.create({charge: charge.id, amount: 1000});
+    const refund = must(await clover.refunds.create({charge: charge.id, amount: 1000}));
     record('refund', refund);
     at('refunds.retrieve');
-    record('refund_retrieved', await clover.refunds.retrieve(refund.id));
+    record('refund_retrieved', must(await clover.refunds.retrieve(refund.id)));
     at('charges.retrieve');
-    record('charge_after_refund', await clover.charges.retrieve(charge.id));
+    record('charge_after_refund', must(await clover.charges.retrieve(charge.id)));
   },
 
   async 'order-pay'(clover, record, at) {
     at('orders.create');
-    const order = await clover.orders.create({
+    const order = must(await clover.orders.create({
       currency: 'usd',
       email: 'buyer@example.com',
       items: [
         {type: 'sku', description: 'Espresso beans 1kg', amount: 1800, currency: 'usd', quantity: 1},
         {type: 'sku', description: 'Filter papers', amount: 350, currency: 'usd', quantity: 2},
       ],
-    });
+    }));
     record('order', order);
     at('tokens.create');
-    const token = await clover.tokens.create({
+    const token = must(await clover.tokens.create({
       apiKey: process.env.CLOVER_API_ACCESS_KEY, card: testCard(APPROVED_VISA),
-    });
+    }));
     record('token', token);
     at('orders.pay');
-    record('paid', await clover.orders.pay(order.id, {source: token.id, email: 'buyer@example.com'}));
+    record('paid', must(await clover.orders.pay(order.id, {
+      source: token.id, email: 'buyer@example.com',
+    })));
     at('orders.retrieve');
-    record('order_after_pay', await clover.orders.retrieve(order.id));
+    record('order_after_pay', must(await clover.orders.retrieve(order.id)));
   },
 
   async 'decline'(clover, record, at) {
