@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import socket
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -22,7 +28,11 @@ JS_DIR = REPO / "tests" / "js"
 
 @dataclass
 class RunningSandbox:
-    """A sandbox served by uvicorn on 127.0.0.1, with its merchant's credentials."""
+    """A sandbox served on 127.0.0.1, with its merchant's credentials.
+
+    ``sandbox`` is the in-process :class:`Sandbox` behind a :class:`SandboxServer`, or
+    ``None`` for a ``cloverpay sandbox`` process (then state is read over HTTP).
+    """
 
     server: Any
     sandbox: Any
@@ -44,6 +54,12 @@ class RunningSandbox:
 
     def events(self) -> list[dict[str, Any]]:
         """The sandbox's own event log of served requests, oldest first."""
+        if self.sandbox is None:
+            with self.client() as c:
+                resp = c.get("/_sandbox/events", params={"kind": "request"})
+            resp.raise_for_status()
+            from_http: list[dict[str, Any]] = resp.json()["events"]
+            return from_http
         events: list[dict[str, Any]] = self.sandbox.state.events.list("request")
         return events
 
@@ -89,6 +105,59 @@ def start_sandbox(**sandbox_kwargs: Any) -> Iterator[RunningSandbox]:
             )
     finally:
         sandbox.close()
+
+
+def wait_for_port(base_url: str, timeout: float) -> None:
+    """Return once ``base_url``'s port accepts TCP connections (bounded wait)."""
+    parts = urlsplit(base_url)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((parts.hostname, parts.port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                pytest.fail(f"nothing listens on {base_url} after {timeout} s")
+            time.sleep(0.05)
+
+
+@contextmanager
+def cli_sandbox(timeout: float = 20) -> Iterator[RunningSandbox]:
+    """Run ``cloverpay sandbox --port 0`` as a process, as a developer would."""
+    exe = Path(sys.executable).with_name("cloverpay")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "cloverpay"]
+    cmd += ["sandbox", "--host", "127.0.0.1", "--port", "0", "--seed", "7"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], timeout)
+        line = proc.stdout.readline() if ready and proc.stdout else ""
+        if not line:
+            proc.kill()
+            _, err = proc.communicate(timeout=5)
+            pytest.fail(f"cloverpay sandbox printed no credentials line; stderr:\n{err[-2000:]}")
+        info = json.loads(line)
+        # The credentials line comes out before the socket listens (see
+        # test_cli_sandbox.py), so wait until it accepts a connection.
+        wait_for_port(info["base_url"], timeout)
+        yield RunningSandbox(
+            server=proc,
+            sandbox=None,
+            base_url=info["base_url"].rstrip("/"),
+            merchant_id=info["merchant_id"],
+            access_token=info["access_token"],
+            api_access_key=info["api_access_key"],
+        )
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
 
 
 @dataclass(frozen=True)
