@@ -19,7 +19,9 @@ command line (``cloverpay sandbox --port 8080``). ``/_sandbox/...`` is the contr
 
 from ._app import create_app, route_modules
 from ._asgi import SandboxConnectionDropped
+from ._cards import BRANDS, TEST_CARDS, CardOutcome, card_brand, luhn_valid, outcome_for
 from ._clock import Clock
+from ._crypto import decrypt_pan, encrypt_pan, keys_json, ta_private_key
 from ._errors import SandboxError
 from ._events import EventLog
 from ._faults import FAULT_KINDS, FaultInjector, FaultKind, FaultMiddleware, FaultRule
@@ -31,9 +33,12 @@ from ._sandbox import IN_PROCESS_BASE_URL, Sandbox, SandboxCredentials, SandboxS
 from ._state import ChangeKind, Merchant, Notification, SandboxConfig, SandboxState
 
 __all__ = [
+    "BRANDS",
     "CLOVER_ID_ALPHABET",
     "FAULT_KINDS",
     "IN_PROCESS_BASE_URL",
+    "TEST_CARDS",
+    "CardOutcome",
     "ChangeKind",
     "Clock",
     "EventLog",
@@ -58,8 +63,15 @@ __all__ = [
     "SandboxServer",
     "SandboxState",
     "Store",
+    "card_brand",
     "create_app",
+    "decrypt_pan",
+    "encrypt_pan",
     "fingerprint",
+    "keys_json",
+    "luhn_valid",
+    "outcome_for",
     "route_modules",
     "serve",
+    "ta_private_key",
 ]

@@ -44,6 +44,8 @@ class CardToken:
     address_zip: str | None = None
     cvc_check: str = "pass"
     last_accessed_ms: int = 0
+    #: a FIRST stored-credential charge succeeded with this card
+    cof_initialized: bool = False
 
     def card_json(self) -> dict[str, Any]:
         return {
@@ -172,6 +174,7 @@ class Charge:
     failure_code: str | None = None
     failure_message: str | None = None
     warning_message: str | None = None
+    saved_credentials_on_file: dict[str, Any] | None = None
     #: (refund id, amount) in creation order; ``amount_refunded`` is derived from it.
     refunds: list[tuple[str, int]] = field(default_factory=list)
 
@@ -219,6 +222,7 @@ class Charge:
             ("failure_code", self.failure_code),
             ("failure_message", self.failure_message),
             ("warning_message", self.warning_message),
+            ("saved_credentials_on_file", self.saved_credentials_on_file),
         ):
             if value is not None:
                 out[key] = value
