@@ -123,6 +123,8 @@ class SandboxState:
         self.ids = IdGenerator(seed)
         self.merchants: dict[str, Merchant] = {}
         self.access_tokens: dict[str, str] = {}
+        #: token -> epoch second it stops working (OAuth tokens; sandbox clock)
+        self.access_token_expiry: dict[str, int] = {}
         self.api_keys: dict[str, str] = {}
         self.ecommerce: EcommerceStores = EcommerceStores()
         self.merchant: Merchant = self._create_default_merchant()
@@ -147,6 +149,7 @@ class SandboxState:
             self._domains.clear()
             self.merchants.clear()
             self.access_tokens.clear()
+            self.access_token_expiry.clear()
             self.api_keys.clear()
             self.ecommerce = EcommerceStores()
             self.merchant = self._create_default_merchant()
@@ -175,17 +178,26 @@ class SandboxState:
 
     # -- credentials -----------------------------------------------------------------
 
-    def add_access_token(self, token: str, merchant_id: str) -> None:
-        """Accept ``token`` as a bearer token for ``merchant_id`` (OAuth issues these)."""
+    def add_access_token(
+        self, token: str, merchant_id: str, *, expires_s: int | None = None
+    ) -> None:
+        """Accept ``token`` as a bearer token for ``merchant_id`` (OAuth issues these),
+        until the sandbox clock reaches ``expires_s`` (epoch seconds) if given."""
         with self.lock:
             self.access_tokens[token] = merchant_id
+            if expires_s is not None:
+                self.access_token_expiry[token] = expires_s
 
     def revoke_access_token(self, token: str) -> None:
         with self.lock:
             self.access_tokens.pop(token, None)
+            self.access_token_expiry.pop(token, None)
 
     def merchant_for_token(self, token: str) -> Merchant | None:
         mid = self.access_tokens.get(token)
+        expires = self.access_token_expiry.get(token)
+        if expires is not None and self.clock.now_s() >= expires:
+            return None
         return None if mid is None else self.merchants.get(mid)
 
     def merchant_for_api_key(self, key: str) -> Merchant | None:
