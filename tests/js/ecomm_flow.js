@@ -6,6 +6,10 @@
 //   order-pay      order create -> token -> order pay -> order retrieve
 //   decline        token for a declining test card -> charge (settled either way)
 //   charge         token for an approving test card -> charge (settled either way)
+//   capture        token -> pre-auth (capture: false) -> capture part of it
+//   charge-retry   the SDK's own retries on (setMaxNetworkRetries(2)) -> token -> charge
+//   card-on-file   token -> customer with the card saved -> charge the customer ->
+//                  update the customer -> delete the customer
 
 const {expectSuccess: must, runFlow, settle} = require('./ecomm_client');
 
@@ -74,6 +78,55 @@ const scenarios = {
     })));
     at('orders.retrieve');
     record('order_after_pay', must(await clover.orders.retrieve(order.id)));
+  },
+
+  async 'capture'(clover, record, at) {
+    at('tokens.create');
+    const token = must(await clover.tokens.create({
+      apiKey: process.env.CLOVER_API_ACCESS_KEY, card: testCard(APPROVED_VISA),
+    }));
+    at('charges.create');
+    const auth = must(await clover.charges.create({
+      amount: 4000, currency: 'usd', source: token.id, capture: false,
+    }));
+    record('auth', auth);
+    at('charges.capture');
+    record('captured', must(await clover.charges.capture(auth.id, {amount: 3500})));
+    at('charges.retrieve');
+    record('after', must(await clover.charges.retrieve(auth.id)));
+  },
+
+  async 'charge-retry'(clover, record, at) {
+    clover.setMaxNetworkRetries(2); // the SDK retries 409 and 503 answers
+    at('tokens.create');
+    const token = must(await clover.tokens.create({
+      apiKey: process.env.CLOVER_API_ACCESS_KEY, card: testCard(APPROVED_VISA),
+    }));
+    at('charges.create');
+    record('charge', must(await clover.charges.create({
+      amount: 990, currency: 'usd', source: token.id,
+    })));
+  },
+
+  async 'card-on-file'(clover, record, at) {
+    at('tokens.create');
+    const token = must(await clover.tokens.create({
+      apiKey: process.env.CLOVER_API_ACCESS_KEY, card: testCard(APPROVED_VISA),
+    }));
+    at('customers.create');
+    const customer = must(await clover.customers.create({
+      email: 'regular@example.com', firstName: 'Grace', lastName: 'Hopper', source: token.id,
+    }));
+    record('customer', customer);
+    at('charges.create');
+    record('charge', must(await clover.charges.create({
+      amount: 1500, currency: 'usd', source: customer.id,
+      stored_credentials: {sequence: 'SUBSEQUENT', initiator: 'CARDHOLDER', is_scheduled: false},
+    })));
+    at('customers.update');
+    record('updated', must(await clover.customers.update(customer.id, {phone: '4085551858'})));
+    at('customers.del');
+    record('deleted', must(await clover.customers.del(customer.id)));
   },
 
   async 'decline'(clover, record, at) {
