@@ -118,11 +118,14 @@ class SandboxState:
         self.idempotency = IdempotencyStore()
         self.ratelimiter = RateLimiter()
         self._listeners: list[Callable[[Notification], None]] = []
+        self._clock_listeners: list[Callable[[SandboxState], None]] = []
         self._domains: dict[type[Any], Any] = {}
         self.seed: int | None = seed
         self.ids = IdGenerator(seed)
         self.merchants: dict[str, Merchant] = {}
         self.access_tokens: dict[str, str] = {}
+        #: token -> epoch second it stops working (OAuth tokens; sandbox clock)
+        self.access_token_expiry: dict[str, int] = {}
         self.api_keys: dict[str, str] = {}
         self.ecommerce: EcommerceStores = EcommerceStores()
         self.merchant: Merchant = self._create_default_merchant()
@@ -147,6 +150,7 @@ class SandboxState:
             self._domains.clear()
             self.merchants.clear()
             self.access_tokens.clear()
+            self.access_token_expiry.clear()
             self.api_keys.clear()
             self.ecommerce = EcommerceStores()
             self.merchant = self._create_default_merchant()
@@ -175,17 +179,26 @@ class SandboxState:
 
     # -- credentials -----------------------------------------------------------------
 
-    def add_access_token(self, token: str, merchant_id: str) -> None:
-        """Accept ``token`` as a bearer token for ``merchant_id`` (OAuth issues these)."""
+    def add_access_token(
+        self, token: str, merchant_id: str, *, expires_s: int | None = None
+    ) -> None:
+        """Accept ``token`` as a bearer token for ``merchant_id`` (OAuth issues these),
+        until the sandbox clock reaches ``expires_s`` (epoch seconds) if given."""
         with self.lock:
             self.access_tokens[token] = merchant_id
+            if expires_s is not None:
+                self.access_token_expiry[token] = expires_s
 
     def revoke_access_token(self, token: str) -> None:
         with self.lock:
             self.access_tokens.pop(token, None)
+            self.access_token_expiry.pop(token, None)
 
     def merchant_for_token(self, token: str) -> Merchant | None:
         mid = self.access_tokens.get(token)
+        expires = self.access_token_expiry.get(token)
+        if expires is not None and self.clock.now_s() >= expires:
+            return None
         return None if mid is None else self.merchants.get(mid)
 
     def merchant_for_api_key(self, key: str) -> Merchant | None:
@@ -207,6 +220,22 @@ class SandboxState:
                 if obj is None:
                     obj = self._domains[cls] = cls()
         return obj
+
+    # -- clock -----------------------------------------------------------------------
+
+    def on_clock_advance(self, listener: Callable[[SandboxState], None]) -> None:
+        """Call ``listener(state)`` after every :meth:`advance_clock` (recurring billing)."""
+        self._clock_listeners.append(listener)
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the clock forward, then run the clock listeners (errors are logged)."""
+        offset = self.clock.advance(seconds)
+        for listener in list(self._clock_listeners):
+            try:
+                listener(self)
+            except Exception as exc:
+                self.events.add("clock_listener_error", error=type(exc).__name__)
+        return offset
 
     # -- notifications ---------------------------------------------------------------
 
