@@ -283,3 +283,37 @@ def test_pay_in_a_browser_like_flow_over_a_real_socket(sandbox: Sandbox) -> None
             )
             assert r.status_code == 303
             assert created["checkoutSessionId"] in r.headers["location"]
+
+
+def test_concurrent_submits_charge_once(sandbox: Sandbox) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with SandboxServer(sandbox) as server:
+        creds = server.credentials
+        headers = {
+            "Authorization": f"Bearer {creds.access_token}",
+            "X-Clover-Merchant-Id": creds.merchant_id,
+        }
+        with httpx.Client(base_url=server.base_url, headers=headers, timeout=20) as client:
+            sid = _create(client)["checkoutSessionId"]
+
+            def submit(_: int) -> int:
+                with httpx.Client(base_url=server.base_url, timeout=20) as browser:
+                    return _pay(browser, sid).status_code
+
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                statuses = list(pool.map(submit, range(16)))
+            assert statuses.count(303) == 1
+            assert statuses.count(409) == 15
+            assert len(_charges(client)) == 1
+
+
+def test_page_headers_forbid_framing_and_scripts(hc: httpx.Client) -> None:
+    sid = _create(hc, _cart(redirectUrls={"cancel": "https://shop.example/cancel"}))[
+        "checkoutSessionId"
+    ]
+    page = hc.get(f"/checkout/{sid}")
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert "<script" not in page.text
+    assert 'href="https://shop.example/cancel"' in page.text

@@ -221,7 +221,7 @@ def test_access_token_expires_on_sandbox_clock(http: httpx.Client, sandbox: Sand
 def test_settings_validation(http: httpx.Client) -> None:
     r = http.post("/_sandbox/oauth/settings", json={"access_token_ttl": -1})
     assert r.status_code == 400
-    assert "access_token_ttl" in r.json()["message"]
+    assert "access_token_ttl" in r.json()["error"]["message"]
     r = http.post("/_sandbox/oauth/settings", json={"bogus": 1})
     assert r.status_code == 400
 

@@ -29,7 +29,7 @@ from .._auth import state_of
 from .._http import json_body, json_response
 from .._oauth import OAuthApp, OAuthError, OAuthStore
 from .._state import Merchant, SandboxState
-from ._web import flat_error, form_body, render
+from ._web import api_error, form_body, render
 
 __all__ = ["oauth_store", "routes"]
 
@@ -54,7 +54,7 @@ def oauth_store(state: SandboxState) -> OAuthStore:
 
 
 def _fail(exc: OAuthError) -> Exception:
-    return flat_error(exc.status, exc.message, "unauthorized" if exc.status == 401 else "invalid")
+    return api_error(exc.status, exc.message, "unauthorized" if exc.status == 401 else "invalid")
 
 
 def _with_query(url: str, params: dict[str, str]) -> str:
@@ -68,7 +68,7 @@ def _merchant(state: SandboxState, merchant_id: str | None) -> Merchant:
         return state.merchant
     merchant = state.merchants.get(merchant_id)
     if merchant is None:
-        raise flat_error(400, f"merchant_id {merchant_id} is not a sandbox merchant")
+        raise api_error(400, f"merchant_id {merchant_id} is not a sandbox merchant")
     return merchant
 
 
@@ -80,7 +80,7 @@ def _check(state: SandboxState, params: dict[str, str]) -> tuple[OAuthApp, Merch
         raise _fail(exc) from None
     response_type = params.get("response_type")
     if response_type not in (None, "", "code"):
-        raise flat_error(400, "response_type must be code")
+        raise api_error(400, "response_type must be code")
     return app, _merchant(state, params.get("merchant_id"))
 
 
@@ -139,7 +139,7 @@ def _str_field(body: dict[str, Any], name: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise flat_error(400, f"{name} must be a string")
+        raise api_error(400, f"{name} must be a string")
     return value
 
 
@@ -208,12 +208,12 @@ async def settings_set(request: Request) -> Response:
     for name, value in body.items():
         if name in _SETTINGS_INT:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise flat_error(400, f"{name} must be a positive integer")
+                raise api_error(400, f"{name} must be a positive integer")
         elif name == "auto_approve":
             if not isinstance(value, bool):
-                raise flat_error(400, "auto_approve must be true or false")
+                raise api_error(400, "auto_approve must be true or false")
         else:
-            raise flat_error(400, f"{name} is not an OAuth setting")
+            raise api_error(400, f"{name} is not an OAuth setting")
     for name, value in body.items():
         setattr(store.settings, name, value)
     return json_response(_settings_json(store))
@@ -226,7 +226,7 @@ async def apps_add(request: Request) -> Response:
     secret = _str_field(body, "client_secret")
     uris = body.get("redirect_uris", [])
     if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
-        raise flat_error(400, "redirect_uris must be a list of strings")
+        raise api_error(400, "redirect_uris must be a list of strings")
     app = oauth_store(state).register_app(client_id, secret, uris)
     return json_response(
         {
