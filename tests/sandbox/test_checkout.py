@@ -317,3 +317,21 @@ def test_page_headers_forbid_framing_and_scripts(hc: httpx.Client) -> None:
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert "<script" not in page.text
     assert 'href="https://shop.example/cancel"' in page.text
+
+
+@pytest.mark.parametrize(("clock", "shift"), [("wall", 0), ("sandbox", 86400)])
+def test_signature_timestamp_clock(
+    hc: httpx.Client, receiver: Receiver, clock: str, shift: int
+) -> None:
+    import time
+
+    hc.post("/_sandbox/webhooks/settings", json={"signature_clock": clock})
+    hc.post("/_sandbox/webhooks/hosted_checkout", json={"url": receiver.url})
+    hc.post("/_sandbox/clock/advance", json={"seconds": 86400})
+    sid = _create(hc)["checkoutSessionId"]
+    _pay(hc, sid)
+    receiver.wait_for(lambda got: len(got) >= 1)
+    t = int(receiver.received[0].headers["clover-signature"].split(",")[0].removeprefix("t="))
+    assert abs(t - (time.time() + shift)) < 3600  # which clock, not how fast
+    bad = hc.post("/_sandbox/webhooks/settings", json={"signature_clock": "moon"})
+    assert bad.status_code == 400

@@ -70,6 +70,10 @@ class WebhookSettings:
     backoff_cap: float = 30.0
     timeout: float = 5.0
     max_log: int = 1000
+    #: Clock for the ``t=`` of ``Clover-Signature``: "wall" (real time, what a receiver's
+    #: tolerance window compares with) or "sandbox" (the controllable clock, like the
+    #: payload's ``createdTime``).
+    signature_clock: Literal["wall", "sandbox"] = "wall"
 
 
 @dataclass

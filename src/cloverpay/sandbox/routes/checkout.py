@@ -17,6 +17,7 @@ never sees it. Paying tokenizes and charges through the Ecommerce logic
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -194,7 +195,9 @@ def _webhook(state: SandboxState, session: CheckoutSession, result: ChargeResult
         "merchantId": session.merchant_id,
         "data": session.id,
     }
-    dispatcher_for(state).send_hosted_checkout(session.merchant_id, payload, now_ms // 1000)
+    store = state.domain(WebhookStore)
+    t = now_ms // 1000 if store.settings.signature_clock == "sandbox" else int(time.time())
+    dispatcher_for(state).send_hosted_checkout(session.merchant_id, payload, t)
 
 
 async def pay(request: Request) -> Response:

@@ -12,7 +12,8 @@
 ``POST /_sandbox/webhooks/flush``         send batched events now
 ``GET  /_sandbox/webhooks/deliveries``    every delivery: kind, URL, state, attempts
                                           (status code / error, time), body
-``GET/POST /_sandbox/webhooks/settings``  batch window, attempts, backoff, timeout
+``GET/POST /_sandbox/webhooks/settings``  batch window, attempts, backoff, timeout,
+                                          ``signature_clock`` ("wall" | "sandbox")
 =======================================  =================================================
 """
 
@@ -103,8 +104,10 @@ _SETTINGS = {
 }
 
 
-def _settings_json(store: WebhookStore) -> dict[str, float]:
-    return {name: getattr(store.settings, name) for name in _SETTINGS}
+def _settings_json(store: WebhookStore) -> dict[str, float | str]:
+    out: dict[str, float | str] = {name: getattr(store.settings, name) for name in _SETTINGS}
+    out["signature_clock"] = store.settings.signature_clock
+    return out
 
 
 async def settings_get(request: Request) -> Response:
@@ -115,6 +118,10 @@ async def settings_set(request: Request) -> Response:
     store = state_of(request).domain(WebhookStore)
     body = json_body(request)
     for name, value in body.items():
+        if name == "signature_clock":
+            if value not in ("wall", "sandbox"):
+                raise api_error(400, "signature_clock must be 'wall' or 'sandbox'")
+            continue
         bounds = _SETTINGS.get(name)
         if bounds is None:
             raise api_error(400, f"{name} is not a webhook setting")
