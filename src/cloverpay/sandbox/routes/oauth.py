@@ -10,6 +10,11 @@
 ``GET/POST /_sandbox/oauth/settings`` lifetimes, refresh-token cap, auto-approve
 ``POST /_sandbox/oauth/apps``        register another app ``{client_id?, client_secret?,
                                      redirect_uris?}``
+``GET  /oauth/authorize``            legacy flow (same page; codes for ``/oauth/token``)
+``GET  /oauth/token``                legacy exchange ``?client_id&client_secret&code`` ->
+                                     ``{"access_token"}`` that never expires
+``POST /oauth/token/migrate_v2``     ``{client_id, client_secret, access_token}``: legacy
+                                     token -> v2 pair, legacy token revoked ([G] body)
 ==================================  ==================================================
 
 Every merchant's own ``app_id``/``app_secret`` is a registered app. Access tokens issued
@@ -190,6 +195,45 @@ async def refresh(request: Request) -> Response:
     return json_response(payload)
 
 
+async def legacy_token(request: Request) -> Response:
+    state = state_of(request)
+    q = request.query_params
+    store = oauth_store(state)
+    with state.lock:
+        try:
+            token = store.exchange_legacy(
+                client_id=q.get("client_id", ""),
+                client_secret=q.get("client_secret", ""),
+                code=q.get("code", ""),
+                now=state.clock.now_s(),
+            )
+        except OAuthError as exc:
+            raise _fail(exc) from None
+        state.add_access_token(token, store.access[token].merchant_id)
+    return json_response({"access_token": token})
+
+
+async def migrate_v2(request: Request) -> Response:
+    state = state_of(request)
+    body = json_body(request)
+    store = oauth_store(state)
+    with state.lock:
+        legacy = _str_field(body, "access_token") or ""
+        try:
+            pair = store.migrate_legacy(
+                client_id=_str_field(body, "client_id") or "",
+                client_secret=_str_field(body, "client_secret") or "",
+                access_token=legacy,
+                now=state.clock.now_s(),
+            )
+        except OAuthError as exc:
+            raise _fail(exc) from None
+        state.revoke_access_token(legacy)
+        payload = pair.to_json()
+        _register_tokens(state, store.access[pair.access_token].merchant_id, payload)
+    return json_response(payload)
+
+
 _SETTINGS_INT = ("access_token_ttl", "refresh_token_ttl", "code_ttl", "max_active_refresh_tokens")
 
 
@@ -242,6 +286,9 @@ routes: list[BaseRoute] = [
     Route("/oauth/v2/authorize", authorize_decision, methods=["POST"]),
     Route("/oauth/v2/token", token, methods=["POST"]),
     Route("/oauth/v2/refresh", refresh, methods=["POST"]),
+    Route("/oauth/authorize", authorize_page, methods=["GET"]),
+    Route("/oauth/token", legacy_token, methods=["GET"]),
+    Route("/oauth/token/migrate_v2", migrate_v2, methods=["POST"]),
     Route("/_sandbox/oauth/settings", settings_get, methods=["GET"]),
     Route("/_sandbox/oauth/settings", settings_set, methods=["POST"]),
     Route("/_sandbox/oauth/apps", apps_add, methods=["POST"]),
