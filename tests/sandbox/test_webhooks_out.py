@@ -220,6 +220,9 @@ def test_app_webhook_retried_after_500(
     _wait(lambda: _states(http)[-1] == "delivered")
     app = [d for d in http.get("/_sandbox/webhooks/deliveries?kind=app").json()["deliveries"]]
     assert [a["statusCode"] for a in app[0]["attempts"]] == [500, 500, 500, 200]
+    logged = http.get("/_sandbox/events", params={"kind": "webhook"}).json()["events"]
+    assert [e["status"] for e in logged if e["webhook_kind"] == "app"] == [500, 500, 500, 200]
+    assert r.json()["authCode"] not in json.dumps(logged)
     assert len({r.body for r in receiver.received}) == 1
 
 
