@@ -247,6 +247,11 @@ class WebhookDispatcher:
             self._ensure_thread()
             self._cond.notify_all()
 
+    def snapshot(self) -> list[dict[str, Any]]:
+        """The delivery log as JSON, consistent with the sender thread."""
+        with self._cond:
+            return [d.to_json() for d in self.store.deliveries]
+
     def _submit(self, delivery: Delivery) -> None:
         with self._cond:
             self.store.log(delivery)
