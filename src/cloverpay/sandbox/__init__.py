@@ -102,6 +102,7 @@ if TYPE_CHECKING:
         PlatformStore,
         charge_payment_json,
         order_json,
+        terminal_payment_json,
     )
     from ._ratelimit import (
         RateLimiter,
@@ -226,6 +227,7 @@ __all__ += [
     "pkce_challenge",
     "run_due_billing",
     "sign_hosted_checkout",
+    "terminal_payment_json",
 ]
 
 #: public name -> private module defining it
@@ -290,6 +292,7 @@ _LAZY: dict[str, str] = {
     "PlatformStore": "._platform",
     "charge_payment_json": "._platform",
     "order_json": "._platform",
+    "terminal_payment_json": "._platform",
     "BillingAttempt": "._recurring",
     "BillingOutcome": "._recurring",
     "Invoice": "._recurring",
