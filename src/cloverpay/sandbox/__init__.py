@@ -16,6 +16,12 @@ The same state can be served on a real socket (``SandboxServer(sandbox)``) or fr
 command line (``cloverpay sandbox --port 8080``). ``/_sandbox/...`` is the control API
 (reset, seed, clock, faults, rate limits, events, config).
 
+Beside the Ecommerce API it serves OAuth v2 (``/oauth/v2/...``), Hosted Checkout (the API
+and the hosted page ``/checkout/{id}``), a stand-in for Clover's iframe SDK (``/sdk.js``),
+Recurring (``/recurring/v1/...``), a Platform v3 subset (``/v3/merchants/...``) and
+outgoing webhooks (``/_sandbox/webhooks``); each module of
+:mod:`cloverpay.sandbox.routes` lists its paths in its docstring.
+
 The names below are imported lazily (PEP 562): ``import cloverpay.sandbox`` stays
 cheap and works without the ``sandbox`` extra, so the pytest plugin this package
 registers never slows down or breaks an unrelated test run.
