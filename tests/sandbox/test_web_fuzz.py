@@ -111,3 +111,26 @@ def test_subscription_bodies(fuzz_client: Any, body: Any) -> None:
     assert r.status_code < 500, (body, r.text)
     r = client.put(f"/recurring/v1/plans/{plan_id}", json=body)
     assert r.status_code < 500, (body, r.text)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    form=st.dictionaries(
+        st.sampled_from(["number", "exp", "cvv", "zip", "name", "tip"]),
+        st.text(max_size=25),
+        max_size=6,
+    )
+)
+def test_hosted_page_form(fuzz_client: Any, form: dict[str, str]) -> None:
+    client, _ = fuzz_client
+    session = client.post(
+        "/invoicingcheckoutservice/v1/checkouts",
+        json={
+            "shoppingCart": {"lineItems": [{"name": "x", "price": 100}]},
+            "tips": {"enabled": True},
+        },
+    ).json()
+    r = client.post(f"/checkout/{session['checkoutSessionId']}/pay", data=form)
+    assert r.status_code in (303, 400), (form, r.status_code)
