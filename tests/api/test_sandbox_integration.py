@@ -26,6 +26,7 @@ from cloverpay.api import (
     NotFoundError,
     OutcomeUnknownError,
     PermissionDeniedError,
+    RateLimit,
     RateLimitError,
     RetryPolicy,
     ServerError,
@@ -57,12 +58,15 @@ class Env:
         )
         self._clients: list[Any] = []
 
-    def client(self, **kw: Any) -> Any:
+    def client(self, real_sleep: bool = False, **kw: Any) -> Any:
         kw.setdefault("merchant_id", self.creds.merchant_id)
         kw.setdefault("api_access_key", self.creds.api_access_key)
         kw.setdefault("client_ip", IP)
         kw.setdefault("retry", RetryPolicy(initial_backoff=0.0, max_retries=3))
         kw.setdefault("timeout", 10.0)
+        # Clients of one token share a limiter; keep it out of the way unless a test
+        # is about it.
+        kw.setdefault("rate_limit", RateLimit(requests_per_second=10_000, max_in_flight=50))
         token = kw.pop("access_token", self.creds.access_token)
         if self.is_async:
             if self.mode == "inproc":
@@ -76,7 +80,8 @@ class Env:
                 kw["transport"] = self.sb.sync_transport()
             c = CloverClient(token, base_url=self.base_url, **kw)
             sleep = self.slept.append  # type: ignore[assignment]
-        c._runner.sleep = sleep  # record backoff instead of waiting
+        if not real_sleep:
+            c._runner.sleep = sleep  # record backoff instead of waiting
         self._clients.append(c)
         return c
 
@@ -317,3 +322,37 @@ async def test_connection_refused_is_connection_error(env: Env) -> None:
     with pytest.raises(APIConnectionError) as info:
         await env.run(c.charges.retrieve("ABCDEFGHJKMNP"))
     assert type(info.value) is APIConnectionError
+
+
+async def test_default_limiter_and_retries_get_a_burst_through(env: Env) -> None:
+    """Sandbox enforcing 16 req/s and 5 in flight: a burst of 24 gets through with the
+    default limiter (which spaces requests) and retries (for the odd 429 that network or
+    scheduling jitter still causes); without them the same burst is refused."""
+    r = env._control.post("/_sandbox/rate_limits", json={"enabled": True})
+    assert r.status_code < 300
+    n = 24
+    try:
+        c = env.client(rate_limit=RateLimit(), retry=RetryPolicy(), real_sleep=True)
+        if env.is_async:
+            import asyncio
+
+            results = await asyncio.gather(
+                *(c.charges.list(limit=1).first_page() for _ in range(n))
+            )
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(8) as pool:
+                results = list(pool.map(lambda _: c.charges.list(limit=1).first_page(), range(n)))
+        assert len(results) == n
+        raw = env.client(rate_limit=None, retry=0)
+
+        async def burst() -> None:
+            for _ in range(3 * n):  # stops at the first 429
+                await env.run(raw.charges.list(limit=1).first_page())
+
+        with pytest.raises(RateLimitError) as info:
+            await burst()
+        assert info.value.headers.get("x-ratelimit-tokenlimit") == "16"
+    finally:
+        env._control.post("/_sandbox/rate_limits", json={"enabled": False})

@@ -42,7 +42,7 @@ from cloverpay.api._idempotency import (
     idempotency_key_for,
     new_idempotency_key,
 )
-from cloverpay.api._limiter import AsyncLimiter, Limiter, RateLimit, TokenBucket
+from cloverpay.api._limiter import AsyncLimiter, Limiter, RateLimit, SlidingWindow
 from cloverpay.api._models_base import CamelModel, CloverModel, DeletedObject, ListObject
 from cloverpay.api._models_ecommerce import (
     Address,
@@ -184,6 +184,7 @@ __all__ = [
     "Service",
     "Shipping",
     "ShippingParams",
+    "SlidingWindow",
     "StoredCredentialsParams",
     "Subscription",
     "SubscriptionCreateParams",
@@ -193,7 +194,6 @@ __all__ = [
     "TaxRateParams",
     "TenderParams",
     "Token",
-    "TokenBucket",
     "alternate_tender",
     "idempotency_key_for",
     "new_idempotency_key",
