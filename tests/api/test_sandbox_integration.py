@@ -50,20 +50,27 @@ async def test_charge_capture_refund_flow(env: Env) -> None:
     assert again.amount_refunded == 500
 
 
-async def test_card_declined(env: Env) -> None:
-    c = env.client()
-    with pytest.raises(CardDeclinedError) as info:
-        await env.run(
-            c.charges.create(
-                amount=100,
-                currency="usd",
-                source=await token(env, c, DECLINE),
-                idempotency_key="decline-1",
+@pytest.mark.parametrize("decline_status", [402, 400])
+async def test_card_declined(env: Env, decline_status: int) -> None:
+    """A decline arrives as 402 or 400 (spec §13.1): either way a CardDeclinedError."""
+    r = env._control.post("/_sandbox/config", json={"decline_status": decline_status})
+    assert r.status_code < 300, r.text
+    try:
+        c = env.client()
+        with pytest.raises(CardDeclinedError) as info:
+            await env.run(
+                c.charges.create(
+                    amount=100,
+                    currency="usd",
+                    source=await token(env, c, DECLINE),
+                    idempotency_key="decline-1",
+                )
             )
-        )
+    finally:
+        env._control.post("/_sandbox/config", json={"decline_status": 402})
     err = info.value
     assert err.code == "card_declined"
-    assert err.http_status in (400, 402)
+    assert err.http_status == decline_status
     assert err.idempotency_key == "decline-1"
 
 
