@@ -187,3 +187,36 @@ async def test_platform(env: Env) -> None:
     orders = await env.items(c.platform.orders.list())
     assert charge.order in [o.id for o in orders]
     assert (await env.run(c.platform.orders.retrieve(charge.order))).id == charge.order
+
+
+@pytest.mark.parametrize(
+    ("pan", "approves"), [("4242424242424242", True), ("4005571702222222", False)]
+)
+async def test_token_from_encrypted_pan(env: Env, pan: str, approves: bool) -> None:
+    """The PAN never leaves us in clear: encrypt it with the TransArmor key, tokenize."""
+    from cloverpay.api import CardDeclinedError, encrypt_pan, load_ta_keys
+
+    keys = env._control.get("/assets/keys.json").json()
+    encrypted = encrypt_pan(pan, load_ta_keys(keys, "sandbox"))
+    c = env.client()
+    tok = await env.run(
+        c.tokens.create(
+            card={
+                "encrypted_pan": encrypted,
+                "first6": pan[:6],
+                "last4": pan[-4:],
+                "exp_month": "12",
+                "exp_year": "2030",
+                "cvv": "123",
+                "brand": "VISA",
+            }
+        )
+    )
+    assert tok.card is not None
+    assert tok.card.last4 == pan[-4:]
+    if approves:
+        charge = await env.run(c.charges.create(amount=100, currency="usd", source=tok.id))
+        assert charge.status == "succeeded"
+    else:
+        with pytest.raises(CardDeclinedError):
+            await env.run(c.charges.create(amount=100, currency="usd", source=tok.id))
