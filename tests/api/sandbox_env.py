@@ -82,8 +82,8 @@ class Env:
 
     def events(self) -> list[dict[str, Any]]:
         r = self._control.get("/_sandbox/events", params={"kind": "request"})
-        body = r.json()
-        return body["data"] if isinstance(body, dict) and "data" in body else body  # type: ignore[no-any-return]
+        events: list[dict[str, Any]] = r.json()["events"]
+        return events
 
     async def close(self) -> None:
         for c in self._clients:

@@ -6,6 +6,7 @@ through the sandbox's HTTP control API (``/_sandbox/faults``).
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from cloverpay.api import (
@@ -239,3 +240,41 @@ async def test_default_limiter_and_retries_get_a_burst_through(env: Env) -> None
         assert info.value.headers.get("x-ratelimit-tokenlimit") == "16"
     finally:
         env._control.post("/_sandbox/rate_limits", json={"enabled": False})
+
+
+async def test_read_timeout_after_send_is_retried_with_the_same_key(env: Env) -> None:
+    """Over a real socket: the first attempt times out while the sandbox is still working
+    on it; the retry with the same key meets 'in flight' (409), then the replay. One charge."""
+    if env.mode != "socket":
+        pytest.skip("httpx enforces timeouts on real sockets only")
+    c = env.client(
+        timeout=httpx.Timeout(5.0, read=0.3),
+        retry=RetryPolicy(initial_backoff=0.5, max_retries=6, rng=lambda: 1.0),
+        real_sleep=True,
+    )
+    tok = await token(env, c)
+    keys: list[str] = []
+
+    def seen(request: httpx.Request) -> None:
+        if request.url.path == "/v1/charges" and request.method == "POST":
+            keys.append(request.headers["idempotency-key"])
+
+    async def aseen(request: httpx.Request) -> None:
+        seen(request)
+
+    c.http_client.event_hooks = {"request": [aseen if env.is_async else seen]}
+    env.fault(kind="delay", method="POST", path="/v1/charges", delay_s=1.0, count=1)
+    charge = await env.run(c.charges.create(amount=5100, currency="usd", source=tok))
+    assert [ch.id for ch in await env.items(c.charges.list())] == [charge.id]
+    assert len(keys) >= 2
+    assert len(set(keys)) == 1
+
+
+async def test_read_timeout_without_retries_is_outcome_unknown(env: Env) -> None:
+    if env.mode != "socket":
+        pytest.skip("httpx enforces timeouts on real sockets only")
+    c = env.client(timeout=httpx.Timeout(5.0, read=0.3), retry=0)
+    tok = await token(env, c)
+    env.fault(kind="delay", method="POST", path="/v1/charges", delay_s=0.8, count=1)
+    with pytest.raises(OutcomeUnknownError):
+        await env.run(c.charges.create(amount=5200, currency="usd", source=tok))
