@@ -110,7 +110,9 @@ def test_token_keeps_extra_fields_and_masks_secrets() -> None:
     token = OAuthToken.model_validate(token_body(merchant_id="MID1", id_token="idt-secret-value"))
     assert token.access_token.get_secret_value() == ACCESS
     assert token.model_extra == {"merchant_id": "MID1", "id_token": "idt-secret-value"}
-    for text in (repr(token), str(token), f"{token}", repr([token])):
+    from rich.pretty import pretty_repr
+
+    for text in (repr(token), str(token), f"{token}", repr([token]), pretty_repr(token)):
         assert ACCESS not in text
         assert REFRESH not in text
         assert "idt-secret-value" not in text
