@@ -439,3 +439,23 @@ def test_401_storm_through_a_small_connection_pool_does_not_starve_the_refresh()
     assert sorted(results.values()) == [200] * n
     assert clover.refresh_calls == 1
     assert clover.reused == []
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_async_401_storm_through_a_small_connection_pool() -> None:
+    n = 8
+    with RealClover().running() as clover:
+        store = InMemoryTokenStore({M: clover.issue(lifetime=3600)})
+        with clover.lock:
+            clover.access.clear()
+        auth = CloverOAuth("APP", M, store=store, base_url=clover.base)
+        limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
+        async with httpx.AsyncClient(auth=auth, limits=limits, timeout=10.0) as client:
+            url = clover.base + "/v3/merchants/" + M
+            responses = await asyncio.wait_for(
+                asyncio.gather(*(client.get(url) for _ in range(n))), timeout=30
+            )
+    assert [r.status_code for r in responses] == [200] * n
+    assert clover.refresh_calls == 1
+    assert clover.reused == []
