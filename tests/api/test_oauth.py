@@ -259,3 +259,13 @@ async def test_async_client_uses_injected_client_without_closing_it() -> None:
             await oauth.exchange_code("c")
         await oauth.aclose()
         assert not http.is_closed
+
+
+def test_long_server_message_is_redacted_before_it_is_cut() -> None:
+    body = {"message": "x" * 190 + REFRESH + "y" * 50}
+    oauth = OAuthClient("APP", transport=httpx.MockTransport(Recorder(400, body)))
+    with pytest.raises(OAuthError) as info:
+        oauth.refresh(REFRESH)
+    assert REFRESH[:6] not in str(info.value)
+    assert info.value.server_message is not None
+    assert len(info.value.server_message) == 200

@@ -334,19 +334,21 @@ def _server_message(response: httpx.Response) -> str | None:
     for key in ("message", "error_description", "error"):
         value = data.get(key)
         if isinstance(value, str) and value:
-            return value[:_MAX_MESSAGE]
+            return value
         if isinstance(value, dict) and isinstance(value.get("message"), str):
-            return str(value["message"])[:_MAX_MESSAGE]
+            return str(value["message"])
     return None
 
 
 def _redact(message: str | None, secrets_: Iterable[str | None]) -> str | None:
+    """Mask every secret we sent, then truncate (in that order, so that no partial
+    secret survives a cut)."""
     if message is None:
         return None
     for secret in secrets_:
         if secret:
             message = message.replace(secret, _MASK)
-    return message
+    return message[:_MAX_MESSAGE]
 
 
 def resolve_hosts(
