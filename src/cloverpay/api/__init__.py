@@ -1,10 +1,17 @@
-"""cloverpay.api: typed clients for Clover's HTTP APIs.
+"""Typed sync and async client for Clover's HTTP APIs.
 
-This module re-exports the public names of the private modules; see each module's
-docstring for its exception tree.
+>>> from cloverpay.api import CloverClient
+>>> with CloverClient(token, merchant_id=mid, environment="sandbox", client_ip=ip) as c:
+...     charge = c.charges.create(amount=1000, currency="usd", source="clv_...")
+
+Everything public is re-exported here; the ``_name`` modules are private.
 """
 
-from ._encryption import (
+import contextlib
+
+from cloverpay.api._client import CloverClient
+from cloverpay.api._client_async import AsyncCloverClient
+from cloverpay.api._encryption import (
     TA_KEYS_URL,
     MissingCryptographyError,
     decrypt_pan,
@@ -12,7 +19,59 @@ from ._encryption import (
     load_ta_keys,
     ta_public_key_from_rsa,
 )
-from ._oauth import (
+from cloverpay.api._environments import (
+    PRODUCTION_EU,
+    PRODUCTION_LATAM,
+    PRODUCTION_NA,
+    SANDBOX,
+    Environment,
+    Region,
+    Service,
+)
+from cloverpay.api._errors import (
+    APIConnectionError,
+    APIError,
+    AuthenticationError,
+    CardDeclinedError,
+    CloverError,
+    ConfigurationError,
+    ConflictError,
+    IdempotencyError,
+    InvalidRequestError,
+    MalformedResponseError,
+    NotFoundError,
+    OutcomeUnknownError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+)
+from cloverpay.api._idempotency import (
+    IDEMPOTENCY_NAMESPACE,
+    idempotency_key_for,
+    new_idempotency_key,
+)
+from cloverpay.api._limiter import AsyncLimiter, Limiter, RateLimit, TokenBucket
+from cloverpay.api._models_base import CamelModel, CloverModel, DeletedObject, ListObject
+from cloverpay.api._models_ecommerce import (
+    Address,
+    Card,
+    Charge,
+    ChargeOutcome,
+    ChargeSource,
+    Customer,
+    CustomerSources,
+    Order,
+    OrderItem,
+    OrderReturn,
+    PakmsKey,
+    Refund,
+    Shipping,
+    TaxRate,
+    Token,
+)
+from cloverpay.api._models_hosted import CheckoutSession, Plan, Subscription, parse_recurring_time
+from cloverpay.api._models_platform import Device, Merchant, Payment, PlatformOrder, Reference
+from cloverpay.api._oauth import (
     PKCE,
     SANDBOX_API_BASE_URL,
     SANDBOX_AUTHORIZE_BASE_URL,
@@ -25,16 +84,53 @@ from ._oauth import (
     code_challenge,
     parse_token_response,
 )
-from ._oauth_auth import CloverOAuth
-from ._oauth_client import AsyncOAuthClient, OAuthClient
-from ._oauth_store import (
+from cloverpay.api._oauth_auth import CloverOAuth
+from cloverpay.api._oauth_client import AsyncOAuthClient, OAuthClient
+from cloverpay.api._oauth_store import (
     AsyncTokenStore,
     FileTokenStore,
     InMemoryTokenStore,
     TokenCodec,
     TokenStore,
 )
-from ._webhooks import (
+from cloverpay.api._paging import AsyncPager, SyncPager
+from cloverpay.api._params import (
+    TENDER_CASH,
+    TENDER_CHECK,
+    AddressParams,
+    AlternateTenderParams,
+    CardParams,
+    ChargeCaptureParams,
+    ChargeCreateParams,
+    ChargeListParams,
+    CheckoutCustomerParams,
+    CheckoutLineItemParams,
+    CheckoutSessionCreateParams,
+    CustomerCreateParams,
+    CustomerListParams,
+    CustomerUpdateParams,
+    OrderCreateParams,
+    OrderItemParams,
+    OrderListParams,
+    OrderPayParams,
+    OrderReturnParams,
+    OrderUpdateParams,
+    PaymentListParams,
+    PlanCreateParams,
+    PlanUpdateParams,
+    PlatformListParams,
+    RefundCreateParams,
+    RefundListParams,
+    ShippingParams,
+    StoredCredentialsParams,
+    SubscriptionCreateParams,
+    SubscriptionUpdateParams,
+    TaxRateParams,
+    TenderParams,
+    alternate_tender,
+)
+from cloverpay.api._retry import RetryDecision, RetryPolicy
+from cloverpay.api._webhooks import (
     APP_AUTH_HEADER,
     CHECKOUT_SIGNATURE_HEADER,
     AppEvent,
@@ -59,32 +155,125 @@ from ._webhooks import (
 __all__ = [
     "APP_AUTH_HEADER",
     "CHECKOUT_SIGNATURE_HEADER",
+    "IDEMPOTENCY_NAMESPACE",
     "PKCE",
+    "PRODUCTION_EU",
+    "PRODUCTION_LATAM",
+    "PRODUCTION_NA",
+    "SANDBOX",
     "SANDBOX_API_BASE_URL",
     "SANDBOX_AUTHORIZE_BASE_URL",
     "TA_KEYS_URL",
+    "TENDER_CASH",
+    "TENDER_CHECK",
+    "APIConnectionError",
+    "APIError",
+    "Address",
+    "AddressParams",
+    "AlternateTenderParams",
     "AppEvent",
     "AppEventType",
     "AppWebhook",
+    "AsyncCloverClient",
+    "AsyncLimiter",
     "AsyncOAuthClient",
+    "AsyncPager",
     "AsyncTokenStore",
+    "AuthenticationError",
+    "CamelModel",
+    "Card",
+    "CardDeclinedError",
+    "CardParams",
+    "Charge",
+    "ChargeCaptureParams",
+    "ChargeCreateParams",
+    "ChargeListParams",
+    "ChargeOutcome",
+    "ChargeSource",
+    "CheckoutCustomerParams",
     "CheckoutEvent",
+    "CheckoutLineItemParams",
+    "CheckoutSession",
+    "CheckoutSessionCreateParams",
     "CheckoutStatus",
+    "CloverClient",
+    "CloverError",
+    "CloverModel",
     "CloverOAuth",
+    "ConfigurationError",
+    "ConflictError",
+    "Customer",
+    "CustomerCreateParams",
+    "CustomerListParams",
+    "CustomerSources",
+    "CustomerUpdateParams",
+    "DeletedObject",
+    "Device",
+    "Environment",
     "FileTokenStore",
+    "IdempotencyError",
     "InMemoryTokenStore",
+    "InvalidRequestError",
+    "Limiter",
+    "ListObject",
+    "MalformedResponseError",
+    "Merchant",
     "MissingCryptographyError",
     "MissingTokenError",
+    "NotFoundError",
     "OAuthClient",
     "OAuthError",
     "OAuthToken",
+    "Order",
+    "OrderCreateParams",
+    "OrderItem",
+    "OrderItemParams",
+    "OrderListParams",
+    "OrderPayParams",
+    "OrderReturn",
+    "OrderReturnParams",
+    "OrderUpdateParams",
+    "OutcomeUnknownError",
+    "PakmsKey",
+    "Payment",
+    "PaymentListParams",
+    "PermissionDeniedError",
+    "Plan",
+    "PlanCreateParams",
+    "PlanUpdateParams",
+    "PlatformListParams",
+    "PlatformOrder",
+    "RateLimit",
+    "RateLimitError",
+    "Reference",
+    "Refund",
+    "RefundCreateParams",
+    "RefundListParams",
+    "Region",
+    "RetryDecision",
+    "RetryPolicy",
+    "ServerError",
+    "Service",
+    "Shipping",
+    "ShippingParams",
     "SignatureFailure",
+    "StoredCredentialsParams",
+    "Subscription",
+    "SubscriptionCreateParams",
+    "SubscriptionUpdateParams",
+    "SyncPager",
+    "TaxRate",
+    "TaxRateParams",
+    "TenderParams",
+    "Token",
+    "TokenBucket",
     "TokenCodec",
     "TokenStore",
     "VerificationRequest",
     "WebhookError",
     "WebhookPayloadError",
     "WebhookSignatureError",
+    "alternate_tender",
     "authorize_url",
     "build_app_webhook",
     "build_checkout_webhook",
@@ -93,12 +282,23 @@ __all__ = [
     "code_challenge",
     "decrypt_pan",
     "encrypt_pan",
+    "idempotency_key_for",
     "load_ta_keys",
+    "new_idempotency_key",
     "parse_app_webhook",
     "parse_checkout_event",
+    "parse_recurring_time",
     "parse_token_response",
     "sign_checkout_webhook",
     "ta_public_key_from_rsa",
     "verify_app_webhook",
     "verify_checkout_signature",
 ]
+
+# Exceptions, models and helpers report this package as their home.
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("cloverpay.api._"):
+        with contextlib.suppress(AttributeError, TypeError):
+            _obj.__module__ = "cloverpay.api"
+del _name, _obj, contextlib
