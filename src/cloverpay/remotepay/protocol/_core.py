@@ -238,7 +238,7 @@ class RemotePayProtocol:
         base = Envelope(
             type=MessageType.COMMAND,
             id=mid,
-            method=method.value,
+            method=method,
             payload=payload,
             version=version,
             package_name=self._package_name,
