@@ -197,6 +197,8 @@ class FakeDevice:
             return None
         if self.mode == "drop":
             return "close"
+        if self.mode == "late":
+            await asyncio.sleep(0.5)
         if self.mode == "decline":
             await send(FinishCancel(request_info=info))
             return None

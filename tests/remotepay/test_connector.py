@@ -43,6 +43,7 @@ class Recorder(CloverConnectorListener):
         self.confirm: ConfirmPaymentMessage | None = None
         self.confirm_asked = asyncio.Event()
         self.heartbeat_failed = asyncio.Event()
+        self.response_seen = asyncio.Event()
 
     def on_device_connected(self) -> None:
         self.calls.append(("connected", None))
@@ -70,6 +71,7 @@ class Recorder(CloverConnectorListener):
 
     def on_response(self, response: Response) -> None:
         self.responses.append(response)
+        self.response_seen.set()
 
     def names(self) -> list[str]:
         return [name for name, _ in self.calls]

@@ -117,12 +117,26 @@ class ConnectorSession:
     async def connect(self, *, wait_ready: bool = True, timeout: float | None = None) -> None:
         """Start the connection loop; with ``wait_ready`` wait until the device is ready
         (pairing included: the merchant may need to type the code)."""
-        if self._runner is None:
+        if self._runner is None or self._runner.done():
             self._closing = False
             self._runner = asyncio.create_task(self._run(), name="cloverpay-connector")
-        if wait_ready:
-            async with asyncio.timeout(timeout):
-                await self._ready.wait()
+        if not wait_ready or self._ready.is_set():
+            return
+        ready = asyncio.ensure_future(self._ready.wait())
+        runner = self._runner
+        try:
+            done, _ = await asyncio.wait(
+                {ready, runner}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            ready.cancel()
+        if ready in done:
+            return
+        if runner in done:
+            raise NotReadyError(
+                "the connection loop stopped before the device was ready (see on_device_error)"
+            )
+        raise TimeoutError("the device did not become ready in time")
 
     async def close(self) -> None:
         """Close the connection (1000 NORMAL_CLOSURE) and stop reconnecting."""
