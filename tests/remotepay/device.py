@@ -12,16 +12,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
-from cloverpay.remotepay.protocol import Break as BreakMessage
 from cloverpay.remotepay.protocol import (
+    Authorization,
+    Batch,
+    CapturePreAuth,
+    CapturePreAuthResponse,
     CardTransaction,
     Challenge,
+    CloseoutRequest,
+    CloseoutResponse,
     ConfirmPaymentMessage,
     Credit,
     DiscoveryResponse,
     FinishCancel,
     FinishOk,
+    IncrementPreAuthRequest,
+    IncrementPreAuthResponse,
     Message,
     MessageReceived,
     PairingCode,
@@ -30,22 +38,32 @@ from cloverpay.remotepay.protocol import (
     Payment,
     PaymentConfirmed,
     PaymentRejected,
+    PendingPaymentEntry,
     PingReceived,
     Pong,
     Reference,
     Refund,
     RefundRequest,
     RefundResponse,
+    RemoteError,
     RemotePayProtocol,
     ResetDeviceResponse,
+    RetrieveDeviceStatusRequest,
+    RetrieveDeviceStatusResponse,
     RetrievePaymentRequest,
     RetrievePaymentResponse,
+    RetrievePendingPayments,
+    RetrievePendingPaymentsResponse,
     Role,
+    TipAdjust,
+    TipAdjustResponse,
     TxStart,
     TxStartResponse,
     VoidPayment,
     VoidPaymentResponse,
 )
+from cloverpay.remotepay.protocol import Break as BreakMessage
+from cloverpay.remotepay.protocol import TerminalMessage as RemoteErrorTrigger
 
 
 @dataclass
@@ -74,6 +92,10 @@ class FakeDevice:
             yield f"{'wss' if ssl_context else 'ws'}://127.0.0.1:{port}/remote_pay"
 
     async def _handler(self, ws: ServerConnection) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await self._serve(ws)
+
+    async def _serve(self, ws: ServerConnection) -> None:
         self.connections += 1
         core = RemotePayProtocol(Role.DEVICE)
 
@@ -177,6 +199,56 @@ class FakeDevice:
             )
         elif isinstance(msg, BreakMessage):
             await send(ResetDeviceResponse(status="SUCCESS", state="IDLE"))
+        elif isinstance(msg, TipAdjust):
+            await send(
+                TipAdjustResponse(
+                    success=True,
+                    amount=msg.tip_amount,
+                    payment_id=msg.payment_id,
+                    order_id=msg.order_id,
+                )
+            )
+        elif isinstance(msg, CapturePreAuth):
+            await send(
+                CapturePreAuthResponse(
+                    status="SUCCESS",
+                    payment_id=msg.payment_id,
+                    amount=msg.amount,
+                    tip_amount=msg.tip_amount,
+                )
+            )
+        elif isinstance(msg, IncrementPreAuthRequest):
+            await send(
+                IncrementPreAuthResponse(
+                    status="SUCCESS",
+                    authorization=Authorization(
+                        id=self._new_id("A"),
+                        amount=msg.amount,
+                        payment=Reference(id=msg.payment_id),
+                    ),
+                )
+            )
+        elif isinstance(msg, CloseoutRequest):
+            await send(
+                CloseoutResponse(
+                    status="SUCCESS", batch=Batch(id=self._new_id("B"), tx_count=len(self.payments))
+                )
+            )
+        elif isinstance(msg, RetrievePendingPayments):
+            await send(
+                RetrievePendingPaymentsResponse(
+                    status="SUCCESS",
+                    pending_payment_entries=[PendingPaymentEntry(payment_id="PEND1", amount=1500)],
+                )
+            )
+        elif isinstance(msg, RetrieveDeviceStatusRequest):
+            await send(
+                RetrieveDeviceStatusResponse(
+                    status="SUCCESS", state="IDLE", data={"externalPaymentId": "x"}
+                )
+            )
+        elif isinstance(msg, RemoteErrorTrigger):
+            await send(RemoteError(error_code="E1", error_message="boom"))
         return None
 
     async def _tx(self, msg: TxStart, send: Any) -> str | None:
