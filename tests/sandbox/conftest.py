@@ -22,6 +22,6 @@ def sandbox() -> Iterator[Sandbox]:
 
 @pytest.fixture
 def http(sandbox: Sandbox) -> Iterator[httpx.Client]:
-    """Sync client, in-process, bearer preset."""
-    with sandbox.client() as client:
+    """Sync client, in-process, bearer and x-forwarded-for preset."""
+    with sandbox.client(headers={"x-forwarded-for": "203.0.113.9"}) as client:
         yield client

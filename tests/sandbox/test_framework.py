@@ -92,6 +92,9 @@ def test_malformed_json_names_the_problem(sandbox: Sandbox, http: httpx.Client) 
     err = r.json()["error"]
     assert err["type"] == "invalid_request_error"
     assert "Malformed JSON" in err["message"]
+    r = http.post("/v1/_count", content=b'{"amount": NaN}')
+    assert r.status_code == 400
+    assert "NaN is not valid JSON" in r.json()["error"]["message"]
     r = http.post("/v1/_count", content=b"[1, 2]")
     assert r.status_code == 400
     assert "JSON object" in r.json()["error"]["message"]

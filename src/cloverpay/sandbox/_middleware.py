@@ -107,6 +107,10 @@ class CorsMiddleware:
         await self.app(scope, receive, add_headers)
 
 
+def _reject_constant(name: str) -> object:
+    raise json.JSONDecodeError(f"{name} is not valid JSON", name, 0)
+
+
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -152,7 +156,7 @@ class BodyMiddleware:
             ("application/x-www-form-urlencoded", "multipart/form-data")
         ):
             try:
-                st["cloverpay.json"] = json.loads(body)
+                st["cloverpay.json"] = json.loads(body, parse_constant=_reject_constant)
             except UnicodeDecodeError:
                 await send_error(
                     send,

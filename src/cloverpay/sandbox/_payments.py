@@ -137,7 +137,9 @@ def parse_charge(
     req.stored_credentials = _stored_credentials(body)
     req.tender = _tender(body)
     req.intent = opt_str(body, "intent", choices=("save_credential_on_file",))
-    opt_dict(body, "customer")  # woo-official sends a customer object: tolerated
+    customer = body.get("customer")  # woo-official sends an object; order pay an id
+    if customer is not None and not isinstance(customer, dict | str):
+        raise E.invalid_param("customer", "must be an object or a customer id")
     return req
 
 

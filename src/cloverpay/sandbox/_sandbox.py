@@ -262,6 +262,7 @@ def serve(
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(2048)  # accept connections as soon as the credentials line is out
     bound_port = int(sock.getsockname()[1])
     shown = f"[{host}]" if ":" in host else host
     info: dict[str, Any] = sandbox.credentials_for(f"http://{shown}:{bound_port}").to_json()
