@@ -10,8 +10,10 @@ import hmac
 import json
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
+from cloverpay.sandbox import Sandbox, SandboxServer
 from cloverpay.sandbox._webhooks_out import (
     WebhookDispatcher,
     WebhookSettings,
@@ -20,11 +22,6 @@ from cloverpay.sandbox._webhooks_out import (
 )
 
 from .webhook_receiver import Receiver
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -148,3 +145,129 @@ def _wait(predicate: object, timeout: float = 15.0) -> None:
             return
         time.sleep(0.02)
     raise AssertionError("condition not met")
+
+
+# -- through the control API ---------------------------------------------------------------
+
+
+def _fast(http: object) -> None:
+    assert isinstance(http, httpx.Client)
+    r = http.post(
+        "/_sandbox/webhooks/settings",
+        json={"batch_window": 0.05, "backoff_base": 0.01, "backoff_cap": 0.05},
+    )
+    assert r.status_code == 200, r.text
+
+
+def test_control_api_handshake_confirm_and_notify(
+    http: httpx.Client, sandbox: Sandbox, receiver: Receiver
+) -> None:
+    _fast(http)
+    r = http.post("/_sandbox/webhooks", json={"url": receiver.url})
+    assert r.status_code == 200, r.text
+    config = r.json()
+    assert config["verified"] is False
+    assert config["authCode"] is None
+    assert config["handshakeStatus"] == 200
+    sent = json.loads(receiver.received[0].body)
+    assert sent == {"verificationCode": config["verificationCode"]}
+
+    sandbox.state.notify("P", "DROPPED1", "CREATE")  # not verified: not sent
+    bad = http.post("/_sandbox/webhooks/verify", json={"verificationCode": "nope"})
+    assert bad.status_code == 400
+    ok = http.post(
+        "/_sandbox/webhooks/verify", json={"verificationCode": config["verificationCode"]}
+    )
+    assert ok.status_code == 200
+    auth = ok.json()["authCode"]
+    assert auth
+
+    mid = sandbox.credentials.merchant_id
+    sandbox.state.notify("P", "PAY1", "CREATE")
+    sandbox.state.notify("O", "ORD1", "UPDATE")
+    http.post("/_sandbox/webhooks/flush")
+    receiver.wait_for(lambda got: len(got) >= 2)
+    note = receiver.received[1]
+    assert note.headers["x-clover-auth"] == auth
+    body = json.loads(note.body)
+    assert body["appId"] == sandbox.credentials.app_id
+    assert [e["objectId"] for e in body["merchants"][mid]] == ["P:PAY1", "O:ORD1"]
+    assert [e["type"] for e in body["merchants"][mid]] == ["CREATE", "UPDATE"]
+    assert all(isinstance(e["ts"], int) for e in body["merchants"][mid])
+
+    _wait(lambda: _states(http) == ["delivered", "delivered"])
+    log = http.get("/_sandbox/webhooks/deliveries").json()["deliveries"]
+    assert [d["kind"] for d in log] == ["verification", "app"]
+    assert log[1]["attempts"][0]["statusCode"] == 200
+    assert isinstance(log[1]["attempts"][0]["at"], int)
+
+
+def _states(http: httpx.Client) -> list[str]:
+    return [d["state"] for d in http.get("/_sandbox/webhooks/deliveries").json()["deliveries"]]
+
+
+def test_app_webhook_retried_after_500(
+    http: httpx.Client, sandbox: Sandbox, receiver: Receiver
+) -> None:
+    _fast(http)
+    r = http.post("/_sandbox/webhooks", json={"url": receiver.url, "autoConfirm": True})
+    assert r.json()["verified"] is True
+    receiver.received.clear()
+    receiver.fail_first = 3
+    sandbox.state.notify("C", "CUST1", "DELETE")
+    http.post("/_sandbox/webhooks/flush")
+    receiver.wait_for(lambda got: len(got) >= 4)
+    _wait(lambda: _states(http)[-1] == "delivered")
+    app = [d for d in http.get("/_sandbox/webhooks/deliveries?kind=app").json()["deliveries"]]
+    assert [a["statusCode"] for a in app[0]["attempts"]] == [500, 500, 500, 200]
+    assert len({r.body for r in receiver.received}) == 1
+
+
+def test_register_validation_and_failed_handshake(http: httpx.Client) -> None:
+    assert http.post("/_sandbox/webhooks", json={"url": "ftp://x"}).status_code == 400
+    r = http.post("/_sandbox/webhooks", json={"url": "http://127.0.0.1:9/closed"})
+    assert r.status_code == 200
+    assert r.json()["handshakeStatus"] is None
+    assert r.json()["handshakeError"]
+    auto = http.post(
+        "/_sandbox/webhooks", json={"url": "http://127.0.0.1:9/closed", "autoConfirm": True}
+    )
+    assert auto.json()["verified"] is False  # nothing confirmed a code nobody received
+    bad = http.post("/_sandbox/webhooks/settings", json={"max_attempts": 0})
+    assert bad.status_code == 400
+
+
+def test_control_api_over_a_real_socket(sandbox: Sandbox, receiver: Receiver) -> None:
+    with SandboxServer(sandbox) as server, httpx.Client(base_url=server.base_url) as client:
+        client.post("/_sandbox/webhooks/settings", json={"batch_window": 0.05})
+        r = client.post("/_sandbox/webhooks", json={"url": receiver.url, "autoConfirm": True})
+        assert r.json()["verified"] is True
+        sandbox.state.notify("P", "PAYX", "CREATE")
+        receiver.wait_for(lambda got: len(got) >= 2)  # sent after the batch window, unflushed
+        assert json.loads(receiver.received[1].body)["merchants"]
+
+
+def test_ecommerce_charge_notifies_the_app(
+    http: httpx.Client, sandbox: Sandbox, receiver: Receiver
+) -> None:
+    _fast(http)
+    http.post("/_sandbox/webhooks", json={"url": receiver.url, "autoConfirm": True})
+    tok = http.post(
+        "/v1/tokens",
+        json={
+            "card": {"number": "4242424242424242", "exp_month": "1", "exp_year": "39", "cvv": "123"}
+        },
+        headers={"apikey": sandbox.credentials.api_access_key},
+    ).json()
+    charge = http.post(
+        "/v1/charges",
+        json={"amount": 500, "currency": "usd", "source": tok["id"]},
+        headers={"x-forwarded-for": "203.0.113.9"},
+    ).json()
+    http.post("/_sandbox/webhooks/flush")
+    receiver.wait_for(lambda got: len(got) >= 2)
+    body = json.loads(receiver.received[1].body)
+    ids = [e["objectId"] for e in body["merchants"][sandbox.credentials.merchant_id]]
+    assert f"P:{charge['id']}" in ids
+    assert f"O:{charge['order']}" in ids
+    assert "4242424242424242" not in receiver.received[1].body.decode()

@@ -74,8 +74,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def create_app(state: SandboxState) -> Starlette:
     """A Starlette app serving ``state``."""
     routes: list[BaseRoute] = []
+    setups = []
     for module in route_modules():
         routes.extend(module.routes)
+        setup = getattr(module, "setup", None)
+        if setup is not None:  # optional per-module hook: setup(state)
+            setups.append(setup)
     app = Starlette(
         routes=routes,
         middleware=[
@@ -89,4 +93,6 @@ def create_app(state: SandboxState) -> Starlette:
         exception_handlers={SandboxError: _sandbox_error, HTTPException: _http_error},
     )
     app.state.sandbox = state
+    for setup in setups:
+        setup(state)
     return app

@@ -241,6 +241,8 @@ class CheckoutStore:
             external_reference_id=extras["externalReferenceId"],
             note=extras["note"],
         )
+        if session.total < 1:
+            raise CheckoutError("shoppingCart total must be at least 1 cent")
         self.sessions[session.id] = session
         return session
 

@@ -118,6 +118,7 @@ class SandboxState:
         self.idempotency = IdempotencyStore()
         self.ratelimiter = RateLimiter()
         self._listeners: list[Callable[[Notification], None]] = []
+        self._clock_listeners: list[Callable[[SandboxState], None]] = []
         self._domains: dict[type[Any], Any] = {}
         self.seed: int | None = seed
         self.ids = IdGenerator(seed)
@@ -219,6 +220,22 @@ class SandboxState:
                 if obj is None:
                     obj = self._domains[cls] = cls()
         return obj
+
+    # -- clock -----------------------------------------------------------------------
+
+    def on_clock_advance(self, listener: Callable[[SandboxState], None]) -> None:
+        """Call ``listener(state)`` after every :meth:`advance_clock` (recurring billing)."""
+        self._clock_listeners.append(listener)
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the clock forward, then run the clock listeners (errors are logged)."""
+        offset = self.clock.advance(seconds)
+        for listener in list(self._clock_listeners):
+            try:
+                listener(self)
+            except Exception as exc:
+                self.events.add("clock_listener_error", error=type(exc).__name__)
+        return offset
 
     # -- notifications ---------------------------------------------------------------
 

@@ -161,6 +161,13 @@ def _card_from_form(form: dict[str, str]) -> dict[str, Any]:
     return card
 
 
+def _metadata(session: CheckoutSession) -> dict[str, Any]:
+    meta: dict[str, Any] = {"checkoutSessionId": session.id}
+    if session.external_reference_id:
+        meta["externalReferenceId"] = str(session.external_reference_id)[:100]
+    return meta
+
+
 def _webhook(state: SandboxState, session: CheckoutSession, result: ChargeResult) -> None:
     if session.merchant_id not in state.domain(WebhookStore).hosted_checkout:
         return
@@ -205,10 +212,8 @@ async def pay(request: Request) -> Response:
                 amount=session.total,
                 tip_amount=tip,
                 tax_amount=session.tax,
-                description=f"Hosted Checkout {session.id}",
-                external_reference_id=session.external_reference_id,
-                idempotency_key=f"checkout:{session.id}:{session.attempts}",
-                client_ip=request.client.host if request.client else "127.0.0.1",
+                description=f"Hosted Checkout {session.id}"[:255],
+                metadata=_metadata(session),
             )
         except SandboxError as exc:  # the card was refused before any charge
             session.transition(CheckoutState.OPEN)

@@ -79,7 +79,7 @@ async def clock_advance(request: Request) -> Response:
     if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
         raise invalid_param("seconds", "must be a non-negative number")
     state = state_of(request)
-    state.clock.advance(float(seconds))
+    state.advance_clock(float(seconds))
     return json_response(state.clock.snapshot())
 
 

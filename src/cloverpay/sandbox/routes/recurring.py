@@ -43,7 +43,7 @@ from .._state import SandboxState
 from ._bridge import charge_customer, customer_exists
 from ._web import flat_error, require_merchant
 
-__all__ = ["routes", "run_billing"]
+__all__ = ["routes", "run_billing", "setup"]
 
 
 def run_billing(state: SandboxState) -> list[Invoice]:
@@ -60,12 +60,21 @@ def run_billing(state: SandboxState) -> list[Invoice]:
             amount=attempt.amount,
             tip_amount=attempt.tip_amount,
             description=attempt.description,
-            idempotency_key=attempt.idempotency_key,
+            metadata={"recurringAttempt": attempt.idempotency_key},
         )
         return BillingOutcome(result.succeeded, result.charge_id, result.message)
 
     with state.lock:
         return run_due_billing(state.domain(RecurringStore), state.clock.now_ms(), charge)
+
+
+def _on_clock_advance(state: SandboxState) -> None:
+    run_billing(state)
+
+
+def setup(state: SandboxState) -> None:
+    """Bill due subscriptions whenever the sandbox clock is advanced."""
+    state.on_clock_advance(_on_clock_advance)
 
 
 def _err(exc: RecurringError) -> SandboxError:
