@@ -136,8 +136,8 @@ def cli_sandbox(timeout: float = 20) -> Iterator[RunningSandbox]:
             _, err = proc.communicate(timeout=5)
             pytest.fail(f"cloverpay sandbox printed no credentials line; stderr:\n{err[-2000:]}")
         info = json.loads(line)
-        # The credentials line comes out before the socket listens (see
-        # test_cli_sandbox.py), so wait until it accepts a connection.
+        # test_cli_sandbox.py checks the line means "listening"; this bounded wait
+        # keeps the Node tests meaningful even if that regresses.
         wait_for_port(info["base_url"], timeout)
         yield RunningSandbox(
             server=proc,

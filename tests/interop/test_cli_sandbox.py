@@ -16,11 +16,6 @@ import pytest
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cloverpay sandbox prints its credentials line before its socket listens"
-    " (serve() binds, prints, then uvicorn calls listen), so an immediate connect is refused",
-)
 def test_sandbox_accepts_connections_once_it_has_printed_its_credentials() -> None:
     exe = Path(sys.executable).with_name("cloverpay")
     proc = subprocess.Popen(
