@@ -8,6 +8,9 @@ record (session status, the charge) is checked after each flow.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -107,6 +110,12 @@ def test_person_pays_and_lands_on_the_success_page(
     # The merchant's site saw the buyer come back, never the card.
     assert all(APPROVED.encode() not in r.body + r.path.encode() for r in store_site.received)
 
+    # The link cannot be paid twice: it now says so and shows no card form.
+    page.goto(session["href"])
+    assert "already paid" in page.locator("body").inner_text().lower()
+    assert page.get_by_label("Card number", exact=True).count() == 0
+    assert len(sandbox_server.charges()) == 1
+
 
 def test_declined_card_lands_on_the_failure_page(
     page: Any, sandbox_server: RunningSandbox, store_site: LocalSite
@@ -125,6 +134,15 @@ def test_declined_card_lands_on_the_failure_page(
     assert [(c["amount"], c["status"]) for c in sandbox_server.charges()] == [
         (CART_TOTAL, "failed")
     ]
+
+    # The buyer goes back to the link and pays with another card.
+    page.goto(session["href"])
+    type_card(page, APPROVED)
+    page.get_by_role("button", name="Pay").click()
+    page.wait_for_url(store_site.url("/paid") + "*")
+    status = session_status(sandbox_server, session["checkoutSessionId"])
+    assert status["status"] == "PAID"
+    assert sorted(c["status"] for c in sandbox_server.charges()) == ["failed", "succeeded"]
 
 
 def test_expired_session_cannot_be_paid(
@@ -148,3 +166,41 @@ def test_expired_session_cannot_be_paid(
     page.goto(session["href"])
     assert "expired" in page.locator("body").inner_text().lower()
     assert page.get_by_label("Card number", exact=True).count() == 0
+
+
+def test_payment_sends_a_signed_webhook_the_merchant_can_verify(
+    page: Any, sandbox_server: RunningSandbox, store_site: LocalSite
+) -> None:
+    secret = "hc-signing-secret-for-tests"
+    store_site.route("POST", "/clover-webhook", lambda r: (200, {"received": True}))
+    with sandbox_server.client() as backend:
+        resp = backend.post(
+            "/_sandbox/webhooks/hosted_checkout",
+            json={"url": store_site.url("/clover-webhook"), "signingSecret": secret},
+        )
+    assert resp.status_code == 200, resp.text
+
+    session = create_session(sandbox_server, store_site)
+    page.goto(session["href"])
+    type_card(page, APPROVED)
+    page.get_by_role("button", name="Pay").click()
+    page.wait_for_url(store_site.url("/paid") + "*")
+
+    deadline = time.monotonic() + 10
+    while not store_site.requests_to("/clover-webhook") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (hook,) = store_site.requests_to("/clover-webhook")
+
+    # Verified the way Clover's docs describe (spec §11.2), not with sandbox code.
+    fields = dict(part.split("=", 1) for part in hook.headers["clover-signature"].split(","))
+    expected = hmac.new(
+        secret.encode(), fields["t"].encode() + b"." + hook.body, hashlib.sha256
+    ).hexdigest()
+    assert hmac.compare_digest(fields["v1"], expected)
+    payload = hook.json()
+    status = session_status(sandbox_server, session["checkoutSessionId"])
+    assert payload["status"] == "APPROVED"
+    assert payload["type"] == "PAYMENT"
+    assert payload["data"] == session["checkoutSessionId"]
+    assert payload["merchantId"] == sandbox_server.merchant_id
+    assert payload["id"] == status["paymentId"]
