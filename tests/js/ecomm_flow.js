@@ -3,7 +3,7 @@
 // Usage: node ecomm_flow.js <scenario>; prints one JSON line (see runFlow).
 //
 //   charge-refund  PAKMS key -> token -> charge -> partial refund -> retrieve
-//   order-pay      order create -> token -> order pay -> order retrieve
+//   order-pay      order create -> token -> order pay -> order retrieve -> return
 //   decline        token for a declining test card -> charge (settled either way)
 //   charge         token for an approving test card -> charge (settled either way)
 //   capture        token -> pre-auth (capture: false) -> capture part of it
@@ -78,6 +78,8 @@ const scenarios = {
     })));
     at('orders.retrieve');
     record('order_after_pay', must(await clover.orders.retrieve(order.id)));
+    at('orders.returnOrder');
+    record('returned', must(await clover.orders.returnOrder(order.id, {reason: 'requested_by_customer'})));
   },
 
   async 'capture'(clover, record, at) {
