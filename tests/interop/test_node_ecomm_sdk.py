@@ -51,6 +51,7 @@ def test_token_charge_refund_through_the_official_sdk(
     assert token["id"].startswith("clv_")
     assert token["card"]["first6"] == "424242"
     assert token["card"]["last4"] == "4242"
+    assert result["token_retrieved"]["card"]["last4"] == "4242"
 
     charge = result["charge"]
     assert charge["amount"] == 2500

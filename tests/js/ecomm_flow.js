@@ -2,7 +2,8 @@
 // Ecommerce flows driven through Clover's official Node SDK against a sandbox.
 // Usage: node ecomm_flow.js <scenario>; prints one JSON line (see runFlow).
 //
-//   charge-refund  PAKMS key -> token -> charge -> partial refund -> retrieve
+//   charge-refund  PAKMS key -> token -> token retrieve -> charge -> partial refund ->
+//                  retrieve refund and charge
 //   order-pay      order create -> token -> order pay -> order retrieve -> return
 //   decline        token for a declining test card -> charge (settled either way)
 //   charge         token for an approving test card -> charge (settled either way)
@@ -42,6 +43,9 @@ const scenarios = {
       apiKey: pakms.apiAccessKey, card: testCard(APPROVED_VISA),
     }));
     record('token', token);
+    at('tokens.retrieve');
+    // The SDK's options hash {api_key} becomes the APIKEY header the tokenizer wants.
+    record('token_retrieved', must(await clover.tokens.retrieve(token.id, {api_key: pakms.apiAccessKey})));
     at('charges.create');
     const charge = must(await clover.charges.create({
       amount: 2500, currency: 'usd', source: token.id, description: 'node sdk interop',
