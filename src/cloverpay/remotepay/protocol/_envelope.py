@@ -1,0 +1,157 @@
+"""The ``RemoteMessage`` envelope: parse one text frame, write one text frame.
+
+Parsing is strict about types (a field of the wrong JSON type is a
+:class:`RemoteProtocolError` naming it) and lenient about presence: every field is
+optional on the wire (Windows sends no ``id``/``type`` on PAIRING_REQUEST, PING/PONG
+carry no ``method``/``payload``). Unknown envelope keys are kept in ``extra``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, NoReturn
+
+from pydantic_core import from_json, to_json
+
+from ._enums import MessageType
+from ._errors import RemoteProtocolError
+
+__all__ = [
+    "CLOUD_PACKAGE_NAME",
+    "SNPD_PACKAGE_NAME",
+    "Envelope",
+    "encode_envelope",
+    "parse_envelope",
+]
+
+SNPD_PACKAGE_NAME: Final = "com.clover.remote_protocol_broadcast.app"
+"""``packageName`` on a direct (Secure Network Pay Display) connection."""
+CLOUD_PACKAGE_NAME: Final = "com.clover.remote.protocol.websocket"
+"""``packageName`` on the cloud (Cloud Pay Display) connection."""
+
+# wire name -> (attribute, accepted JSON types); bool is checked apart from int.
+_STR_FIELDS: Final = {
+    "packageName": "package_name",
+    "method": "method",
+    "payload": "payload",
+    "remoteSourceSDK": "remote_source_sdk",
+    "remoteApplicationID": "remote_application_id",
+    "attachmentEncoding": "attachment_encoding",
+    "attachment": "attachment",
+    "attachmentUri": "attachment_uri",
+}
+_INT_FIELDS: Final = {
+    "version": "version",
+    "fragmentIndex": "fragment_index",
+    "remotePayCompatibilityVersion": "remote_pay_compatibility_version",
+}
+_KNOWN: Final = frozenset({"id", "type", "lastFragment", *_STR_FIELDS, *_INT_FIELDS})
+_TYPES: Final = {t.value: t for t in MessageType}
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One frame. ``method`` is the raw wire string (it may name an unknown method)."""
+
+    type: MessageType | None = None
+    id: str | None = None
+    method: str | None = None
+    payload: str | None = field(default=None, repr=False)
+    version: int | None = None
+    package_name: str | None = None
+    remote_source_sdk: str | None = None
+    remote_application_id: str | None = None
+    fragment_index: int | None = None
+    last_fragment: bool | None = None
+    attachment_encoding: str | None = None
+    attachment: str | None = field(default=None, repr=False)
+    attachment_uri: str | None = None
+    remote_pay_compatibility_version: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
+def _fail(msg: str, field_name: str | None = None, message_id: str | None = None) -> NoReturn:
+    raise RemoteProtocolError(msg, field=field_name, message_id=message_id)
+
+
+def parse_envelope(text: str, *, max_chars: int) -> Envelope:
+    """Parse one text frame into an :class:`Envelope` (the payload stays a string)."""
+    if not isinstance(text, str):
+        raise RemoteProtocolError(f"frame must be text, got {type(text).__name__}")
+    if len(text) > max_chars:
+        raise RemoteProtocolError(f"frame of {len(text)} chars exceeds the limit of {max_chars}")
+    try:
+        raw = from_json(text)
+    except (ValueError, RecursionError) as exc:
+        raise RemoteProtocolError(f"frame is not valid JSON ({type(exc).__name__})") from None
+    if not isinstance(raw, dict):
+        raise RemoteProtocolError(f"frame must be a JSON object, got {type(raw).__name__}")
+    values: dict[str, Any] = {}
+    mid = raw.get("id")
+    if mid is not None:
+        if isinstance(mid, bool) or not isinstance(mid, str | int):
+            _fail("envelope field 'id' must be a string", "id")
+        mid = str(mid)
+    values["id"] = mid
+    mtype = raw.get("type")
+    if mtype is not None:
+        if not isinstance(mtype, str) or mtype not in _TYPES:
+            _fail("envelope field 'type' is not a known message type", "type", mid)
+        values["type"] = _TYPES[mtype]
+    for wire, attr in _STR_FIELDS.items():
+        value = raw.get(wire)
+        if value is not None:
+            if not isinstance(value, str):
+                _fail(f"envelope field {wire!r} must be a string", wire, mid)
+            values[attr] = value
+    for wire, attr in _INT_FIELDS.items():
+        value = raw.get(wire)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int):
+                _fail(f"envelope field {wire!r} must be an integer", wire, mid)
+            values[attr] = value
+    last = raw.get("lastFragment")
+    if last is not None:
+        if not isinstance(last, bool):
+            _fail("envelope field 'lastFragment' must be a boolean", "lastFragment", mid)
+        values["last_fragment"] = last
+    if len(raw) > len(_KNOWN) or not _KNOWN.issuperset(raw):
+        values["extra"] = {k: v for k, v in raw.items() if k not in _KNOWN}
+    return Envelope(**values)
+
+
+def encode_envelope(env: Envelope) -> str:
+    """Write an envelope as compact JSON, fields in the official SDKs' order; ``None``
+    fields are left out, except ``payload`` on attachment fragments (``null``, as JS)."""
+    out: dict[str, Any] = {}
+    if env.id is not None:
+        out["id"] = env.id
+    if env.type is not None:
+        out["type"] = env.type.value
+    if env.package_name is not None:
+        out["packageName"] = env.package_name
+    if env.method is not None:
+        out["method"] = env.method
+    if env.payload is not None or env.fragment_index is not None:
+        out["payload"] = env.payload
+    if env.remote_source_sdk is not None:
+        out["remoteSourceSDK"] = env.remote_source_sdk
+    if env.remote_application_id is not None:
+        out["remoteApplicationID"] = env.remote_application_id
+    if env.version is not None:
+        out["version"] = env.version
+    if env.fragment_index is not None:
+        out["fragmentIndex"] = env.fragment_index
+    if env.last_fragment is not None:
+        out["lastFragment"] = env.last_fragment
+    if env.attachment_encoding is not None:
+        out["attachmentEncoding"] = env.attachment_encoding
+    if env.attachment is not None:
+        out["attachment"] = env.attachment
+    if env.attachment_uri is not None:
+        out["attachmentUri"] = env.attachment_uri
+    if env.remote_pay_compatibility_version is not None:
+        out["remotePayCompatibilityVersion"] = env.remote_pay_compatibility_version
+    out.update(env.extra)
+    return to_json(out).decode()
