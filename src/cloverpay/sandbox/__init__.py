@@ -87,6 +87,7 @@ from ._checkout import (
     parse_checkout_request,
 )
 from ._oauth import (
+    LEGACY_EXPIRY,
     AccessGrant,
     AuthorizationCode,
     OAuthApp,
@@ -122,6 +123,7 @@ from ._webhooks_out import (
 
 __all__ += [
     "CHECKOUT_TTL_MS",
+    "LEGACY_EXPIRY",
     "AccessGrant",
     "AppWebhookConfig",
     "AuthorizationCode",

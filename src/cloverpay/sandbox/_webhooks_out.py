@@ -48,6 +48,9 @@ __all__ = [
 
 log = logging.getLogger("cloverpay.sandbox.webhooks")
 
+#: An idle sender thread ends after this many seconds; the next webhook starts another.
+_IDLE_EXIT_S = 30.0
+
 DeliveryKind = Literal["app", "hosted_checkout", "verification"]
 
 
@@ -67,6 +70,10 @@ class WebhookSettings:
     backoff_cap: float = 30.0
     timeout: float = 5.0
     max_log: int = 1000
+    #: Clock for the ``t=`` of ``Clover-Signature``: "wall" (real time, what a receiver's
+    #: tolerance window compares with) or "sandbox" (the controllable clock, like the
+    #: payload's ``createdTime``).
+    signature_clock: Literal["wall", "sandbox"] = "wall"
 
 
 @dataclass
@@ -326,7 +333,13 @@ class WebhookDispatcher:
                         if delivery is not None:
                             self._queue.remove(delivery)
                             break
-                        self._cond.wait(timeout=wait if wait is None else max(wait, 0.0))
+                        if wait is None:  # nothing queued: sleep, then let the thread go
+                            idle = not self._cond.wait(timeout=_IDLE_EXIT_S)
+                            if idle and not self._queue and self._batch_due is None:
+                                self._thread = None
+                                return
+                            continue
+                        self._cond.wait(timeout=max(wait, 0.0))
                 self._attempt(client, delivery)
 
     def _attempt(self, client: httpx.Client, delivery: Delivery) -> None:

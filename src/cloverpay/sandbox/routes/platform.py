@@ -29,7 +29,7 @@ from .._auth import state_of
 from .._http import json_response
 from .._platform import PlatformStore, charge_payment_json, order_json
 from .._state import Merchant, SandboxState
-from ._web import flat_error, platform_merchant
+from ._web import api_error, platform_merchant
 
 __all__ = ["routes"]
 
@@ -42,12 +42,12 @@ def _paging(request: Request) -> tuple[int, int]:
         if raw is None or raw == "":
             return default
         if not raw.isdigit():
-            raise flat_error(400, f"{name} must be a non-negative integer")
+            raise api_error(400, f"{name} must be a non-negative integer")
         return int(raw)
 
     limit = number("limit", 100)
     if not 1 <= limit <= 1000:
-        raise flat_error(400, "limit must be between 1 and 1000")
+        raise api_error(400, "limit must be between 1 and 1000")
     return limit, number("offset", 0)
 
 
@@ -56,7 +56,7 @@ def _filters(request: Request) -> list[tuple[str, str, str]]:
     for raw in request.query_params.getlist("filter"):
         m = _FILTER.match(raw)
         if m is None:
-            raise flat_error(400, f"filter {raw!r} is not 'field<op>value'")
+            raise api_error(400, f"filter {raw!r} is not 'field<op>value'")
         out.append((m.group(1), m.group(2), m.group(3)))
     return out
 
@@ -84,14 +84,14 @@ def _predicate(filters: list[tuple[str, str, str]]) -> Callable[[dict[str, Any]]
     for name, op, value in filters:
         if name in ("externalPaymentId", "result", "id"):
             if op not in ("=", "!="):
-                raise flat_error(400, f"filter on {name} supports = and != only")
+                raise api_error(400, f"filter on {name} supports = and != only")
             checks.append(_check(name, op, value))
         elif name in ("createdTime", "modifiedTime", "amount"):
             if not value.lstrip("-").isdigit():
-                raise flat_error(400, f"filter on {name} needs an integer value")
+                raise api_error(400, f"filter on {name} needs an integer value")
             checks.append(_check(name, op, int(value)))
         else:
-            raise flat_error(400, f"filter on {name} is not supported by the sandbox")
+            raise api_error(400, f"filter on {name} is not supported by the sandbox")
     return lambda p: all(check(p) for check in checks)
 
 
@@ -199,7 +199,7 @@ async def payment_get(request: Request) -> Response:
             return json_response(charge_payment_json(charge))
         other = state.domain(PlatformStore).payment(m.merchant_id, pid)
     if other is None:
-        raise flat_error(404, f"Payment {pid} not found", "not_found")
+        raise api_error(404, f"Payment {pid} not found", "not_found")
     return json_response(other)
 
 
@@ -222,7 +222,7 @@ async def order_get(request: Request) -> Response:
     with state.lock:
         order = state.ecommerce.orders.get(oid, m.merchant_id)
         if order is None:
-            raise flat_error(404, f"Order {oid} not found", "not_found")
+            raise api_error(404, f"Order {oid} not found", "not_found")
         return json_response(order_json(order))
 
 
