@@ -227,3 +227,21 @@ def test_sdk_retries_an_injected_503_and_charges_once(
     # The fault answered first (nothing ran), the SDK's retry charged, once.
     assert statuses(sandbox_server, "POST", "/v1/charges") == [503, 200]
     assert [c["id"] for c in sandbox_server.charges()] == [result["charge"]["id"]]
+
+
+def test_pan_encrypted_with_nodes_crypto_tokenizes_and_charges(
+    node_peer: NodePeer, sandbox_server: RunningSandbox
+) -> None:
+    """API-only integration: the PAN leaves the merchant only as TransArmor ciphertext."""
+    result = run_flow(node_peer, sandbox_server, "encrypted-pan")
+    expect_ok(result)
+    assert result["encrypted_pan_length"] == 344  # base64 of 256 bytes
+    # Ciphertext with one byte flipped does not decrypt, so no token (proof the sandbox
+    # really decrypts rather than trusting first6/last4).
+    tampered = result["tampered_attempt"]
+    assert "invalid" in json.dumps(tampered), tampered
+    assert statuses(sandbox_server, "POST", "/v1/tokens") == [400, 200]
+    assert result["token"]["card"]["last4"] == "4242"
+    assert result["charge"]["status"] == "succeeded"
+    assert statuses(sandbox_server, "GET", "/assets/keys.json") == [200]
+    assert [c["amount"] for c in sandbox_server.charges()] == [3100]
