@@ -335,3 +335,47 @@ def test_signature_timestamp_clock(
     assert abs(t - (time.time() + shift)) < 3600  # which clock, not how fast
     bad = hc.post("/_sandbox/webhooks/settings", json={"signature_clock": "moon"})
     assert bad.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "card",
+    [
+        {"number": "4242424242424242", "exp_month": "12", "exp_year": "30", "cvv": "123"},
+        {
+            "number": "4005571702222222",
+            "exp_month": "1",
+            "exp_year": "2031",
+            "cvv": "9999",
+            "name": "Pat",
+            "address_zip": "94085",
+        },
+        {"number": "4242424242424241", "exp_month": "12", "exp_year": "30", "cvv": "123"},
+        {"number": "4242424242424242", "exp_month": "13", "exp_year": "30", "cvv": "123"},
+        {"number": "4242424242424242", "exp_month": "12", "exp_year": "30", "cvv": "12"},
+    ],
+)
+def test_hosted_page_tokenizes_exactly_like_the_tokenizer(
+    hc: httpx.Client, sandbox: Sandbox, card: dict[str, str]
+) -> None:
+    """The page's server-side tokenization and POST /v1/tokens agree (token or error)."""
+    from cloverpay.sandbox import SandboxError
+    from cloverpay.sandbox.routes._bridge import tokenize_card
+
+    r = hc.post(
+        "/v1/tokens", json={"card": card}, headers={"apikey": sandbox.credentials.api_access_key}
+    )
+    if r.status_code != 200:
+        with pytest.raises(SandboxError) as refused:
+            tokenize_card(sandbox.state, sandbox.state.merchant, dict(card))
+        assert r.status_code == refused.value.status
+        assert r.json()["error"]["code"] == refused.value.code
+        return
+    token = tokenize_card(sandbox.state, sandbox.state.merchant, dict(card))
+    ours = token.to_json()
+    theirs = r.json()
+    for volatile in ("id", "created"):
+        ours.pop(volatile)
+        theirs.pop(volatile)
+    assert ours == theirs
+    stored = sandbox.state.ecommerce.tokens.objects[r.json()["id"]]
+    assert (token.decline_code, token.cvc_check) == (stored.decline_code, stored.cvc_check)

@@ -20,7 +20,7 @@ from starlette.requests import Request
 
 from .._auth import require_bearer
 from .._errors import SandboxError, unauthorized
-from .._webhooks_out import WebhookDispatcher, WebhookStore
+from .._webhooks_out import Delivery, WebhookDispatcher, WebhookStore
 
 if TYPE_CHECKING:
     from .._state import Merchant, Notification, SandboxState
@@ -117,7 +117,23 @@ def dispatcher_for(state: SandboxState) -> WebhookDispatcher:
                     raise RuntimeError("the sandbox state is gone")
                 return live.domain(WebhookStore)
 
-            dispatcher = WebhookDispatcher(get_store)
+            def log_attempt(delivery: Delivery) -> None:
+                live = state_ref()
+                last = delivery.attempts[-1] if delivery.attempts else None
+                if live is not None and last is not None:  # redacted: no body, no auth code
+                    live.events.add(
+                        "webhook",
+                        ts_ms=live.clock.now_ms(),
+                        delivery=delivery.id,
+                        webhook_kind=delivery.kind,
+                        url=delivery.url.split("?")[0],
+                        attempt=len(delivery.attempts),
+                        status=last.status_code,
+                        error=last.error,
+                        state=delivery.state,
+                    )
+
+            dispatcher = WebhookDispatcher(get_store, on_change=log_attempt)
             _dispatchers[state] = dispatcher
             sender = dispatcher
 

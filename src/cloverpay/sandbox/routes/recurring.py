@@ -321,10 +321,12 @@ async def subscription_update(request: Request) -> Response:
                 raise api_error(400, "taxRateUuids must be a list of strings")
             sub.tax_rate_uuids = list(taxes)
         if "active" in body:
-            sub.active = _bool(body, "active", sub.active)
-            if sub.active:
-                sub.consecutive_failures = 0
-                sub.deactivated_reason = None
+            active = _bool(body, "active", sub.active)
+            if active and not sub.active:
+                store.reactivate(sub)
+            elif not active:
+                sub.active = False
+                sub.deactivated_reason = "deactivated by the merchant"
         sub.modified_ms = now
     return json_response(sub.to_json(store.plans.get(sub.plan_id)))
 

@@ -88,8 +88,7 @@ async def flush(request: Request) -> Response:
 async def deliveries(request: Request) -> Response:
     state = state_of(request)
     kind = request.query_params.get("kind")
-    with state.lock:
-        items = [d.to_json() for d in state.domain(WebhookStore).deliveries]
+    items = dispatcher_for(state).snapshot()
     if kind:
         items = [d for d in items if d["kind"] == kind]
     return json_response({"deliveries": items})
