@@ -60,8 +60,8 @@ def node_peer() -> NodePeer:
 def browser() -> Iterator[Any]:
     """Headless Debian Chromium (never a Playwright-downloaded build).
 
-    Module-scoped on purpose: Playwright's sync API keeps an asyncio loop running in
-    the main thread while it is open, which would break later anyio/asyncio tests.
+    Module-scoped on purpose: Playwright's sync API keeps an event loop running in the
+    main thread while it is open, which would break later tests that start their own.
     """
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run scripts/test-deps (apt-get install chromium)")
