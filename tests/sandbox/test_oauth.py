@@ -312,3 +312,32 @@ def test_legacy_token_and_migration(http: httpx.Client, sandbox: Sandbox) -> Non
         json={"client_id": creds.app_id, "client_secret": creds.app_secret, "access_token": token},
     )
     assert again.status_code == 401
+
+
+def test_authorize_page_lets_the_person_pick_a_merchant(
+    http: httpx.Client, sandbox: Sandbox
+) -> None:
+    other = sandbox.state.add_merchant("Second Shop")
+    creds = sandbox.credentials
+    page = http.get(
+        "/oauth/v2/authorize", params={"client_id": creds.app_id, "redirect_uri": REDIRECT}
+    )
+    assert '<select id="merchant_id"' in page.text
+    assert other.merchant_id in page.text
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', page.text))
+    assert "merchant_id" not in fields
+    r = http.post(
+        "/oauth/v2/authorize",
+        data={**fields, "merchant_id": other.merchant_id, "decision": "approve"},
+    )
+    assert parse_qs(urlsplit(r.headers["location"]).query)["merchant_id"] == [other.merchant_id]
+    pinned = http.get(
+        "/oauth/v2/authorize",
+        params={
+            "client_id": creds.app_id,
+            "redirect_uri": REDIRECT,
+            "merchant_id": other.merchant_id,
+        },
+    )
+    assert "<select" not in pinned.text
+    assert "Second Shop" in pinned.text

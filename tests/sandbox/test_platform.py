@@ -141,3 +141,26 @@ def test_payments_over_a_real_socket(sandbox: Sandbox) -> None:
             r = client.get(f"/v3/merchants/{creds.merchant_id}/payments/{ok['id']}")
             assert r.status_code == 200
             assert r.json()["amount"] == 1234
+
+
+def test_record_terminal_payment_over_the_control_api(http: httpx.Client, sandbox: Sandbox) -> None:
+    r = http.post(
+        "/_sandbox/platform/payments",
+        json={
+            "amount": 1500,
+            "tipAmount": 200,
+            "externalPaymentId": "POS-42",
+            "card": {"cardType": "MC", "last4": "4444"},
+        },
+    )
+    assert r.status_code == 200, r.text
+    pid = r.json()["id"]
+    found = http.get(f"{_base(sandbox)}/payments", params={"filter": "externalPaymentId=POS-42"})
+    assert [p["id"] for p in found.json()["elements"]] == [pid]
+    assert found.json()["elements"][0]["tipAmount"] == 200
+    bad = http.post("/_sandbox/platform/payments", json={"amount": 1, "card": {"number": "4"}})
+    assert bad.status_code == 400
+    assert "card number" in bad.json()["error"]["message"]
+    assert http.post("/_sandbox/platform/payments", json={}).status_code == 400
+    wrong = http.post("/_sandbox/platform/payments", json={"amount": 1, "result": "MAYBE"})
+    assert wrong.status_code == 400

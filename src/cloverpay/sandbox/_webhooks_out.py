@@ -258,6 +258,36 @@ class WebhookDispatcher:
             self._ensure_thread()
             self._cond.notify_all()
 
+    def retry_now(self) -> int:
+        """Make every waiting retry due at once; returns how many were waiting."""
+        with self._cond:
+            now = time.monotonic()
+            for delivery in self._queue:
+                delivery.next_attempt_at = now
+            self._cond.notify_all()
+            return len(self._queue)
+
+    def redeliver(self, delivery_id: str) -> Delivery:
+        """Send a logged delivery again, byte for byte (same body and headers), as a new
+        delivery: what a receiver sees when Clover delivers twice."""
+        store = self.store
+        with self._cond:
+            original = next((d for d in store.deliveries if d.id == delivery_id), None)
+            if original is None or original.kind == "verification":
+                raise LookupError(f"no app or Hosted Checkout delivery {delivery_id}")
+            copy = Delivery(
+                str(uuid.uuid4()),
+                original.kind,
+                original.url,
+                original.body,
+                dict(original.headers),
+            )
+            store.log(copy)
+            self._queue.append(copy)
+            self._ensure_thread()
+            self._cond.notify_all()
+            return copy
+
     def snapshot(self) -> list[dict[str, Any]]:
         """The delivery log as JSON, consistent with the sender thread."""
         store = self.store

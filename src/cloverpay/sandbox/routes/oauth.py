@@ -116,14 +116,21 @@ async def authorize_page(request: Request) -> Response:
     auto = request.query_params.get("sandbox_auto_approve", "").lower() in ("1", "true", "yes")
     if auto or oauth_store(state).settings.auto_approve:
         return _approve(state, params, merchant)
+    # No merchant_id and several merchants: the person picks one (Clover's merchant picker).
+    choices = [] if params.get("merchant_id") else list(state.merchants.values())
+    hidden = {k: v for k, v in params.items() if k != "merchant_id"}
+    if len(choices) <= 1:
+        choices = []
+        hidden["merchant_id"] = merchant.merchant_id
     html = render(
         "authorize.html",
         client_id=params.get("client_id", ""),
         merchant_id=merchant.merchant_id,
         merchant_name=merchant.name,
-        params={**params, "merchant_id": merchant.merchant_id},
+        choices=[(m.merchant_id, m.name) for m in choices],
+        params=hidden,
     )
-    return HTMLResponse(html)
+    return HTMLResponse(html, headers={"x-frame-options": "DENY", "cache-control": "no-store"})
 
 
 async def authorize_decision(request: Request) -> Response:

@@ -9,6 +9,12 @@
                                                         ``limit`` (≤1000), ``offset``
 ``GET /v3/merchants/{mId}/payments/{paymentId}``        one payment
 ``GET /v3/merchants/{mId}/orders[/{orderId}]``          orders (``limit``, ``offset``)
+``POST /_sandbox/platform/payments``                    record a card-present payment
+                                                        (as an emulated terminal would):
+                                                        ``{amount, externalPaymentId,
+                                                        result?, tipAmount?, taxAmount?,
+                                                        merchantId?, orderId?, deviceId?,
+                                                        card?: {cardType, first6, last4}}``
 =====================================================  =================================
 
 A token for another merchant, or no token, gets 401 (Clover answers 401 for missing
@@ -26,8 +32,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .._auth import state_of
-from .._http import json_response
-from .._platform import PlatformStore, charge_payment_json, order_json
+from .._http import json_body, json_response
+from .._platform import PlatformStore, charge_payment_json, order_json, terminal_payment_json
 from .._state import Merchant, SandboxState
 from ._web import api_error, platform_merchant
 
@@ -226,6 +232,48 @@ async def order_get(request: Request) -> Response:
         return json_response(order_json(order))
 
 
+def _opt(body: dict[str, Any], name: str, kind: type, default: Any = None) -> Any:
+    value = body.get(name, default)
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        raise api_error(400, f"{name} must be {'an integer' if kind is int else 'a string'}")
+    return value
+
+
+async def record_payment(request: Request) -> Response:
+    state = state_of(request)
+    body = json_body(request)
+    merchant_id = _opt(body, "merchantId", str) or state.merchant.merchant_id
+    if merchant_id not in state.merchants:
+        raise api_error(400, f"merchantId {merchant_id} is not a sandbox merchant")
+    amount = _opt(body, "amount", int)
+    if amount is None or amount < 0:
+        raise api_error(400, "amount is required, an integer >= 0")
+    card = body.get("card")
+    if card is not None and not isinstance(card, dict):
+        raise api_error(400, "card must be an object")
+    if card and any(k in card for k in ("number", "cardNumber", "cvv")):
+        raise api_error(400, "card must not hold a card number or CVV (first6/last4 only)")
+    try:
+        payment = terminal_payment_json(
+            payment_id=_opt(body, "id", str) or state.ids.clover_id(),
+            amount=amount,
+            external_payment_id=_opt(body, "externalPaymentId", str),
+            created_ms=state.clock.now_ms(),
+            result=_opt(body, "result", str, "SUCCESS"),
+            tip_amount=_opt(body, "tipAmount", int, 0),
+            tax_amount=_opt(body, "taxAmount", int, 0),
+            order_id=_opt(body, "orderId", str),
+            device_id=_opt(body, "deviceId", str),
+            card=card,
+        )
+    except ValueError as exc:
+        raise api_error(400, str(exc)) from None
+    with state.lock:
+        state.domain(PlatformStore).record_payment(merchant_id, payment)
+        state.notify("P", payment["id"], "CREATE", merchant_id=merchant_id)
+    return json_response(payment)
+
+
 routes: list[BaseRoute] = [
     Route("/v3/merchants/{mId}", merchant_get, methods=["GET"]),
     Route("/v3/merchants/{mId}/devices", devices, methods=["GET"]),
@@ -233,4 +281,5 @@ routes: list[BaseRoute] = [
     Route("/v3/merchants/{mId}/payments/{paymentId}", payment_get, methods=["GET"]),
     Route("/v3/merchants/{mId}/orders", orders, methods=["GET"]),
     Route("/v3/merchants/{mId}/orders/{orderId}", order_get, methods=["GET"]),
+    Route("/_sandbox/platform/payments", record_payment, methods=["POST"]),
 ]

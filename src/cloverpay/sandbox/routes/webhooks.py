@@ -12,6 +12,8 @@
 ``POST /_sandbox/webhooks/flush``         send batched events now
 ``GET  /_sandbox/webhooks/deliveries``    every delivery: kind, URL, state, attempts
                                           (status code / error, time), body
+``POST /_sandbox/webhooks/deliveries/{id}/redeliver``  send it again, byte for byte
+``POST /_sandbox/webhooks/retry``         make waiting retries due now
 ``GET/POST /_sandbox/webhooks/settings``  batch window, attempts, backoff, timeout,
                                           ``signature_clock`` ("wall" | "sandbox")
 =======================================  =================================================
@@ -94,6 +96,19 @@ async def deliveries(request: Request) -> Response:
     return json_response({"deliveries": items})
 
 
+async def redeliver(request: Request) -> Response:
+    dispatcher = dispatcher_for(state_of(request))
+    try:
+        copy = dispatcher.redeliver(request.path_params["id"])
+    except LookupError as exc:
+        raise api_error(404, str(exc), "not_found") from None
+    return json_response({"id": copy.id, "kind": copy.kind, "url": copy.url})
+
+
+async def retry(request: Request) -> Response:
+    return json_response({"retrying": dispatcher_for(state_of(request)).retry_now()})
+
+
 _SETTINGS = {
     "batch_window": (0.0, 60.0),
     "max_attempts": (1, 50),
@@ -142,6 +157,8 @@ routes: list[BaseRoute] = [
     Route("/_sandbox/webhooks/verify", verify, methods=["POST"]),
     Route("/_sandbox/webhooks/flush", flush, methods=["POST"]),
     Route("/_sandbox/webhooks/deliveries", deliveries, methods=["GET"]),
+    Route("/_sandbox/webhooks/deliveries/{id}/redeliver", redeliver, methods=["POST"]),
+    Route("/_sandbox/webhooks/retry", retry, methods=["POST"]),
     Route("/_sandbox/webhooks/settings", settings_get, methods=["GET"]),
     Route("/_sandbox/webhooks/settings", settings_set, methods=["POST"]),
 ]
