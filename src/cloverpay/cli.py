@@ -3,7 +3,9 @@
 ``cloverpay sandbox --host 127.0.0.1 --port 8080 [--seed N] [--rate-limits]`` runs the
 offline Clover emulator; it prints one JSON line with the credentials, then serves.
 ``cloverpay demo`` runs the same sandbox and walks through token, charge and refund
-against it over a real socket, then keeps serving.
+against it over a real socket, then keeps serving. ``cloverpay db upgrade``,
+``cloverpay serve`` and ``cloverpay reconcile`` run the payments service
+(:mod:`cloverpay.service.cli`; they need the ``service`` extra).
 
 The CLI needs the ``cli`` extra (``sandbox`` includes it); without typer, :func:`main`
 says which extra to install instead of failing with an ImportError.
@@ -78,6 +80,9 @@ def _build_app() -> Any:
             raise typer.Exit(2) from None
         run_demo(host=host, port=port, seed=seed, serve=serve)
 
+    from cloverpay.service.cli import register as register_service
+
+    register_service(cli)
     return cli
 
 
