@@ -1,0 +1,150 @@
+"""The synchronous client."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Literal, TypeVar
+
+import httpx
+
+from cloverpay.api._config import (
+    DEFAULT,
+    Default,
+    build_core,
+    client_repr,
+    resolve_rate_limit,
+)
+from cloverpay.api._environments import Environment, EnvironmentName, Region
+from cloverpay.api._errors import ConfigurationError
+from cloverpay.api._limiter import Limiter, RateLimit, limiter_key, shared_limiter
+from cloverpay.api._operation import Operation
+from cloverpay.api._resources import (
+    Charges,
+    Checkout,
+    Customers,
+    Orders,
+    Pakms,
+    Platform,
+    Recurring,
+    Refunds,
+    Tokens,
+)
+from cloverpay.api._retry import RetryPolicy
+from cloverpay.api._transport import SyncRunner
+
+__all__ = ["CloverClient"]
+
+T = TypeVar("T")
+
+
+class CloverClient:
+    """Synchronous client for Clover's HTTP APIs.
+
+    >>> client = CloverClient(access_token, merchant_id="MID", environment="sandbox",
+    ...                       client_ip="203.0.113.7")
+    >>> charge = client.charges.create(amount=1000, currency="usd", source=token.id)
+
+    Pick the hosts with ``environment`` (``"sandbox"``, ``"production"`` with ``region``,
+    or an :class:`Environment`) or one ``base_url`` for everything. Authenticate with
+    ``access_token`` (sent as Bearer) or any ``auth: httpx.Auth`` (e.g. OAuth refresh).
+    ``api_access_key`` is the PAKMS public key for tokens (fetched on first use if not
+    given). ``client_ip`` is the payer's IP, sent as ``x-forwarded-for`` (override per
+    call). Bring your own ``http_client`` or ``transport`` to control the connection
+    (you then close your client yourself). ``retry``: a :class:`RetryPolicy`, or the
+    number of retries. ``rate_limit``: Clover's per-token limits by default, a custom
+    :class:`RateLimit`, a shared :class:`Limiter`, or None to disable.
+    """
+
+    def __init__(
+        self,
+        access_token: str | None = None,
+        *,
+        merchant_id: str | None = None,
+        api_access_key: str | None = None,
+        environment: Environment | EnvironmentName | None = None,
+        region: Region | Literal["na", "eu", "latam"] | None = None,
+        base_url: str | None = None,
+        auth: httpx.Auth | None = None,
+        client_ip: str | None = None,
+        http_client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        retry: RetryPolicy | int | None = None,
+        rate_limit: RateLimit | Limiter | Default | None = DEFAULT,
+        user_agent: str | None = None,
+    ) -> None:
+        if http_client is not None and transport is not None:
+            raise ConfigurationError("pass http_client or transport, not both", param="transport")
+        self._access_token = access_token
+        self._core = build_core(
+            access_token=access_token,
+            merchant_id=merchant_id,
+            api_access_key=api_access_key,
+            environment=environment,
+            region=region,
+            base_url=base_url,
+            client_ip=client_ip,
+            timeout=timeout,
+            retry=retry,
+            user_agent=user_agent,
+            http_timeout=http_client.timeout if http_client is not None else None,
+        )
+        self._owns_http = http_client is None
+        http = http_client or httpx.Client(transport=transport, timeout=timeout or 60.0)
+        if isinstance(rate_limit, Limiter):
+            limiter: Limiter | None = rate_limit
+        else:
+            limit = resolve_rate_limit(rate_limit)
+            if limit is None:
+                limiter = None
+            elif access_token:
+                limiter = shared_limiter(limiter_key(access_token, limit))
+            else:
+                limiter = Limiter(limit)
+        self._runner = SyncRunner(self._core, http, auth=auth, limiter=limiter)
+        self.pakms = Pakms(self)
+        self.tokens = Tokens(self)
+        self.charges = Charges(self)
+        self.orders = Orders(self)
+        self.customers = Customers(self)
+        self.refunds = Refunds(self)
+        self.recurring = Recurring(self)
+        self.checkout = Checkout(self)
+        self.platform = Platform(self)
+
+    @property
+    def environment(self) -> Environment:
+        return self._core.environment
+
+    @property
+    def merchant_id(self) -> str | None:
+        return self._core.merchant_id
+
+    @property
+    def http_client(self) -> httpx.Client:
+        return self._runner.http
+
+    def _request(self, op: Operation[T]) -> T:
+        return self._runner.request(op)
+
+    def _mid(self) -> str:
+        return self._core.require_merchant_id()
+
+    def close(self) -> None:
+        """Close the HTTP client if this client created it."""
+        if self._owns_http:
+            self._runner.http.close()
+
+    def __enter__(self) -> CloverClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return client_repr(type(self).__name__, self._core, self._access_token)

@@ -1,0 +1,150 @@
+"""The asynchronous client: the twin of ``_client.py``."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Literal, TypeVar
+
+import httpx
+
+from cloverpay.api._config import (
+    DEFAULT,
+    Default,
+    build_core,
+    client_repr,
+    resolve_rate_limit,
+)
+from cloverpay.api._environments import Environment, EnvironmentName, Region
+from cloverpay.api._errors import ConfigurationError
+from cloverpay.api._limiter import AsyncLimiter, RateLimit, limiter_key, shared_async_limiter
+from cloverpay.api._operation import Operation
+from cloverpay.api._resources_async import (
+    AsyncCharges,
+    AsyncCheckout,
+    AsyncCustomers,
+    AsyncOrders,
+    AsyncPakms,
+    AsyncPlatform,
+    AsyncRecurring,
+    AsyncRefunds,
+    AsyncTokens,
+)
+from cloverpay.api._retry import RetryPolicy
+from cloverpay.api._transport import AsyncRunner
+
+__all__ = ["AsyncCloverClient"]
+
+T = TypeVar("T")
+
+
+class AsyncCloverClient:
+    """Asynchronous client for Clover's HTTP APIs.
+
+    >>> client = AsyncCloverClient(access_token, merchant_id="MID", environment="sandbox",
+    ...                       client_ip="203.0.113.7")
+    >>> charge = await client.charges.create(amount=1000, currency="usd", source=token.id)
+
+    Pick the hosts with ``environment`` (``"sandbox"``, ``"production"`` with ``region``,
+    or an :class:`Environment`) or one ``base_url`` for everything. Authenticate with
+    ``access_token`` (sent as Bearer) or any ``auth: httpx.Auth`` (e.g. OAuth refresh).
+    ``api_access_key`` is the PAKMS public key for tokens (fetched on first use if not
+    given). ``client_ip`` is the payer's IP, sent as ``x-forwarded-for`` (override per
+    call). Bring your own ``http_client`` or ``transport`` to control the connection
+    (you then close your client yourself). ``retry``: a :class:`RetryPolicy`, or the
+    number of retries. ``rate_limit``: Clover's per-token limits by default, a custom
+    :class:`RateLimit`, a shared :class:`AsyncLimiter`, or None to disable.
+    """
+
+    def __init__(
+        self,
+        access_token: str | None = None,
+        *,
+        merchant_id: str | None = None,
+        api_access_key: str | None = None,
+        environment: Environment | EnvironmentName | None = None,
+        region: Region | Literal["na", "eu", "latam"] | None = None,
+        base_url: str | None = None,
+        auth: httpx.Auth | None = None,
+        client_ip: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        retry: RetryPolicy | int | None = None,
+        rate_limit: RateLimit | AsyncLimiter | Default | None = DEFAULT,
+        user_agent: str | None = None,
+    ) -> None:
+        if http_client is not None and transport is not None:
+            raise ConfigurationError("pass http_client or transport, not both", param="transport")
+        self._access_token = access_token
+        self._core = build_core(
+            access_token=access_token,
+            merchant_id=merchant_id,
+            api_access_key=api_access_key,
+            environment=environment,
+            region=region,
+            base_url=base_url,
+            client_ip=client_ip,
+            timeout=timeout,
+            retry=retry,
+            user_agent=user_agent,
+            http_timeout=http_client.timeout if http_client is not None else None,
+        )
+        self._owns_http = http_client is None
+        http = http_client or httpx.AsyncClient(transport=transport, timeout=timeout or 60.0)
+        if isinstance(rate_limit, AsyncLimiter):
+            limiter: AsyncLimiter | None = rate_limit
+        else:
+            limit = resolve_rate_limit(rate_limit)
+            if limit is None:
+                limiter = None
+            elif access_token:
+                limiter = shared_async_limiter(limiter_key(access_token, limit))
+            else:
+                limiter = AsyncLimiter(limit)
+        self._runner = AsyncRunner(self._core, http, auth=auth, limiter=limiter)
+        self.pakms = AsyncPakms(self)
+        self.tokens = AsyncTokens(self)
+        self.charges = AsyncCharges(self)
+        self.orders = AsyncOrders(self)
+        self.customers = AsyncCustomers(self)
+        self.refunds = AsyncRefunds(self)
+        self.recurring = AsyncRecurring(self)
+        self.checkout = AsyncCheckout(self)
+        self.platform = AsyncPlatform(self)
+
+    @property
+    def environment(self) -> Environment:
+        return self._core.environment
+
+    @property
+    def merchant_id(self) -> str | None:
+        return self._core.merchant_id
+
+    @property
+    def http_client(self) -> httpx.AsyncClient:
+        return self._runner.http
+
+    async def _request(self, op: Operation[T]) -> T:
+        return await self._runner.request(op)
+
+    def _mid(self) -> str:
+        return self._core.require_merchant_id()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this client created it."""
+        if self._owns_http:
+            await self._runner.http.aclose()
+
+    async def __aenter__(self) -> AsyncCloverClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return client_repr(type(self).__name__, self._core, self._access_token)

@@ -1,0 +1,92 @@
+"""The ``cloverpay`` command line.
+
+``cloverpay sandbox --host 127.0.0.1 --port 8080 [--seed N] [--rate-limits]`` runs the
+offline Clover emulator; it prints one JSON line with the credentials, then serves.
+``cloverpay demo`` runs the same sandbox and walks through token, charge and refund
+against it over a real socket, then keeps serving.
+
+The CLI needs the ``cli`` extra (``sandbox`` includes it); without typer, :func:`main`
+says which extra to install instead of failing with an ImportError.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+__all__ = ["app", "main"]
+
+_MISSING = (
+    "The cloverpay command line needs extra packages.\n"
+    "Install them with: pip install 'cloverpay[sandbox]'  (or 'cloverpay[cli]')\n"
+)
+
+try:
+    import typer
+except ImportError:  # pragma: no cover - exercised by the bare-install test
+    typer = None  # type: ignore[assignment]
+
+
+def _build_app() -> Any:
+    assert typer is not None
+    cli = typer.Typer(
+        name="cloverpay",
+        help="Take payments through Clover; run an offline Clover sandbox.",
+        no_args_is_help=True,
+        add_completion=False,
+    )
+
+    @cli.callback()
+    def _root() -> None:
+        """cloverpay command line."""
+
+    @cli.command("sandbox")
+    def sandbox_command(
+        host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="TCP port (0 picks a free one).")] = 8080,
+        seed: Annotated[
+            int | None, typer.Option(help="Seed for deterministic ids and credentials.")
+        ] = None,
+        rate_limits: Annotated[
+            bool, typer.Option("--rate-limits", help="Enforce Clover's per-token limits.")
+        ] = False,
+    ) -> None:
+        """Run the offline Clover sandbox (prints one JSON line of credentials)."""
+        try:
+            from cloverpay.sandbox import serve
+        except ImportError:
+            sys.stderr.write(_MISSING)
+            raise typer.Exit(2) from None
+        serve(host=host, port=port, seed=seed, rate_limits=rate_limits)
+
+    @cli.command("demo")
+    def demo_command(
+        host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="TCP port (0 picks a free one).")] = 8080,
+        seed: Annotated[
+            int | None, typer.Option(help="Seed for deterministic ids and credentials.")
+        ] = None,
+        serve: Annotated[
+            bool, typer.Option("--serve/--no-serve", help="Keep serving after the walkthrough.")
+        ] = True,
+    ) -> None:
+        """Run the sandbox and walk through token, charge and refund against it."""
+        try:
+            from cloverpay._demo import run_demo
+        except ImportError:
+            sys.stderr.write(_MISSING)
+            raise typer.Exit(2) from None
+        run_demo(host=host, port=port, seed=seed, serve=serve)
+
+    return cli
+
+
+app: Any = _build_app() if typer is not None else None
+
+
+def main() -> None:
+    """Entry point of the ``cloverpay`` script."""
+    if app is None:
+        sys.stderr.write(_MISSING)
+        raise SystemExit(2)
+    app()

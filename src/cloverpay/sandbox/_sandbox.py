@@ -1,0 +1,281 @@
+"""Front doors to one :class:`SandboxState`: in-process transports and a real server.
+
+* :class:`Sandbox` owns a state and its ASGI app. ``async_transport()`` and
+  ``sync_transport()`` give httpx transports that run the app in-process (no socket);
+  ``SandboxServer(sandbox)`` serves the same state over a real socket with uvicorn in
+  a background thread. Both see the same objects, like moto's in-process and server
+  modes.
+* :func:`serve` runs a sandbox in the foreground (the CLI): it prints one JSON line
+  with the credentials, then serves until interrupted.
+
+Dropped connections (fault injection) reach in-process clients as
+:class:`httpx.RemoteProtocolError`, the error a real socket would give.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from types import TracebackType
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+
+from ._app import create_app
+from ._asgi import SandboxConnectionDropped
+from ._state import SandboxConfig, SandboxState
+
+__all__ = ["IN_PROCESS_BASE_URL", "Sandbox", "SandboxCredentials", "SandboxServer", "serve"]
+
+#: Base URL used with the in-process transports (any host works; this one is clear).
+IN_PROCESS_BASE_URL = "http://sandbox.clover.test"
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxCredentials:
+    """What a developer would copy from Clover's dashboard, plus where to call."""
+
+    merchant_id: str
+    access_token: str
+    api_access_key: str
+    app_id: str
+    app_secret: str
+    base_url: str
+
+    def __repr__(self) -> str:  # secrets stay out of logs and tracebacks
+        return f"SandboxCredentials(merchant_id={self.merchant_id!r}, base_url={self.base_url!r})"
+
+    def to_json(self) -> dict[str, str]:
+        return asdict(self)
+
+
+class _ASGITransport(httpx.ASGITransport):
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await super().handle_async_request(request)
+        except SandboxConnectionDropped:
+            raise httpx.RemoteProtocolError(
+                "Server disconnected without sending a complete response.", request=request
+            ) from None
+
+
+def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+    finally:
+        loop.close()
+
+
+class _SyncASGITransport(httpx.BaseTransport):
+    """Runs the ASGI app on a private event loop in a daemon thread."""
+
+    def __init__(self, app: Starlette) -> None:
+        self._inner = _ASGITransport(app=app)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._loop.is_closed():
+                loop = asyncio.new_event_loop()
+                threading.Thread(
+                    target=_run_loop, args=(loop,), name="cloverpay-sandbox-loop", daemon=True
+                ).start()
+                self._loop = loop
+            return self._loop
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        content = request.read()
+        async_request = httpx.Request(
+            request.method,
+            request.url,
+            headers=request.headers,
+            content=content,
+            extensions=request.extensions,
+        )
+
+        async def run() -> tuple[int, httpx.Headers, bytes]:
+            response = await self._inner.handle_async_request(async_request)
+            body = await response.aread()
+            return response.status_code, response.headers, body
+
+        future = asyncio.run_coroutine_threadsafe(run(), self._ensure_loop())
+        status, headers, body = future.result()
+        return httpx.Response(status, headers=headers, content=body, request=request)
+
+    def close(self) -> None:
+        with self._lock:
+            loop, self._loop = self._loop, None
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(loop.stop)
+
+
+class Sandbox:
+    """An offline Clover: ``Sandbox(seed=42).sync_transport()`` plugs into httpx."""
+
+    def __init__(
+        self,
+        seed: int | None = None,
+        rate_limits: bool = False,
+        config: SandboxConfig | None = None,
+    ) -> None:
+        self.state = SandboxState(seed=seed, config=config)
+        self.state.ratelimiter.enabled = rate_limits
+        self.app: Starlette = create_app(self.state)
+        self._sync: list[_SyncASGITransport] = []
+
+    def credentials_for(self, base_url: str) -> SandboxCredentials:
+        m = self.state.merchant
+        return SandboxCredentials(
+            merchant_id=m.merchant_id,
+            access_token=m.access_token,
+            api_access_key=m.api_access_key,
+            app_id=m.app_id,
+            app_secret=m.app_secret,
+            base_url=base_url.rstrip("/"),
+        )
+
+    @property
+    def credentials(self) -> SandboxCredentials:
+        """Credentials of the default merchant with the in-process base URL."""
+        return self.credentials_for(IN_PROCESS_BASE_URL)
+
+    @property
+    def base_url(self) -> str:
+        return IN_PROCESS_BASE_URL
+
+    def async_transport(self) -> httpx.AsyncBaseTransport:
+        """For ``httpx.AsyncClient(transport=..., base_url=sandbox.base_url)``."""
+        return _ASGITransport(app=self.app)
+
+    def sync_transport(self) -> httpx.BaseTransport:
+        """For ``httpx.Client(transport=..., base_url=sandbox.base_url)``."""
+        transport = _SyncASGITransport(self.app)
+        self._sync.append(transport)
+        return transport
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """A sync httpx client bound to this sandbox (bearer token preset)."""
+        headers = {"Authorization": f"Bearer {self.state.merchant.access_token}"}
+        headers.update(kwargs.pop("headers", {}))
+        return httpx.Client(
+            transport=self.sync_transport(), base_url=IN_PROCESS_BASE_URL, headers=headers, **kwargs
+        )
+
+    def async_client(self, **kwargs: Any) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {self.state.merchant.access_token}"}
+        headers.update(kwargs.pop("headers", {}))
+        return httpx.AsyncClient(
+            transport=self.async_transport(),
+            base_url=IN_PROCESS_BASE_URL,
+            headers=headers,
+            **kwargs,
+        )
+
+    def close(self) -> None:
+        for transport in self._sync:
+            transport.close()
+        self._sync.clear()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class SandboxServer:
+    """Serve a :class:`Sandbox` on a real socket in a background thread.
+
+    ``with SandboxServer(sandbox) as server: httpx.get(server.base_url + ...)``.
+    ``port=0`` picks a free port; see :attr:`port` once started.
+    """
+
+    def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> None:
+        import uvicorn
+
+        self.sandbox = sandbox
+        self.host = host
+        self._config = uvicorn.Config(
+            sandbox.app,
+            host=host,
+            port=port,
+            log_level="critical",
+            lifespan="off",
+            access_log=False,
+        )
+        self._server = uvicorn.Server(self._config)
+        self._thread: threading.Thread | None = None
+        self.port = port
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def credentials(self) -> SandboxCredentials:
+        return self.sandbox.credentials_for(self.base_url)
+
+    def start(self, timeout: float = 10.0) -> SandboxServer:
+        self._thread = threading.Thread(
+            target=self._server.run, name="cloverpay-sandbox-server", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"sandbox server failed to start on {self.host}:{self.port}")
+            time.sleep(0.01)
+        sockets = self._server.servers[0].sockets
+        self.port = int(sockets[0].getsockname()[1])
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    seed: int | None = None,
+    rate_limits: bool = False,
+) -> None:
+    """Run a sandbox in the foreground: one JSON line of credentials, then serve."""
+    import socket
+
+    import uvicorn
+
+    sandbox = Sandbox(seed=seed, rate_limits=rate_limits)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)  # accept connections as soon as the credentials line is out
+    bound_port = int(sock.getsockname()[1])
+    shown = f"[{host}]" if ":" in host else host
+    info: dict[str, Any] = sandbox.credentials_for(f"http://{shown}:{bound_port}").to_json()
+    info["seed"] = seed
+    sys.stdout.write(json.dumps(info) + "\n")
+    sys.stdout.flush()
+    config = uvicorn.Config(sandbox.app, log_level="warning", lifespan="off", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
