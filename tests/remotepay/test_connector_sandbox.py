@@ -113,3 +113,17 @@ async def test_wss_with_the_sandbox_certificate(sandbox: Sandbox, tmp_path: Path
     assert srv.url.startswith("wss://")
     assert sale.success
     assert pinned.query_status == "FOUND"
+
+
+async def test_read_card_data_and_vault_card(server: TerminalServer) -> None:
+    async with CloverConnector(cfg(server.url)) as c:
+        card = await c.read_card_data()
+        vaulted = await c.vault_card()
+    assert card.success, card
+    assert card.card_data is not None
+    assert card.card_data.last4
+    assert "track" not in repr(card)
+    assert vaulted.success, vaulted
+    assert vaulted.card is not None
+    assert vaulted.card.token
+    assert vaulted.card.token not in repr(vaulted)
