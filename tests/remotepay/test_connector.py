@@ -213,7 +213,8 @@ async def test_timeout_is_outcome_unknown_and_nothing_is_resent(
         with pytest.raises(OutcomeUnknownError) as info:
             await connector.sale(SaleRequest(amount=500, external_id="t-1"), timeout=0.3)
         assert info.value.external_id == "t-1"
-        await asyncio.sleep(0.2)
+        busy = await connector.sale(SaleRequest(amount=500, external_id="t-2"))
+        assert (busy.result, busy.reason) == (ResponseCode.ERROR, "Device Busy")
         reset = await connector.reset_device()
         assert reset.success
     assert fake.methods().count("TX_START") == 1

@@ -212,9 +212,18 @@ class CloverConnector(DeviceCalls):
         self._tx = tx
         try:
             await self._send(message)
-        except (NotReadyError, LocalProtocolError) as exc:
+        except NotReadyError as exc:
             self._tx = None
             return self._local(cls, ResponseCode.ERROR, "Device Connection Error", str(exc))
+        except LocalProtocolError:
+            self._tx = None
+            return self._local(
+                cls,
+                ResponseCode.ERROR,
+                "Device Busy",
+                "The device has not ended the previous transaction; see "
+                "retrieve_device_status() or reset_device().",
+            )
         except ConnectionClosed:
             self._tx = None
             raise OutcomeUnknownError(
