@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from websockets.exceptions import ConnectionClosed
 
-from ._errors import OutcomeUnknownError
+from ._errors import NotReadyError, OutcomeUnknownError
 from ._responses import (
     Response,
     ResponseCode,
@@ -28,6 +29,25 @@ CONFIG_ERROR = "Merchant Configuration Validation Error"
 
 class Calls(ConnectorSession):
     """Sending a request and waiting for its answer; answers given locally."""
+
+    def submit(self, call: Coroutine[Any, Any, Response | None]) -> asyncio.Task[None]:
+        """Listener style: run a request in the background (``connector.submit(
+        connector.sale(request))``). Its response goes to ``listener.on_response`` as
+        always; an :class:`OutcomeUnknownError` goes to ``listener.on_device_error``
+        (code ``OutcomeUnknown``) instead of being lost in the task."""
+
+        async def run() -> None:
+            try:
+                await call
+            except OutcomeUnknownError as exc:
+                self._error("COMMUNICATION", "OutcomeUnknown", str(exc))
+            except NotReadyError as exc:
+                self._error("COMMUNICATION", "NotConnected", str(exc))
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     # -- plumbing ---------------------------------------------------------------------
     async def _request(
