@@ -33,6 +33,7 @@ from ._faults import FaultMiddleware
 from ._idempotency import IdempotencyMiddleware
 from ._middleware import BodyMiddleware, CorsMiddleware, EventsMiddleware
 from ._ratelimit import RateLimitMiddleware
+from ._router import IndexedRouter
 from ._state import SandboxState
 
 __all__ = ["create_app", "route_modules"]
@@ -93,6 +94,8 @@ def create_app(state: SandboxState) -> Starlette:
         ],
         exception_handlers={SandboxError: _sandbox_error, HTTPException: _http_error},
     )
+    # same routes, tried by path prefix instead of one by one (see ._router)
+    app.router = IndexedRouter(routes=routes)
     app.state.sandbox = state
     for setup in setups:
         setup(state)
