@@ -204,3 +204,48 @@ def test_payment_sends_a_signed_webhook_the_merchant_can_verify(
     assert payload["data"] == session["checkoutSessionId"]
     assert payload["merchantId"] == sandbox_server.merchant_id
     assert payload["id"] == status["paymentId"]
+
+
+def test_tax_and_tip_are_shown_and_charged(
+    page: Any, sandbox_server: RunningSandbox, store_site: LocalSite
+) -> None:
+    with sandbox_server.client() as backend:
+        resp = backend.post(
+            CHECKOUTS,
+            json={
+                "customer": {},
+                "shoppingCart": {
+                    "lineItems": [
+                        {
+                            "name": "Espresso beans 1kg",
+                            "price": 1800,
+                            "unitQty": 1,
+                            "taxRates": [{"name": "Sales tax", "rate": 1_000_000}],  # 10 %
+                        },
+                        {"name": "Filter papers", "price": 350, "unitQty": 2},
+                    ]
+                },
+                "tips": {"enabled": True},
+                "redirectUrls": {"success": store_site.url("/paid")},
+            },
+        )
+    assert resp.status_code == 200, resp.text
+    session = resp.json()
+    page.goto(session["href"])
+    body = page.locator("body").inner_text()
+    assert "$1.80" in body  # tax on the beans
+    assert "$26.80" in body  # 25.00 + 1.80
+
+    type_card(page, APPROVED)
+    tip = page.get_by_label("Tip", exact=False)
+    tip.click()
+    tip.press_sequentially("2.50", delay=15)
+    page.get_by_role("button", name="Pay").click()
+    page.wait_for_url(store_site.url("/paid"))
+
+    status = session_status(sandbox_server, session["checkoutSessionId"])
+    with sandbox_server.client() as backend:
+        charge = backend.get(f"/v1/charges/{status['chargeId']}").json()
+    assert charge["tax_amount"] == 180
+    assert charge["tip_amount"] == 250
+    assert charge["amount"] == 2680  # the cart total; the tip rides in tip_amount (spec §6.1)
