@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -301,3 +302,14 @@ def test_payload_message_id_can_be_switched() -> None:
     (frame,) = pos.send(DiscoveryRequest())
     assert "messageId" not in json.loads(json.loads(frame)["payload"])
     assert UntypedMessage(Method.BREAK, {"a": 1}).to_wire() == {"a": 1}
+
+
+def test_unknown_fields_are_logged_by_name_only(caplog: pytest.LogCaptureFixture) -> None:
+    pos, device = pair()
+    secret = "4111111111111111"
+    frame = device.send(UntypedMessage(Method.TIP_ADDED, {"tipAmount": 5, "cardNumber": secret}))
+    with caplog.at_level(logging.DEBUG, logger="cloverpay.remotepay.protocol"):
+        (event,) = pos.receive_data(frame[0])
+    assert event.message.model_extra == {"cardNumber": secret}
+    assert "cardNumber" in caplog.text
+    assert secret not in caplog.text

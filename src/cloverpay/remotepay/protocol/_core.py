@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 from typing import Final
 
 from pydantic_core import PydanticSerializationError, to_json
@@ -30,6 +31,7 @@ from ._state import Party, SessionState, next_state, trigger_of
 __all__ = ["DEFAULT_REMOTE_SOURCE_SDK", "RemotePayProtocol", "Role"]
 
 DEFAULT_REMOTE_SOURCE_SDK: Final = "com.clover.cloverconnector.python:0.1.0"
+log = logging.getLogger("cloverpay.remotepay.protocol")
 _METHODS: Final = {m.value: m for m in Method}
 
 
@@ -183,6 +185,9 @@ class RemotePayProtocol:
                 message_id=env.id,
             )
         message, _inner_id, inner_version = decode_payload(method, env.payload, message_id=env.id)
+        extra = message.model_extra if isinstance(message, Message) else None
+        if extra and log.isEnabledFor(logging.DEBUG):  # names only: values may be secrets
+            log.debug("%s %s carries unknown fields %s (kept)", method, env.id, sorted(extra))
         self._state = next_state(
             self._state,
             self._peer,
