@@ -82,6 +82,14 @@ class MiniPos:
             if isinstance(message, cls):
                 return message
 
+    async def until_any(self, *methods: str) -> str:
+        """Read until a FINISH_OK / FINISH_CANCEL (or one of ``methods``); its name."""
+        wanted = set(methods) or {"FINISH_OK", "FINISH_CANCEL"}
+        while True:
+            message = await self.next()
+            if message.method.value in wanted:
+                return message.method.value
+
     def methods(self) -> list[str]:
         return [m.method.value for m in self.received]
 

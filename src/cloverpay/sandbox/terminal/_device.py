@@ -108,6 +108,9 @@ class Terminal:
         self.pending_pairings: dict[str, asyncio.Future[bool]] = {}
         self.print_jobs: dict[str, list[str]] = {}
         self.boots = 1
+        #: where the terminal listens and the CA to trust (set by the server)
+        self.url: str | None = None
+        self.ca_pem: str | None = None
         self._screen: dict[str, Any] = {"screen": "WELCOME_SCREEN", "text": "Welcome"}
         self._version = 0
 
@@ -121,6 +124,10 @@ class Terminal:
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
         return self._loop
+
+    @property
+    def running(self) -> bool:
+        return self._loop is not None and not self._loop.is_closed() and self.url is not None
 
     def _call(self, fn: Callable[[], Any]) -> None:
         loop = self._loop

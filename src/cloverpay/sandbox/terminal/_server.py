@@ -88,6 +88,8 @@ class TerminalServer:
             max_size=16 * 1024 * 1024,
         )
         self.port = int(next(iter(self._server.sockets)).getsockname()[1])
+        self.terminal.url = self.url
+        self.terminal.ca_pem = self.certificate.ca_pem if self.certificate else None
         self.state.events.add("terminal_listening", url=self.url)
         return self
 
@@ -96,6 +98,7 @@ class TerminalServer:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+            self.terminal.url = None
 
     async def __aenter__(self) -> TerminalServer:
         return await self.start_async()
