@@ -120,6 +120,16 @@ from ._webhooks_out import (
     sign_hosted_checkout,
 )
 
+# -- the emulated Clover terminal (Remote Pay, device side): cloverpay.sandbox.terminal ----
+from .terminal import (
+    CustomerScript,
+    Terminal,
+    TerminalCertificate,
+    TerminalServer,
+    TerminalSettings,
+    terminal_for,
+)
+
 __all__ += [
     "CHECKOUT_TTL_MS",
     "AccessGrant",
@@ -131,6 +141,7 @@ __all__ += [
     "CheckoutSession",
     "CheckoutState",
     "CheckoutStore",
+    "CustomerScript",
     "Delivery",
     "DeliveryAttempt",
     "HostedCheckoutWebhookConfig",
@@ -145,6 +156,10 @@ __all__ += [
     "RecurringError",
     "RecurringStore",
     "Subscription",
+    "Terminal",
+    "TerminalCertificate",
+    "TerminalServer",
+    "TerminalSettings",
     "TokenPair",
     "WebhookDispatcher",
     "WebhookSettings",
@@ -157,4 +172,5 @@ __all__ += [
     "pkce_challenge",
     "run_due_billing",
     "sign_hosted_checkout",
+    "terminal_for",
 ]

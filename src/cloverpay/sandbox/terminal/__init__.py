@@ -29,6 +29,7 @@ device does per request), :mod:`._ledger` (money into the merchant state),
 
 from ._device import Input, Terminal, TerminalRebooted, TerminalSettings, terminal_for
 from ._flows import SIGNATURE, request_info_of, run_payment, run_refund
+from ._handlers import handle_message
 from ._ledger import Books, LedgerError, TerminalLedger, card_transaction
 from ._script import (
     CARDS,
@@ -65,6 +66,7 @@ __all__ = [
     "TestCard",
     "card_transaction",
     "generate_certificate",
+    "handle_message",
     "request_info_of",
     "run_payment",
     "run_refund",
