@@ -27,7 +27,7 @@ device does per request), :mod:`._ledger` (money into the merchant state),
 :mod:`._tls` (the self-signed certificate).
 """
 
-from ._device import Input, Terminal, TerminalRebooted, TerminalSettings, terminal_for
+from ._device import InFlight, Input, Terminal, TerminalSettings, terminal_for
 from ._flows import SIGNATURE, request_info_of, run_payment, run_refund
 from ._handlers import handle_message
 from ._ledger import Books, LedgerError, TerminalLedger, card_transaction
@@ -53,6 +53,7 @@ __all__ = [
     "SIGNATURE",
     "Books",
     "CustomerScript",
+    "InFlight",
     "Input",
     "LedgerError",
     "ScriptError",
@@ -60,7 +61,6 @@ __all__ = [
     "Terminal",
     "TerminalCertificate",
     "TerminalLedger",
-    "TerminalRebooted",
     "TerminalServer",
     "TerminalSettings",
     "TestCard",

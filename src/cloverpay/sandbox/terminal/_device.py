@@ -16,6 +16,7 @@ the kinds it accepts. Customer inputs are ``tap`` (``card``, ``entry``), ``cance
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import weakref
 from collections import deque
@@ -32,7 +33,7 @@ from ._script import DEFAULT_SCRIPT, CustomerScript
 if TYPE_CHECKING:
     from ._session import Session
 
-__all__ = ["Input", "Terminal", "TerminalRebooted", "TerminalSettings", "terminal_for"]
+__all__ = ["InFlight", "Input", "Terminal", "TerminalSettings", "terminal_for"]
 
 PairingMode = Literal["auto", "confirm"]
 
@@ -64,10 +65,6 @@ class TerminalSettings:
 
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-class TerminalRebooted(Exception):
-    """Raised inside a flow when the terminal reboots under it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,8 +293,8 @@ class Terminal:
         self._publish()
 
     def emit(self, message: Message, session: Session | None = None) -> None:
-        """Send ``message`` to the POS: the given session if open, else the latest
-        paired one; FINISH messages are also kept for ``sendLastMessage``."""
+        """Send ``message`` to the POS: the given session if still open, else the
+        latest paired one (a POS that reconnected mid-transaction), else nowhere."""
         target = session if session is not None and session.open else self.active
         if target is not None:
             target.send(message)
@@ -308,6 +305,15 @@ class Terminal:
         """Restart the device: the in-flight transaction and every connection are
         dropped and forgotten; payments already recorded stay in the v3 view."""
         self._call(self._reboot_now)
+
+    async def power_off(self) -> None:
+        """The server stops: end the flow in flight (nothing more is sent)."""
+        with self._lock:
+            flight, self.in_flight = self.in_flight, None
+        if flight is not None and flight.task is not None and not flight.task.done():
+            flight.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await flight.task
 
     def _reboot_now(self) -> None:
         with self._lock:

@@ -94,6 +94,8 @@ class TerminalServer:
         return self
 
     async def stop_async(self) -> None:
+        """Stop listening, close the connections, end any transaction in flight."""
+        await self.terminal.power_off()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -135,6 +137,8 @@ class TerminalServer:
             return
         try:
             asyncio.run_coroutine_threadsafe(self.stop_async(), loop).result(timeout)
+        except TimeoutError:  # a peer that never finishes its closing handshake
+            self.terminal.url = None
         finally:
             loop.call_soon_threadsafe(loop.stop)
             if self._thread is not None:
