@@ -147,3 +147,34 @@ def test_sale_over_wss_trusting_the_generated_ca(
     assert [p["id"] for p in _v3(terminal_server_tls, "js-wss-sale")] == [
         sale["response"]["payment"]["id"]
     ]
+
+
+def test_cloud_pay_display_sale(remote_pay_sdk: NodePeer, terminal_server: SandboxServer) -> None:
+    """The SDK's cloud path: remote_pay alert, the proxy's OPTIONS, the websocket with
+    the OAuth token as sub-protocol, no pairing."""
+    creds = terminal_server.credentials
+    terminal = terminal_server.terminal
+    assert terminal is not None
+    result = _run(
+        remote_pay_sdk,
+        terminal_server,
+        "cloud",
+        CLOVER_MERCHANT_ID=creds.merchant_id,
+        CLOVER_ACCESS_TOKEN=creds.access_token,
+        CLOVER_DEVICE_ID=terminal.terminal.settings.device_id,
+    )
+    steps = result["steps"]
+    http_calls = [(s["method"], s["path"]) for s in steps if s["step"] == "http"]
+    assert ("POST", f"/v2/merchant/{creds.merchant_id}/remote_pay") in http_calls
+    assert ("OPTIONS", "/support/remote_pay/cs") in http_calls
+    [ready] = [s for s in steps if s["step"] == "ready"]
+    assert ready["merchantInfo"]["merchantID"] == creds.merchant_id
+    [sale] = [s for s in steps if s["step"] == "sale"]
+    assert sale["response"]["success"] is True
+    assert {"step": "pairing_seen", "value": False} in steps
+    assert [p["id"] for p in _v3(terminal_server, "js-cloud-sale")] == [
+        sale["response"]["payment"]["id"]
+    ]
+    alerts = terminal_server.sandbox.state.events.list("terminal_cloud_alert")
+    assert alerts
+    assert alerts[0]["silent"] is True

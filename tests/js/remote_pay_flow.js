@@ -12,6 +12,11 @@
 //          declined sale -> dispose -> a fresh connector with the saved token (no
 //          code) -> sale
 //   sale   pair -> one sale (used over wss://)
+//   cloud  Cloud Pay Display: the remote_pay alert on CLOVER_BASE_URL with the OAuth
+//          token CLOVER_ACCESS_TOKEN for CLOVER_MERCHANT_ID and device
+//          CLOVER_DEVICE_ID, the proxy's OPTIONS call, the websocket with the token as
+//          sub-protocol, no pairing -> sale. Node has no XMLHttpRequest: the SDK takes
+//          one through HttpSupport, so this script passes a small one built on fetch.
 
 const clover = require('remote-pay-cloud');
 
@@ -137,9 +142,52 @@ async function oneSale() {
   c.connector.dispose();
 }
 
+// The XMLHttpRequest subset HttpSupport uses (open, setRequestHeader, send,
+// onreadystatechange, readyState, status, responseText, getResponseHeader).
+class FetchXMLHttpRequest {
+  constructor() { this.headers = {}; this.readyState = 0; this.status = 0; this.responseText = ''; }
+  open(method, url) { this.method = method; this.url = url; this.readyState = 1; }
+  setRequestHeader(name, value) { this.headers[name] = value; }
+  getResponseHeader(name) { return this.responseHeaders ? this.responseHeaders.get(name) : null; }
+  send(body) {
+    steps.push({step: 'http', method: this.method, path: new URL(this.url).pathname});
+    fetch(this.url, {method: this.method, headers: this.headers, body})
+      .then(async (resp) => {
+        this.status = resp.status; this.responseHeaders = resp.headers;
+        this.responseText = await resp.text();
+      }, (err) => { this.status = 0; this.responseText = String(err); })
+      .then(() => { this.readyState = 4; if (this.onreadystatechange) this.onreadystatechange(); });
+  }
+}
+
+async function cloud() {
+  const events = new Events();
+  const config = new clover.WebSocketCloudCloverDeviceConfigurationBuilder(
+    'com.example.cloverpay.interop:1.0', process.env.CLOVER_DEVICE_ID,
+    process.env.CLOVER_MERCHANT_ID, process.env.CLOVER_ACCESS_TOKEN)
+    .setCloverServer(BASE)
+    .setFriendlyId('interop-cloud')
+    .setHttpSupport(new clover.HttpSupport(FetchXMLHttpRequest))
+    .build();
+  const factory = clover.CloverConnectorFactoryBuilder.createICloverConnectorFactory({
+    [clover.CloverConnectorFactoryBuilder.FACTORY_VERSION]: clover.CloverConnectorFactoryBuilder.VERSION_12,
+  });
+  const connector = factory.createICloverConnector(config);
+  connector.addCloverConnectorListener(Object.assign({}, clover.remotepay.ICloverConnectorListener.prototype, {
+    onDeviceReady: (info) => events.emit('onDeviceReady', info),
+    onPairingCode: (code) => events.emit('onPairingCode', code),
+    onSaleResponse: (r) => events.emit('onSaleResponse', r),
+  }));
+  connector.initializeConnection();
+  steps.push({step: 'ready', merchantInfo: plain(await events.next('onDeviceReady'))});
+  await sale({connector, events}, 'js-cloud-sale', 3100);
+  steps.push({step: 'pairing_seen', value: events.seen.includes('onPairingCode')});
+  connector.dispose();
+}
+
 async function main() {
   const scenario = process.argv[2];
-  const run = {full, sale: oneSale}[scenario];
+  const run = {full, sale: oneSale, cloud}[scenario];
   if (!run) throw new Error(`unknown scenario ${scenario}`);
   await run();
 }

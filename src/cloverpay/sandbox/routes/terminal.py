@@ -15,6 +15,11 @@
 ``GET  /_sandbox/terminal/certificate`` the CA certificate (PEM) of a ``wss://`` terminal
 ``GET  /terminal``                      the customer-facing screen (HTML)
 ``GET  /terminal/events``               the screen as server-sent events
+``POST /v2/merchant/{mId}/remote_pay``  Cloud Pay Display alert (spec §1.2): bearer
+                                        token of ``mId``, ``{"deviceId", "isSilent"}``
+                                        → ``{"sent", "host", "token"}``; the socket is
+                                        then ``{host}/support/remote_pay/cs?token=…``
+                                        on the terminal's port
 ======================================  ===============================================
 """
 
@@ -33,7 +38,7 @@ from .._auth import state_of
 from .._errors import SandboxError, invalid_param, missing_param
 from .._http import json_body, json_response
 from ..terminal import CARDS, CustomerScript, ScriptError, Terminal, terminal_for
-from ._web import money, render
+from ._web import flat_error, money, platform_merchant, render
 
 __all__ = ["routes"]
 
@@ -217,6 +222,25 @@ async def events(request: Request) -> Response:
     )
 
 
+async def cloud_alert(request: Request) -> Response:
+    """Clover's "wake Cloud Pay Display" call: tell the POS where the proxy is."""
+    merchant = platform_merchant(request)
+    body = json_body(request)
+    device_id = body.get("deviceId")
+    if not isinstance(device_id, str) or not device_id:
+        raise flat_error(400, "deviceId is required")
+    t = _terminal(request)
+    known = t.settings.device_id.replace("-", "")
+    if device_id.replace("-", "") != known:
+        raise flat_error(404, f"Device {device_id} not found", "not_found")
+    if not t.running or t.base_url is None:
+        return json_response({"sent": False})
+    t.register_device()
+    token = t.issue_cloud_token(merchant.merchant_id)
+    t.state.events.add("terminal_cloud_alert", silent=bool(body.get("isSilent")))
+    return json_response({"sent": True, "host": t.base_url, "token": token})
+
+
 routes: list[BaseRoute] = [
     Route("/_sandbox/terminal", status, methods=["GET"]),
     Route("/_sandbox/terminal/script", script_add, methods=["POST"]),
@@ -229,4 +253,5 @@ routes: list[BaseRoute] = [
     Route("/_sandbox/terminal/certificate", certificate, methods=["GET"]),
     Route("/terminal", page, methods=["GET"]),
     Route("/terminal/events", events, methods=["GET"]),
+    Route("/v2/merchant/{mId}/remote_pay", cloud_alert, methods=["POST"]),
 ]

@@ -9,6 +9,11 @@ flags, ACKs every command, answers PINGs, and runs sales, auths, preauths, captu
 increments, tip adjusts, voids, refunds, manual refunds, closeouts, payment and
 status lookups, resets, card reads, vaulting, printing and screens.
 
+Cloud Pay Display (spec §1.2) is emulated too: ``POST /v2/merchant/{mId}/remote_pay``
+on the sandbox's HTTP port hands out a proxy token, and the terminal's port accepts
+``/support/remote_pay/cs?token=…`` with the merchant's OAuth token as sub-protocol
+(no pairing; OPTIONS answers ``X-CLOVER-CONNECTED-ID``).
+
 The customer is scripted (:class:`CustomerScript`, ``POST /_sandbox/terminal/script``)
 or a person on the ``/terminal`` page. Money taken on the terminal lands in the
 sandbox's merchant state: the Platform v3 payments view and app webhooks see it.
@@ -40,12 +45,13 @@ from ._script import (
     ScriptError,
     TestCard,
 )
-from ._server import REMOTE_PAY_PATH, TerminalServer
+from ._server import CLOUD_PATH, REMOTE_PAY_PATH, TerminalServer
 from ._session import Session
 from ._tls import TerminalCertificate, generate_certificate
 
 __all__ = [
     "CARDS",
+    "CLOUD_PATH",
     "DEFAULT_SCRIPT",
     "ENTRY_TYPES",
     "OUTCOMES",

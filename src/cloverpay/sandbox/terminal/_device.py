@@ -108,6 +108,8 @@ class Terminal:
         #: where the terminal listens and the CA to trust (set by the server)
         self.url: str | None = None
         self.ca_pem: str | None = None
+        #: Cloud Pay Display: proxy token -> merchant id (issued by the remote_pay alert)
+        self.cloud_tokens: dict[str, str] = {}
         self._screen: dict[str, Any] = {"screen": "WELCOME_SCREEN", "text": "Welcome"}
         self._version = 0
 
@@ -277,6 +279,46 @@ class Terminal:
         with self.state.lock:
             self.state.domain(TerminalLedger).tokens[token] = pos_name or ""
         return token
+
+    # -- cloud ---------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str | None:
+        """``ws(s)://host:port`` without the path (the cloud proxy's ``host``)."""
+        return None if self.url is None else self.url.rsplit("/", 1)[0]
+
+    def issue_cloud_token(self, merchant_id: str) -> str:
+        token = self.state.ids.secret(32)
+        with self._lock:
+            self.cloud_tokens[token] = merchant_id
+        return token
+
+    def register_device(self) -> dict[str, Any]:
+        """List this terminal among the merchant's v3 devices (idempotent)."""
+        from .._platform import PlatformStore
+
+        s = self.settings
+        with self.state.lock:
+            store = self.state.domain(PlatformStore)
+            known = store.devices.get(s.device_id)
+            if known is not None:
+                return known
+            return store.add_device(
+                self.state.merchant.merchant_id,
+                {
+                    "id": s.device_id,
+                    "name": s.name,
+                    "model": s.model,
+                    "serial": s.serial,
+                    "deviceTypeName": "MINI_2",
+                    "productName": "Clover Mini (sandbox)",
+                    "secureId": s.serial,
+                },
+            )
+
+    def cloud_friendly_ids(self) -> list[str]:
+        with self._lock:
+            return [x.friendly_id for x in self.sessions if x.cloud and x.friendly_id]
 
     # -- sessions ------------------------------------------------------------------------
 

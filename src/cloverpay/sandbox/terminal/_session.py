@@ -52,9 +52,20 @@ log = logging.getLogger("cloverpay.sandbox.terminal")
 class Session:
     """See the module docstring. Created by the server for each accepted socket."""
 
-    def __init__(self, terminal: Terminal, ws: ServerConnection, *, cloud: bool = False) -> None:
+    def __init__(
+        self,
+        terminal: Terminal,
+        ws: ServerConnection,
+        *,
+        cloud: bool = False,
+        friendly_id: str | None = None,
+    ) -> None:
+        """``cloud=True``: a Cloud Pay Display connection through the (emulated) proxy:
+        no pairing, the cloud package name, ready for DISCOVERY_REQUEST at once."""
         self.terminal = terminal
         self.ws = ws
+        self.cloud = cloud
+        self.friendly_id = friendly_id
         self.core = RemotePayProtocol(
             Role.DEVICE,
             package_name=(
@@ -121,6 +132,8 @@ class Session:
     async def run(self) -> None:
         """Serve the connection until it closes."""
         self.terminal.attach(self)
+        if self.cloud:
+            self.terminal.active = self
         writer = asyncio.ensure_future(self._writer())
         try:
             async for frame in self.ws:
