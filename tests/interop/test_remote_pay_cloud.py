@@ -86,7 +86,7 @@ def _v3(server: SandboxServer, external_id: str) -> list[dict[str, Any]]:
     return elements
 
 
-def test_pair_sale_refund_void_decline_and_reconnect(
+def test_pair_sale_refund_void_decline_reboot_and_reconnect(
     remote_pay_sdk: NodePeer, terminal_server: SandboxServer
 ) -> None:
     result = _run(remote_pay_sdk, terminal_server, "full")
@@ -117,6 +117,11 @@ def test_pair_sale_refund_void_decline_and_reconnect(
     declined = sales["js-sale-declined"]
     assert (declined["success"], declined["result"]) == (False, "CANCEL")
 
+    # a reboot drops the socket; the SDK reconnects with its token, no new code
+    assert by_step["rebooted"][0]["pairing_code_again"] is False
+    assert sales["js-sale-after-reboot"]["success"] is True
+    assert len(by_step["ready"]) == 2  # first pairing and the fresh connector
+
     reconnect = by_step["reconnected"][0]
     assert reconnect == {"step": "reconnected", "same_token": True, "pairing_code_again": False}
     assert sales["js-sale-after-reconnect"]["success"] is True
@@ -129,7 +134,7 @@ def test_pair_sale_refund_void_decline_and_reconnect(
     assert [p["result"] for p in _v3(terminal_server, "js-sale-declined")] == ["FAIL"]
     assert len(_v3(terminal_server, "js-sale-after-reconnect")) == 1
     events = terminal_server.sandbox.state.events.list("terminal_paired")
-    assert len(events) == 2  # the first pairing and the reconnect with the token
+    assert len(events) == 3  # first pairing, the SDK's own reconnect, the fresh connector
 
 
 def test_sale_over_wss_trusting_the_generated_ca(

@@ -9,8 +9,9 @@
 // 22 has it by default). For wss://, NODE_EXTRA_CA_CERTS names the terminal's CA file.
 //
 //   full   pair with a code -> sale (tip) -> partial refund -> sale -> void ->
-//          declined sale -> dispose -> a fresh connector with the saved token (no
-//          code) -> sale
+//          declined sale -> the terminal reboots (control API): the SDK reconnects by
+//          itself with its token -> sale -> dispose -> a fresh connector with the saved
+//          token (no code) -> sale
 //   sale   pair -> one sale (used over wss://)
 //   cloud  Cloud Pay Display: the remote_pay alert on CLOVER_BASE_URL with the OAuth
 //          token CLOVER_ACCESS_TOKEN for CLOVER_MERCHANT_ID and device
@@ -62,6 +63,7 @@ function connect(token) {
   const listener = Object.assign({}, clover.remotepay.ICloverConnectorListener.prototype, {
     onDeviceReady: (info) => events.emit('onDeviceReady', info),
     onDeviceError: (e) => events.emit('onDeviceError', e),
+    onDeviceDisconnected: () => events.emit('onDeviceDisconnected'),
     onSaleResponse: (r) => events.emit('onSaleResponse', r),
     onRefundPaymentResponse: (r) => events.emit('onRefundPaymentResponse', r),
     onVoidPaymentResponse: (r) => events.emit('onVoidPaymentResponse', r),
@@ -125,6 +127,12 @@ async function full() {
 
   await control('/_sandbox/terminal/script', {outcome: 'decline'});
   await sale(first, 'js-sale-declined', 777);
+
+  await control('/_sandbox/terminal/reboot', {});
+  await first.events.next('onDeviceDisconnected');
+  await first.events.next('onDeviceReady');
+  steps.push({step: 'rebooted', pairing_code_again: first.events.seen.filter((n) => n === 'onPairingCode').length > 1});
+  await sale(first, 'js-sale-after-reboot', 650);
   first.connector.dispose();
 
   const again = connect(token);

@@ -14,6 +14,7 @@ from cloverpay.remotepay.protocol import (
     PairingRequest,
     PairingResponse,
     PairingState,
+    Ping,
     TxStartResponse,
 )
 from cloverpay.sandbox.terminal import Terminal, TerminalServer
@@ -110,3 +111,10 @@ async def test_rejected_pairing_fails(
     assert response.pairing_state is PairingState.FAILED
     assert response.authentication_token is None
     await pos.close()
+
+
+async def test_application_level_ping_gets_a_pong(pos: MiniPos) -> None:
+    for frame in pos.core.send(Ping()):
+        await pos.ws.send(frame)
+    raw = await asyncio.wait_for(pos.ws.recv(), 10)
+    assert '"type":"PONG"' in str(raw).replace(" ", "")
