@@ -57,11 +57,14 @@ class TerminalSettings:
     supports_void_payment_response: bool = True
     supports_acknowledgement: bool = True
     #: [guess] after a decline, return to the card screen for another try (unless the
-    #: POS disabled restarts). Off: every decline ends the transaction (FINISH_CANCEL).
+    #: POS disabled restarts; only with a person at the terminal, ``human`` scripts).
+    #: Off: every decline ends the transaction (FINISH_CANCEL).
     restart_on_decline: bool = False
     #: WebSocket-level pings (seconds; None disables) and the pong timeout.
     ping_interval: float | None = 20.0
     ping_timeout: float | None = 20.0
+    #: a fragmented message idle this long is finished without ``lastFragment`` (s)
+    fragment_idle_s: float = 2.0
 
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from cloverpay.remotepay.protocol import (
     DiscoveryRequest,
     DiscoveryResponse,
+    Event,
+    FragmentedMessageDropped,
     LocalProtocolError,
     Message,
     MessageReceived,
@@ -135,6 +137,7 @@ class Session:
         if self.cloud:
             self.terminal.active = self
         writer = asyncio.ensure_future(self._writer())
+        expiry = asyncio.ensure_future(self._expire_fragments())
         try:
             async for frame in self.ws:
                 if isinstance(frame, bytes):
@@ -147,6 +150,7 @@ class Session:
             self.open = False
             self.core.connection_closed()
             writer.cancel()
+            expiry.cancel()
             for task in list(self._tasks):
                 if not task.done():
                     task.cancel()
@@ -154,11 +158,24 @@ class Session:
 
     def _receive(self, frame: str) -> None:
         try:
-            events = self.core.receive_data(frame)
+            events = self.core.receive_data(frame, now=asyncio.get_running_loop().time())
         except ProtocolError as exc:
             # e.g. a command queued by the SDK before it re-paired: drop, keep going
             self.terminal.state.events.add("terminal_frame_dropped", error=exc.msg, field=exc.field)
             return
+        self._handle_events(events)
+
+    async def _expire_fragments(self) -> None:
+        """Finish fragmented messages whose last fragment never says so (Android and
+        Windows SDKs, spec §3.1) once they have been idle ``fragment_idle_s``."""
+        loop = asyncio.get_running_loop()
+        while True:
+            idle = self.terminal.settings.fragment_idle_s
+            await asyncio.sleep(idle / 2)
+            if self.core.pending_fragments:
+                self._handle_events(self.core.expire_fragments(loop.time(), idle))
+
+    def _handle_events(self, events: list[Event]) -> None:
         for event in events:
             if isinstance(event, PingReceived):
                 self.send(Pong())
@@ -168,6 +185,10 @@ class Session:
                 self._dispatch(event)
             elif isinstance(event, UnknownMessageReceived):
                 self.terminal.state.events.add("terminal_unknown_method", method=event.method)
+            elif isinstance(event, FragmentedMessageDropped):
+                self.terminal.state.events.add(
+                    "terminal_fragments_dropped", fragments=event.fragments, reason=event.reason
+                )
 
     def _ack(self, event: MessageReceived) -> None:
         try:
