@@ -38,7 +38,7 @@ from .._auth import state_of
 from .._errors import SandboxError, invalid_param, missing_param
 from .._http import json_body, json_response
 from ..terminal import CARDS, CustomerScript, ScriptError, Terminal, terminal_for
-from ._web import flat_error, money, platform_merchant, render
+from ._web import api_error, money, platform_merchant, render
 
 __all__ = ["routes"]
 
@@ -228,11 +228,11 @@ async def cloud_alert(request: Request) -> Response:
     body = json_body(request)
     device_id = body.get("deviceId")
     if not isinstance(device_id, str) or not device_id:
-        raise flat_error(400, "deviceId is required")
+        raise api_error(400, "deviceId is required")
     t = _terminal(request)
     known = t.settings.device_id.replace("-", "")
     if device_id.replace("-", "") != known:
-        raise flat_error(404, f"Device {device_id} not found", "not_found")
+        raise api_error(404, f"Device {device_id} not found", "not_found")
     if not t.running or t.base_url is None:
         return json_response({"sent": False})
     t.register_device()
