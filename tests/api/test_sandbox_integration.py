@@ -242,8 +242,9 @@ async def test_default_limiter_and_retries_get_a_burst_through(env: Env) -> None
 
 
 async def test_read_timeout_after_send_is_retried_with_the_same_key(socket_env: Env) -> None:
-    """Over a real socket: the first attempt times out while the sandbox is still working
-    on it; the retry with the same key meets 'in flight' (409), then the replay. One charge."""
+    """Over a real socket: the first attempt times out while the sandbox is still holding
+    it; the retry carries the same key, so whichever attempt the sandbox runs second is
+    answered from the first one's stored result (or 409 'in flight', retried). One charge."""
     env = socket_env
     c = env.client(
         timeout=httpx.Timeout(5.0, read=0.3),
