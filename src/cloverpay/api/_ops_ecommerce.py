@@ -32,6 +32,7 @@ from cloverpay.api._operation import (
 )
 
 E = Service.ECOMMERCE
+MAX_PAGE = 100
 
 _charge = Charge.model_validate_json
 _charges = ListObject[Charge].model_validate_json
@@ -151,7 +152,10 @@ def _list(path: str, parse: Any, params: Mapping[str, Any]) -> ListSpec[Any]:
     def make(q: dict[str, str]) -> Operation[Any]:
         return Operation("GET", E, path, parse, params=q)
 
-    return ListSpec(make, query(params))
+    q = query(params)
+    # Pages of Clover's maximum (100, not its default 10): fewer calls under the rate limit.
+    q.setdefault("limit", str(MAX_PAGE))
+    return ListSpec(make, q, default_limit=MAX_PAGE)
 
 
 def charge_list(params: Mapping[str, Any]) -> ListSpec[Charge]:
