@@ -52,6 +52,17 @@ _FATAL: tuple[type[Exception], ...] = (
 )
 
 
+# After an attempt that may have acted, these answers to the retry suggest it did.
+_ALREADY_DONE = frozenset(
+    {
+        "token_already_used",
+        "order_already_paid",
+        "charge_already_captured",
+        "charge_already_refunded",
+    }
+)
+
+
 class RequestCore:
     """Everything about a request that does not depend on sync vs async."""
 
@@ -174,10 +185,14 @@ class RequestCore:
 
         For a request that moves money, only a definitive answer (a 4xx other than 409
         and 429) proves nothing happened. A 5xx, or a 409/429 after an earlier attempt
-        that may have acted, leaves the outcome unknown.
+        that may have acted, leaves the outcome unknown; so does an "already done" code
+        (e.g. ``token_already_used``) after such an attempt, since that attempt is the
+        likely one that did it.
         """
         status = err.http_status or 0
-        if op.moves_money and (status >= 500 or (maybe_acted and status in (409, 429))):
+        if op.moves_money and (
+            status >= 500 or (maybe_acted and (status in (409, 429) or err.code in _ALREADY_DONE))
+        ):
             raise OutcomeUnknownError(
                 f"{op.method} {op.path} failed with HTTP {status} after {attempts} "
                 "attempt(s); the operation may have taken effect",
