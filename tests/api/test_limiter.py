@@ -126,3 +126,23 @@ def test_clients_of_one_token_share_a_limiter() -> None:
     y = AsyncCloverClient("token-aaaaaaaaaaaaaaaa")
     assert x._runner.limiter is y._runner.limiter
     assert isinstance(x._runner.limiter, AsyncLimiter)
+
+
+def test_async_limiter_survives_several_event_loops() -> None:
+    """One limiter (e.g. shared per token) used under contention from successive loops."""
+    limiter = AsyncLimiter(RateLimit(requests_per_second=10_000, max_in_flight=1))
+
+    async def burst() -> int:
+        done = 0
+
+        async def one() -> None:
+            nonlocal done
+            async with limiter.slot():
+                await asyncio.sleep(0)
+                done += 1
+
+        await asyncio.gather(*(one() for _ in range(5)))
+        return done
+
+    assert asyncio.run(burst()) == 5
+    assert asyncio.run(burst()) == 5

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from weakref import WeakValueDictionary
+from weakref import WeakKeyDictionary, WeakValueDictionary
 
 __all__ = ["AsyncLimiter", "Limiter", "RateLimit", "SlidingWindow"]
 
@@ -116,7 +116,12 @@ class Limiter:
 
 
 class AsyncLimiter:
-    """asyncio limiter for the async client (one event loop at a time)."""
+    """asyncio limiter for the async client.
+
+    The rate window is shared by every event loop (and thread) that uses the limiter;
+    the in-flight cap is kept per event loop, because an asyncio semaphore belongs to
+    one loop (so a limiter outlives ``asyncio.run()`` calls and test loops safely).
+    """
 
     def __init__(
         self, limit: RateLimit | None = None, *, clock: Callable[[], float] = time.monotonic
@@ -124,13 +129,25 @@ class AsyncLimiter:
         self.limit = limit or RateLimit()
         self._clock = clock
         self._window = self.limit.window()
-        self._slots = asyncio.Semaphore(self.limit.max_in_flight)
+        self._lock = threading.Lock()
+        self._slots: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            WeakKeyDictionary()
+        )
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        sem = self._slots.get(loop)
+        if sem is None:
+            with self._lock:
+                sem = self._slots.setdefault(loop, asyncio.Semaphore(self.limit.max_in_flight))
+        return sem
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Hold one in-flight slot and one rate token for the duration of a request."""
-        async with self._slots:
-            wait = self._window.reserve(self._clock())
+        async with self._semaphore():
+            with self._lock:
+                wait = self._window.reserve(self._clock())
             if wait > 0:
                 await asyncio.sleep(wait)
             yield
