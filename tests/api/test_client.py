@@ -221,3 +221,24 @@ def test_default_hosts_for_sandbox() -> None:
         f"https://apisandbox.dev.clover.com/v3/merchants/{MID}",
         "https://sandbox.dev.clover.com/recurring/v1/plans/X",
     ]
+
+
+@pytest.mark.parametrize("ip", ["", "not-an-ip", "1.2.3.4\r\nx-evil: 1", "1.2.3.4,", "999.1.1.1"])
+def test_bad_client_ip_is_refused(fake: FakeClover, ip: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        client(fake).charges.create(amount=1, currency="usd", source="clv_1", client_ip=ip)
+    assert info.value.param == "client_ip"
+    with pytest.raises(ConfigurationError):
+        CloverClient(TOKEN, client_ip=ip)
+    assert fake.requests == []
+
+
+def test_good_client_ips(fake: FakeClover) -> None:
+    fake.always("POST", "/v1/charges", json_response(200, CHARGE))
+    for ip in ["203.0.113.7", "2001:db8::1", "203.0.113.7, 10.0.0.1"]:
+        client(fake).charges.create(amount=1, currency="usd", source="clv_1", client_ip=ip)
+    assert [r.headers["x-forwarded-for"] for r in fake.requests] == [
+        "203.0.113.7",
+        "2001:db8::1",
+        "203.0.113.7, 10.0.0.1",
+    ]

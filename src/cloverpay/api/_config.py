@@ -12,6 +12,7 @@ from cloverpay._redact import mask_secret
 from cloverpay.api._environments import Environment, EnvironmentName, Region, resolve_environment
 from cloverpay.api._errors import ConfigurationError
 from cloverpay.api._limiter import RateLimit
+from cloverpay.api._operation import client_ip as check_ip
 from cloverpay.api._operation import path_id
 from cloverpay.api._retry import RetryPolicy
 from cloverpay.api._transport import RequestCore
@@ -51,6 +52,7 @@ def build_core(
     env = resolve_environment(environment, region=region, base_url=base_url)
     if merchant_id is not None:
         path_id("merchant_id", merchant_id)
+    check_ip(client_ip)
     if access_token is not None and (not isinstance(access_token, str) or not access_token):
         raise ConfigurationError("access_token must be a non-empty string", param="access_token")
     if timeout is None:

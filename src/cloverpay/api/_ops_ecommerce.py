@@ -30,6 +30,9 @@ from cloverpay.api._operation import (
     path_id,
     query,
 )
+from cloverpay.api._operation import (
+    client_ip as check_ip,
+)
 
 E = Service.ECOMMERCE
 MAX_PAGE = 100
@@ -119,7 +122,7 @@ def charge_create(
         body=json_body(p),
         idempotency_key=money_key(idempotency_key),
         moves_money=True,
-        client_ip=client_ip,
+        client_ip=check_ip(client_ip),
         needs_client_ip=True,
     )
 
@@ -144,7 +147,7 @@ def charge_capture(
         body=json_body(params),
         idempotency_key=money_key(idempotency_key),
         moves_money=True,
-        client_ip=client_ip,
+        client_ip=check_ip(client_ip),
     )
 
 
@@ -205,7 +208,7 @@ def order_pay(
         body=json_body(params),
         idempotency_key=money_key(idempotency_key),
         moves_money=True,
-        client_ip=client_ip,
+        client_ip=check_ip(client_ip),
         needs_client_ip=True,
     )
 

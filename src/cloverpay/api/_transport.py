@@ -67,7 +67,6 @@ class RequestCore:
     """Everything about a request that does not depend on sync vs async."""
 
     __slots__ = (
-        "_auth_header",
         "_base_headers",
         "_timeout_ext",
         "api_access_key",
