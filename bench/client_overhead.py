@@ -20,7 +20,7 @@ import uuid
 
 import httpx
 
-from cloverpay.api import AsyncCloverClient, CloverClient
+from cloverpay.api import AsyncCloverClient, CloverClient, RateLimit
 
 CHARGE = json.dumps(
     {
@@ -92,8 +92,6 @@ def bench_sync(n: int) -> tuple[float, float, float]:
     )
     # the limiter would (correctly) throttle a tight loop to 16/s; make it generous so the
     # benchmark measures its uncontended cost
-    from cloverpay.api import RateLimit
-
     ours_limited = CloverClient(
         TOKEN,
         base_url="http://clover.test",
@@ -112,8 +110,8 @@ def bench_sync(n: int) -> tuple[float, float, float]:
     return r, a, b
 
 
-def bench_async(n: int) -> tuple[float, float]:
-    async def run() -> tuple[float, float]:
+def bench_async(n: int) -> tuple[float, float, float]:
+    async def run() -> tuple[float, float, float]:
         raw = httpx.AsyncClient(transport=httpx.MockTransport(ahandler))
         ours = AsyncCloverClient(
             TOKEN,
@@ -121,6 +119,13 @@ def bench_async(n: int) -> tuple[float, float]:
             transport=httpx.MockTransport(ahandler),
             client_ip="198.51.100.1",
             rate_limit=None,
+        )
+        limited = AsyncCloverClient(
+            TOKEN,
+            base_url="http://clover.test",
+            transport=httpx.MockTransport(ahandler),
+            client_ip="198.51.100.1",
+            rate_limit=RateLimit(requests_per_second=1e9, max_in_flight=5),
         )
         headers = {"authorization": f"Bearer {TOKEN}", "x-forwarded-for": "198.51.100.1"}
 
@@ -141,14 +146,18 @@ def bench_async(n: int) -> tuple[float, float]:
         def ours_call() -> object:
             return ours.charges.create(**BODY)  # type: ignore[arg-type]
 
-        await loop(raw_call, min(500, n))
-        await loop(ours_call, min(500, n))
-        raw_ms: list[float] = []
-        ours_ms: list[float] = []
+        def limited_call() -> object:
+            return limited.charges.create(**BODY)  # type: ignore[arg-type]
+
+        fns = [raw_call, ours_call, limited_call]
+        for fn in fns:
+            await loop(fn, min(500, n))
+        times: list[list[float]] = [[], [], []]
         for _ in range(ROUNDS):
-            raw_ms.append(await loop(raw_call, max(1, n // ROUNDS)))
-            ours_ms.append(await loop(ours_call, max(1, n // ROUNDS)))
-        return statistics.median(raw_ms), statistics.median(ours_ms)
+            for i, fn in enumerate(fns):
+                times[i].append(await loop(fn, max(1, n // ROUNDS)))
+        raw_ms, ours_ms, lim_ms = (statistics.median(t) for t in times)
+        return raw_ms, ours_ms, lim_ms
 
     return asyncio.run(run())
 
@@ -158,13 +167,14 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20000)
     n = parser.parse_args().n
     raw, ours, ours_lim = bench_sync(n)
-    araw, aours = bench_async(n)
+    araw, aours, alim = bench_async(n)
     print(f"calls per side: {n} in {ROUNDS} interleaved rounds; median CPU ms per call")
     print(f"sync  raw httpx            {raw:.4f}")
     print(f"sync  cloverpay (no limit) {ours:.4f}  overhead {ours - raw:+.4f} ms")
     print(f"sync  cloverpay (limiter)  {ours_lim:.4f}  overhead {ours_lim - raw:+.4f} ms")
     print(f"async raw httpx            {araw:.4f}")
     print(f"async cloverpay (no limit) {aours:.4f}  overhead {aours - araw:+.4f} ms")
+    print(f"async cloverpay (limiter)  {alim:.4f}  overhead {alim - araw:+.4f} ms")
 
 
 if __name__ == "__main__":
