@@ -14,6 +14,7 @@ from cloverpay.api import (
     CloverClient,
     ConfigurationError,
     Limiter,
+    OutcomeUnknownError,
     RateLimit,
 )
 
@@ -242,3 +243,35 @@ def test_good_client_ips(fake: FakeClover) -> None:
         "2001:db8::1",
         "203.0.113.7, 10.0.0.1",
     ]
+
+
+def test_with_options_shares_connections_and_limiter(fake: FakeClover) -> None:
+    fake.always("POST", "/v1/charges", ecom_error(503, "processing_error"))
+    base = client(fake, retry=3)
+    patient = base.with_options(retry=0, timeout=120, client_ip="203.0.113.9")
+    assert patient.http_client is base.http_client
+    assert patient._runner.limiter is base._runner.limiter
+    assert patient._core.retry.max_retries == 0
+    assert base._core.retry.max_retries == 3
+    base._runner.sleep = lambda s: None
+    with pytest.raises(OutcomeUnknownError):
+        patient.charges.create(amount=1, currency="usd", source="clv_1")
+    assert len(fake.requests) == 1  # no retries on the clone
+    assert fake.requests[0].headers["x-forwarded-for"] == "203.0.113.9"
+    assert fake.requests[0].extensions["timeout"]["read"] == 120
+    patient.close()
+    assert not base.http_client.is_closed
+    with pytest.raises(ConfigurationError):
+        base.with_options(client_ip="nope")
+
+
+@pytest.mark.anyio
+async def test_async_with_options(fake: FakeClover) -> None:
+    fake.add("GET", "/v1/charges/X", json_response(200, CHARGE))
+    base = AsyncCloverClient(TOKEN, base_url="http://clover.test", transport=fake.async_transport())
+    clone = base.with_options(timeout=5)
+    assert isinstance(clone, AsyncCloverClient)
+    assert (await clone.charges.retrieve("X")).id == CHARGE["id"]
+    await clone.aclose()
+    assert not base.http_client.is_closed
+    await base.aclose()

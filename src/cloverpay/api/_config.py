@@ -17,7 +17,15 @@ from cloverpay.api._operation import path_id
 from cloverpay.api._retry import RetryPolicy
 from cloverpay.api._transport import RequestCore
 
-__all__ = ["DEFAULT", "DEFAULT_TIMEOUT", "Default", "build_core", "client_repr"]
+__all__ = [
+    "DEFAULT",
+    "DEFAULT_TIMEOUT",
+    "Default",
+    "build_core",
+    "client_repr",
+    "resolve_retry",
+    "resolve_timeout",
+]
 
 
 class Default:
@@ -91,3 +99,15 @@ def client_repr(name: str, core: RequestCore, access_token: str | None) -> str:
         f"{name}(environment={core.environment.name!r}, merchant_id={core.merchant_id!r}, "
         f"access_token={mask_secret(access_token)!r})"
     )
+
+
+def resolve_timeout(timeout: float | httpx.Timeout | None) -> httpx.Timeout | None:
+    if timeout is None or isinstance(timeout, httpx.Timeout):
+        return timeout
+    return httpx.Timeout(timeout)
+
+
+def resolve_retry(retry: RetryPolicy | int | None) -> RetryPolicy | None:
+    if retry is None or isinstance(retry, RetryPolicy):
+        return retry
+    return RetryPolicy(max_retries=retry)

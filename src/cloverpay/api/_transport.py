@@ -136,6 +136,25 @@ class RequestCore:
             extensions=self._timeout_ext,
         )
 
+    def derive(
+        self,
+        *,
+        timeout: httpx.Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        client_ip: str | None = None,
+    ) -> RequestCore:
+        """A copy with some settings replaced (credentials and hosts are kept)."""
+        new = object.__new__(RequestCore)
+        for name in RequestCore.__slots__:
+            setattr(new, name, getattr(self, name))
+        if timeout is not None:
+            new._timeout_ext = {"timeout": timeout.as_dict()}
+        if retry is not None:
+            new.retry = retry
+        if client_ip is not None:
+            new.client_ip = client_ip
+        return new
+
     def require_merchant_id(self) -> str:
         if not self.merchant_id:
             raise ConfigurationError(
