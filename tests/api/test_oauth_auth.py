@@ -357,6 +357,27 @@ def test_adopted_token_that_is_itself_expiring_is_refreshed() -> None:
     }
 
 
+def test_adopted_token_that_is_refused_too_is_then_refreshed() -> None:
+    """Found by the state machine below: our cached token is stale, the store holds a
+    newer one that Clover has since revoked as well. Adopt, get a 401 again, then spend
+    the stored refresh token once and succeed, instead of failing the request."""
+    clock = Clock()
+    fake = FakeClover(clock)
+    first = fake.issue()
+    auth, store = make(fake, clock, first)
+    with httpx.Client(transport=httpx.MockTransport(fake.handler), auth=auth) as http:
+        assert http.get(URL).status_code == 200  # caches `first`
+        newer = fake.issue()
+        store.save(MERCHANT, newer)  # another process refreshed...
+        with fake.lock:
+            fake.access.clear()  # ...and then every access token was revoked
+        response = http.get(URL)
+    assert response.status_code == 200
+    assert [r.status_code for r in response.history] == [401, 401, 200]
+    assert fake.refresh_spent == {newer.refresh_token.get_secret_value()}  # type: ignore[union-attr]
+    assert fake.reused == []
+
+
 def test_oauth_client_auth_helper_uses_its_api_host() -> None:
     fake = FakeClover(time.time)  # OAuthClient.auth uses the real clock
     seen: list[str] = []
