@@ -21,6 +21,7 @@ from cloverpay.api import (
     OAuthToken,
     authorize_url,
     code_challenge,
+    parse_token_response,
 )
 
 ACCESS = "acc-4f1d0c2e9b7a"
@@ -269,3 +270,36 @@ def test_long_server_message_is_redacted_before_it_is_cut() -> None:
     assert REFRESH[:6] not in str(info.value)
     assert info.value.server_message is not None
     assert len(info.value.server_message) == 200
+
+
+def test_usage_errors_name_the_argument() -> None:
+    with pytest.raises(ValueError, match="client_id"):
+        OAuthClient("")
+    with pytest.raises(ValueError, match="not both"):
+        OAuthClient("APP", http_client=httpx.Client(), transport=httpx.MockTransport(Recorder()))
+    with pytest.raises(ValueError, match="not both"):
+        AsyncOAuthClient(
+            "APP", http_client=httpx.AsyncClient(), transport=httpx.MockTransport(Recorder())
+        )
+    oauth = OAuthClient("APP", "s", transport=httpx.MockTransport(Recorder()))
+    with pytest.raises(ValueError, match="code"):
+        oauth.exchange_code("")
+    with pytest.raises(ValueError, match="refresh_token"):
+        oauth.refresh("")
+
+
+def test_nested_error_message_and_a_response_without_request() -> None:
+    rec = Recorder(401, {"error": {"message": "token revoked", "code": "x"}})
+    oauth = OAuthClient("APP", transport=httpx.MockTransport(rec))
+    with pytest.raises(OAuthError, match="HTTP 401: token revoked"):
+        oauth.refresh(REFRESH)
+    bare = httpx.Response(500, json={"message": "boom"})
+    with pytest.raises(OAuthError, match=r"^OAuth failed with HTTP 500: boom$"):
+        parse_token_response(bare)
+
+
+def test_same_grant() -> None:
+    token = OAuthToken.model_validate(token_body())
+    assert token.same_grant(OAuthToken.model_validate(token_body()))
+    assert not token.same_grant(None)
+    assert not token.same_grant(OAuthToken.model_validate(token_body(refresh="other")))
