@@ -227,7 +227,7 @@ def test_failed_refresh_raises_without_leaking_the_token(caplog: pytest.LogCaptu
     caplog.set_level(logging.DEBUG)
     with (
         httpx.Client(transport=httpx.MockTransport(fake.handler), auth=auth) as http,
-        pytest.raises(OAuthError, match="HTTP 400") as info,
+        pytest.raises(OAuthError, match="http_status=400") as info,
     ):
         http.get(URL)
     refresh = token.refresh_token.get_secret_value()  # type: ignore[union-attr]

@@ -23,6 +23,7 @@ from cryptography.fernet import Fernet
 
 from cloverpay.api import (
     CloverOAuth,
+    ConfigurationError,
     FileTokenStore,
     InMemoryTokenStore,
     OAuthError,
@@ -240,7 +241,7 @@ def test_async_store_refuses_the_sync_flow() -> None:
     auth = CloverOAuth("APP", M, store=AsyncDictStore(tok("a", "r")))
     with (
         httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200)), auth=auth) as h,
-        pytest.raises(TypeError, match="AsyncClient"),
+        pytest.raises(ConfigurationError, match="AsyncClient"),
     ):
         h.get("https://x/y")
 

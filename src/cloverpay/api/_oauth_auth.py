@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 
+from ._errors import ConfigurationError
 from ._oauth import (
     MissingTokenError,
     OAuthToken,
@@ -83,11 +84,13 @@ class CloverOAuth(httpx.Auth):
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not client_id:
-            raise ValueError("client_id: required")
+            raise ConfigurationError("client_id is required", param="client_id")
         if not merchant_id:
-            raise ValueError("merchant_id: required")
+            raise ConfigurationError("merchant_id is required", param="merchant_id")
         if store is not None and token is not None:
-            raise ValueError("pass store or token, not both (save the token into the store)")
+            raise ConfigurationError(
+                "pass store or token, not both (save the token into the store)", param="token"
+            )
         if store is None:
             store = InMemoryTokenStore({merchant_id: token} if token is not None else None)
         self.client_id = client_id
@@ -118,7 +121,10 @@ class CloverOAuth(httpx.Auth):
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
         store = self._sync_store
         if store is None:
-            raise TypeError("CloverOAuth with an AsyncTokenStore works with httpx.AsyncClient only")
+            raise ConfigurationError(
+                "CloverOAuth with an AsyncTokenStore works with httpx.AsyncClient only",
+                param="store",
+            )
         request.read()
         token = self._token
         if token is None:

@@ -16,6 +16,7 @@ from typing import Self
 import httpx
 from pydantic import SecretStr
 
+from ._errors import ConfigurationError
 from ._oauth import (
     PKCE,
     OAuthToken,
@@ -45,7 +46,7 @@ class _OAuthApp:
         authorize_base_url: str | None,
     ) -> None:
         if not client_id:
-            raise ValueError("client_id: required")
+            raise ConfigurationError("client_id is required", param="client_id")
         self.client_id = client_id
         self.client_secret = (
             SecretStr(client_secret) if isinstance(client_secret, str) else client_secret
@@ -144,7 +145,7 @@ class OAuthClient(_OAuthApp):
     ) -> None:
         super().__init__(client_id, client_secret, base_url, api_base_url, authorize_base_url)
         if http_client is not None and transport is not None:
-            raise ValueError("pass http_client or transport, not both")
+            raise ConfigurationError("pass http_client or transport, not both", param="transport")
         self._owns_client = http_client is None
         self._http = http_client or httpx.Client(transport=transport, timeout=timeout)
 
@@ -193,7 +194,7 @@ class AsyncOAuthClient(_OAuthApp):
     ) -> None:
         super().__init__(client_id, client_secret, base_url, api_base_url, authorize_base_url)
         if http_client is not None and transport is not None:
-            raise ValueError("pass http_client or transport, not both")
+            raise ConfigurationError("pass http_client or transport, not both", param="transport")
         self._owns_client = http_client is None
         self._http = http_client or httpx.AsyncClient(transport=transport, timeout=timeout)
 

@@ -18,10 +18,12 @@ verification must change nothing by itself (at most, trigger a fetch from Clover
 
 Exceptions::
 
-    WebhookError                      (ValueError)
-    ├── WebhookSignatureError         signature / auth code missing, malformed, stale or wrong;
-    │                                 ``reason`` is a SignatureFailure
-    └── WebhookPayloadError           body is not the expected JSON; ``field`` names the culprit
+    CloverError
+    ├── ConfigurationError            bad arguments, e.g. an empty secret (also ValueError)
+    └── WebhookError                  (also ValueError)
+        ├── WebhookSignatureError     signature / auth code missing, malformed, stale or
+        │                             wrong; ``reason`` is a SignatureFailure
+        └── WebhookPayloadError       body is not the expected JSON; ``field`` names it
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+
+from ._errors import CloverError, ConfigurationError
 
 __all__ = [
     "APP_AUTH_HEADER",
@@ -68,7 +72,7 @@ specify one; 300 s is what other verifiers use (guessed, hence the parameter).""
 logger = logging.getLogger("cloverpay.api.webhooks")
 
 
-class WebhookError(ValueError):
+class WebhookError(CloverError, ValueError):
     """A webhook could not be accepted."""
 
 
@@ -125,7 +129,7 @@ def verify_checkout_signature(
     rejects replays of old deliveries; ``None`` disables the check.
     """
     if not secret:
-        raise ValueError("secret: the webhook signing secret is required")
+        raise ConfigurationError("secret is required (the webhook signing secret)", param="secret")
     if isinstance(header, bytes):
         header = header.decode("latin-1")
     if header is None or not header.strip():
@@ -183,7 +187,9 @@ def verify_app_webhook(header_value: str | bytes | None, auth_code: str) -> None
     """Check ``X-Clover-Auth`` against the app's Clover Auth Code (constant time).
     Raises :class:`WebhookSignatureError`; never echoes either value."""
     if not auth_code:
-        raise ValueError("auth_code: the app's Clover Auth Code is required")
+        raise ConfigurationError(
+            "auth_code is required (the app's Clover Auth Code)", param="auth_code"
+        )
     if header_value is None or not header_value:
         raise WebhookSignatureError(SignatureFailure.MISSING_HEADER, f"no {APP_AUTH_HEADER} header")
     given = header_value if isinstance(header_value, bytes) else header_value.encode()
