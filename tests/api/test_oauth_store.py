@@ -460,3 +460,12 @@ async def test_async_401_storm_through_a_small_connection_pool() -> None:
     assert [r.status_code for r in responses] == [200] * n
     assert clover.refresh_calls == 1
     assert clover.reused == []
+
+
+def test_file_store_with_the_wrong_key_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.bin"
+    FileTokenStore(path, codec=Fernet(Fernet.generate_key())).save(M, tok("a", "r"))
+    with pytest.raises(OAuthError, match="cannot decrypt the token file"):
+        FileTokenStore(path, codec=Fernet(Fernet.generate_key())).get(M)
+    with pytest.raises(OAuthError, match="not valid JSON"):
+        FileTokenStore(path).get(M)  # encrypted file read without the codec

@@ -200,7 +200,13 @@ class FileTokenStore:
         except FileNotFoundError:
             return {}
         if self._codec is not None:
-            raw = self._codec.decrypt(raw)
+            try:
+                raw = self._codec.decrypt(raw)
+            except Exception as exc:  # e.g. cryptography.fernet.InvalidToken
+                raise OAuthError(
+                    f"{self.path}: cannot decrypt the token file ({type(exc).__name__}); "
+                    "wrong key, or the file was not written with this codec"
+                ) from None
         try:
             data = json.loads(raw)
         except ValueError:
