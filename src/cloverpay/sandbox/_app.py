@@ -2,7 +2,8 @@
 
 Route modules live in :mod:`cloverpay.sandbox.routes`; each exposes
 ``routes: list[BaseRoute]`` and is picked up automatically (sorted by module name),
-so a new domain adds a file and touches nothing else.
+so a new domain adds a file and touches nothing else. A module may also define
+``setup(state)``, called once per app (e.g. to subscribe to clock advances).
 
 Middleware, outermost first (all pure ASGI):
 
@@ -27,11 +28,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from ._asgi import top_level_message
 from ._errors import SandboxError, error_family
 from ._faults import FaultMiddleware
 from ._idempotency import IdempotencyMiddleware
 from ._middleware import BodyMiddleware, CorsMiddleware, EventsMiddleware
 from ._ratelimit import RateLimitMiddleware
+from ._router import IndexedRouter
 from ._state import SandboxState
 
 __all__ = ["create_app", "route_modules"]
@@ -47,7 +50,9 @@ def route_modules() -> list[ModuleType]:
 
 async def _sandbox_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SandboxError)
-    status, headers, body = exc.render(error_family(request.url.path))
+    status, headers, body = exc.render(
+        error_family(request.scope["path"]), top_level_message(request.scope)
+    )
     return Response(
         body,
         status_code=status,
@@ -92,6 +97,8 @@ def create_app(state: SandboxState) -> Starlette:
         ],
         exception_handlers={SandboxError: _sandbox_error, HTTPException: _http_error},
     )
+    # same routes, tried by path prefix instead of one by one (see ._router)
+    app.router = IndexedRouter(routes=routes)
     app.state.sandbox = state
     for setup in setups:
         setup(state)
