@@ -15,6 +15,7 @@ MODULES = [
     "_oauth_auth",
     "_oauth_client",
     "_oauth_store",
+    "_webhook_events",
     "_webhooks",
 ]
 

@@ -130,23 +130,25 @@ from cloverpay.api._params import (
     alternate_tender,
 )
 from cloverpay.api._retry import RetryDecision, RetryPolicy
-from cloverpay.api._webhooks import (
-    APP_AUTH_HEADER,
-    CHECKOUT_SIGNATURE_HEADER,
+from cloverpay.api._webhook_events import (
     AppEvent,
     AppEventType,
     AppWebhook,
     CheckoutEvent,
     CheckoutStatus,
-    SignatureFailure,
     VerificationRequest,
-    WebhookError,
-    WebhookPayloadError,
-    WebhookSignatureError,
     build_app_webhook,
     build_checkout_webhook,
     parse_app_webhook,
     parse_checkout_event,
+)
+from cloverpay.api._webhooks import (
+    APP_AUTH_HEADER,
+    CHECKOUT_SIGNATURE_HEADER,
+    SignatureFailure,
+    WebhookError,
+    WebhookPayloadError,
+    WebhookSignatureError,
     sign_checkout_webhook,
     verify_app_webhook,
     verify_checkout_signature,
