@@ -21,6 +21,7 @@ from cloverpay.api import (
     OAuthToken,
     authorize_url,
     code_challenge,
+    parse_authorize_callback,
     parse_token_response,
 )
 
@@ -311,3 +312,30 @@ def test_same_grant() -> None:
     assert token.same_grant(OAuthToken.model_validate(token_body()))
     assert not token.same_grant(None)
     assert not token.same_grant(OAuthToken.model_validate(token_body(refresh="other")))
+
+
+def test_parse_authorize_callback_forms() -> None:
+    url = "https://app.example/cb?merchant_id=MID1&client_id=APP&code=c0de-1&state=s1"
+    for given_value in (url, url.split("?", 1)[1], "?" + url.split("?", 1)[1]):
+        cb = parse_authorize_callback(given_value, expected_state="s1")
+        assert (cb.code, cb.merchant_id, cb.client_id, cb.state) == ("c0de-1", "MID1", "APP", "s1")
+        assert "c0de-1" not in repr(cb)
+    mapping = {"code": "x", "merchant_id": "M", "employee_id": "E"}
+    assert parse_authorize_callback(mapping).employee_id == "E"
+
+
+@pytest.mark.parametrize(
+    ("callback", "expected_state", "match"),
+    [
+        ("https://a/cb?error=access_denied&state=s", "s", "not granted: access_denied"),
+        ("https://a/cb?code=c&state=other", "s1", "state does not match"),
+        ("https://a/cb?code=c", "s1", "state does not match"),
+        ("https://a/cb?merchant_id=M&state=s1", "s1", "no code"),
+        ("https://a/cb?code=&state=s1", None, "no code"),
+    ],
+)
+def test_parse_authorize_callback_refusals(
+    callback: str, expected_state: str | None, match: str
+) -> None:
+    with pytest.raises(OAuthError, match=match):
+        parse_authorize_callback(callback, expected_state=expected_state)

@@ -85,7 +85,12 @@ from cloverpay.api._oauth import (
     parse_token_response,
 )
 from cloverpay.api._oauth_auth import CloverOAuth
-from cloverpay.api._oauth_client import AsyncOAuthClient, OAuthClient
+from cloverpay.api._oauth_client import (
+    AsyncOAuthClient,
+    AuthorizationCallback,
+    OAuthClient,
+    parse_authorize_callback,
+)
 from cloverpay.api._oauth_store import (
     AsyncTokenStore,
     FileTokenStore,
@@ -182,6 +187,7 @@ __all__ = [
     "AsyncPager",
     "AsyncTokenStore",
     "AuthenticationError",
+    "AuthorizationCallback",
     "CamelModel",
     "Card",
     "CardDeclinedError",
@@ -288,6 +294,7 @@ __all__ = [
     "load_ta_keys",
     "new_idempotency_key",
     "parse_app_webhook",
+    "parse_authorize_callback",
     "parse_checkout_event",
     "parse_recurring_time",
     "parse_token_response",
