@@ -20,7 +20,7 @@ from starlette.requests import Request
 
 from .._auth import require_bearer
 from .._errors import SandboxError
-from .._webhooks_out import WebhookDispatcher, WebhookStore
+from .._webhooks_out import Delivery, WebhookDispatcher, WebhookStore
 
 if TYPE_CHECKING:
     from .._state import Merchant, Notification, SandboxState
@@ -110,7 +110,24 @@ def dispatcher_for(state: SandboxState) -> WebhookDispatcher:
                     raise RuntimeError("the sandbox state is gone")
                 return live.domain(WebhookStore)
 
-            dispatcher = WebhookDispatcher(get_store)
+            def log_delivery(delivery: Delivery) -> None:
+                live = state_ref()
+                if live is None:
+                    return
+                last = delivery.attempts[-1] if delivery.attempts else None
+                live.events.add(  # ids and outcome only: no body, no x-clover-auth
+                    "webhook",
+                    ts_ms=live.clock.now_ms(),
+                    delivery=delivery.id,
+                    webhook_kind=delivery.kind,
+                    url=delivery.url,
+                    state=delivery.state,
+                    attempts=len(delivery.attempts),
+                    status=None if last is None else last.status_code,
+                    error=None if last is None else last.error,
+                )
+
+            dispatcher = WebhookDispatcher(get_store, on_change=log_delivery)
             _dispatchers[state] = dispatcher
             sender = dispatcher
 
