@@ -17,7 +17,6 @@ import pytest
 
 from ._peers import JS_DIR, NodePeer, RunningSandbox, start_sandbox
 
-PAGES_DIR = Path(__file__).resolve().parent / "pages"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -57,9 +56,13 @@ def node_peer() -> NodePeer:
 # -- Debian's Chromium through Playwright -------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Debian Chromium (never a Playwright-downloaded build)."""
+    """Headless Debian Chromium (never a Playwright-downloaded build).
+
+    Module-scoped on purpose: Playwright's sync API keeps an event loop running in the
+    main thread while it is open, which would break later tests that start their own.
+    """
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run scripts/test-deps (apt-get install chromium)")
     from playwright.sync_api import sync_playwright

@@ -16,6 +16,12 @@ The same state can be served on a real socket (``SandboxServer(sandbox)``) or fr
 command line (``cloverpay sandbox --port 8080``). ``/_sandbox/...`` is the control API
 (reset, seed, clock, faults, rate limits, events, config).
 
+Beside the Ecommerce API it serves OAuth v2 (``/oauth/v2/...``), Hosted Checkout (the API
+and the hosted page ``/checkout/{id}``), a stand-in for Clover's iframe SDK (``/sdk.js``),
+Recurring (``/recurring/v1/...``), a Platform v3 subset (``/v3/merchants/...``) and
+outgoing webhooks (``/_sandbox/webhooks``); each module of
+:mod:`cloverpay.sandbox.routes` lists its paths in its docstring.
+
 The names below are imported lazily (PEP 562): ``import cloverpay.sandbox`` stays
 cheap and works without the ``sandbox`` extra, so the pytest plugin this package
 registers never slows down or breaks an unrelated test run.
@@ -88,6 +94,7 @@ if TYPE_CHECKING:
         Store,
     )
     from ._oauth import (
+        LEGACY_EXPIRY,
         AccessGrant,
         AuthorizationCode,
         OAuthApp,
@@ -101,6 +108,7 @@ if TYPE_CHECKING:
         PlatformStore,
         charge_payment_json,
         order_json,
+        terminal_payment_json,
     )
     from ._ratelimit import (
         RateLimiter,
@@ -189,6 +197,7 @@ __all__ = [
 
 __all__ += [
     "CHECKOUT_TTL_MS",
+    "LEGACY_EXPIRY",
     "AccessGrant",
     "AppWebhookConfig",
     "AuthorizationCode",
@@ -224,6 +233,7 @@ __all__ += [
     "pkce_challenge",
     "run_due_billing",
     "sign_hosted_checkout",
+    "terminal_payment_json",
 ]
 
 #: public name -> private module defining it
@@ -276,6 +286,7 @@ _LAZY: dict[str, str] = {
     "CheckoutStore": "._checkout",
     "LineItem": "._checkout",
     "parse_checkout_request": "._checkout",
+    "LEGACY_EXPIRY": "._oauth",
     "AccessGrant": "._oauth",
     "AuthorizationCode": "._oauth",
     "OAuthApp": "._oauth",
@@ -287,6 +298,7 @@ _LAZY: dict[str, str] = {
     "PlatformStore": "._platform",
     "charge_payment_json": "._platform",
     "order_json": "._platform",
+    "terminal_payment_json": "._platform",
     "BillingAttempt": "._recurring",
     "BillingOutcome": "._recurring",
     "Invoice": "._recurring",

@@ -2,7 +2,8 @@
 
 Route modules live in :mod:`cloverpay.sandbox.routes`; each exposes
 ``routes: list[BaseRoute]`` and is picked up automatically (sorted by module name),
-so a new domain adds a file and touches nothing else.
+so a new domain adds a file and touches nothing else. A module may also define
+``setup(state)``, called once per app (e.g. to subscribe to clock advances).
 
 Middleware, outermost first (all pure ASGI):
 
