@@ -15,6 +15,9 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from cloverpay.remotepay.protocol import (
+    ActivityMessageFromActivity,
+    ActivityRequest,
+    ActivityResponse,
     Authorization,
     Batch,
     CapturePreAuth,
@@ -246,6 +249,11 @@ class FakeDevice:
                 RetrieveDeviceStatusResponse(
                     status="SUCCESS", state="IDLE", data={"externalPaymentId": "x"}
                 )
+            )
+        elif isinstance(msg, ActivityRequest):
+            await send(ActivityMessageFromActivity(action=msg.action, payload='{"hello":1}'))
+            await send(
+                ActivityResponse(action=msg.action, result_code=-1, payload=f"echo:{msg.payload}")
             )
         elif isinstance(msg, RemoteErrorTrigger):
             await send(RemoteError(error_code="E1", error_message="boom"))
