@@ -84,3 +84,31 @@ def test_redact_headers() -> None:
     )
     assert out == {"Authorization": "Bearer ****qrst", "apikey": "****kkkk", "X-Other": "v"}
     assert redact_headers([("Cookie", "s=1")]) == {"Cookie": "****"}
+
+
+def test_redacting_filter_cleans_messages_args_and_tracebacks() -> None:
+    import io
+    import logging
+
+    from cloverpay._redact import RedactingFilter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactingFilter())
+    log = logging.getLogger("test.redacting")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        log.warning("card %s token %s", "4242424242424242", "Bearer abcdefghijklmnopqrstuv")
+        try:
+            raise ValueError("bad pan 4005571702222222")
+        except ValueError:
+            log.exception("failed")
+    finally:
+        log.removeHandler(handler)
+    out = stream.getvalue()
+    assert "4242424242424242" not in out
+    assert "abcdefghijklmnopqrstuv" not in out
+    assert "4005571702222222" not in out
+    assert "424242******4242" in out
+    assert "ValueError" in out

@@ -16,11 +16,13 @@ Redaction is for display only; it never touches data sent to Clover.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 
 __all__ = [
     "SENSITIVE_HEADERS",
+    "RedactingFilter",
     "luhn_valid",
     "mask_pan",
     "mask_secret",
@@ -124,3 +126,23 @@ def redact_headers(
         else:
             out[name] = redact(value)
     return out
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts every record's message (and exception text).
+
+    Attach it to a handler (``handler.addFilter(RedactingFilter())``) so that nothing
+    logged through that handler, by any library, carries a token, key or card number.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message or record.args:
+            record.msg = cleaned
+            record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True

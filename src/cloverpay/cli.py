@@ -2,6 +2,8 @@
 
 ``cloverpay sandbox --host 127.0.0.1 --port 8080 [--seed N] [--rate-limits]`` runs the
 offline Clover emulator; it prints one JSON line with the credentials, then serves.
+``cloverpay demo`` runs the same sandbox and walks through token, charge and refund
+against it over a real socket, then keeps serving.
 
 The CLI needs the ``cli`` extra (``sandbox`` includes it); without typer, :func:`main`
 says which extra to install instead of failing with an ImportError.
@@ -56,6 +58,25 @@ def _build_app() -> Any:
             sys.stderr.write(_MISSING)
             raise typer.Exit(2) from None
         serve(host=host, port=port, seed=seed, rate_limits=rate_limits)
+
+    @cli.command("demo")
+    def demo_command(
+        host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="TCP port (0 picks a free one).")] = 8080,
+        seed: Annotated[
+            int | None, typer.Option(help="Seed for deterministic ids and credentials.")
+        ] = None,
+        serve: Annotated[
+            bool, typer.Option("--serve/--no-serve", help="Keep serving after the walkthrough.")
+        ] = True,
+    ) -> None:
+        """Run the sandbox and walk through token, charge and refund against it."""
+        try:
+            from cloverpay._demo import run_demo
+        except ImportError:
+            sys.stderr.write(_MISSING)
+            raise typer.Exit(2) from None
+        run_demo(host=host, port=port, seed=seed, serve=serve)
 
     return cli
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cloverpay.api import (
     APIError,
@@ -125,3 +127,26 @@ def test_outcome_unknown_is_a_connection_error() -> None:
     err = OutcomeUnknownError("x", idempotency_key="k", method="POST", url="/v1/charges")
     assert err.idempotency_key == "k"
     assert err.http_status is None
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(st.integers(400, 599), st.binary(max_size=200))
+def test_any_bytes_give_an_api_error(status: int, content: bytes) -> None:
+    err = error_from_response(status, content, {"retry-after": "x"})
+    assert isinstance(err, APIError)
+    assert err.http_status == status
+
+
+@given(st.integers(400, 599), json_values | st.fixed_dictionaries({"error": json_values}))
+def test_any_json_gives_an_api_error(status: int, body: object) -> None:
+    err = error_from_response(status, json.dumps(body).encode(), {})
+    assert isinstance(err, APIError)
+    assert isinstance(err.message, str)

@@ -8,37 +8,44 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloverpay.api import AsyncLimiter, Limiter, RateLimit, TokenBucket
+from cloverpay.api import AsyncLimiter, Limiter, RateLimit, SlidingWindow
 
 
-def test_bucket_allows_burst_then_spaces_requests() -> None:
-    bucket = TokenBucket(rate=16.0, burst=16.0, now=0.0)
-    waits = [bucket.reserve(0.0) for _ in range(18)]
+def test_window_allows_burst_then_waits_for_the_oldest_to_age_out() -> None:
+    w = SlidingWindow(limit=16, window=1.0)
+    waits = [w.reserve(0.0) for _ in range(18)]
     assert waits[:16] == [0.0] * 16
-    assert waits[16] == pytest.approx(1 / 16)
-    assert waits[17] == pytest.approx(2 / 16)
+    assert waits[16:] == [1.0, 1.0]
+    assert w.reserve(0.5) == pytest.approx(0.5)  # 19th: after the 3rd booking ages out
 
 
-def test_bucket_refills() -> None:
-    bucket = TokenBucket(rate=10.0, burst=2.0, now=0.0)
-    bucket.reserve(0.0)
-    bucket.reserve(0.0)
-    assert bucket.reserve(0.0) > 0
-    assert bucket.reserve(10.0) == 0.0  # refilled, capped at burst
+def test_window_frees_up_after_quiet_time() -> None:
+    w = SlidingWindow(limit=2, window=1.0)
+    w.reserve(0.0)
+    w.reserve(0.0)
+    assert w.reserve(0.0) == 1.0
+    assert w.reserve(5.0) == 0.0
 
 
-@given(st.lists(st.floats(0, 0.5), min_size=1, max_size=60))
-def test_bucket_never_exceeds_rate(gaps: list[float]) -> None:
-    """Admitted times never put more than burst + rate*t requests in any window from 0."""
-    rate, burst = 16.0, 16.0
-    bucket = TokenBucket(rate, burst, now=0.0)
+def test_rate_limit_window_shape() -> None:
+    w = RateLimit().window()
+    assert (w.limit, w.window) == (16, pytest.approx(1.05))
+    w = RateLimit(requests_per_second=0.5, margin=0).window()
+    assert (w.limit, w.window) == (1, 2.0)
+
+
+@given(st.lists(st.floats(0, 0.3), min_size=1, max_size=80), st.integers(1, 20))
+def test_never_more_than_limit_in_any_window(gaps: list[float], limit: int) -> None:
+    """Whatever the arrival pattern, no window of 1 s holds more than ``limit`` sends."""
+    w = SlidingWindow(limit, 1.0)
     now = 0.0
-    admitted = []
+    sent = []
     for gap in gaps:
         now += gap
-        admitted.append(now + bucket.reserve(now))
-    for t in admitted:
-        assert sum(1 for a in admitted if a <= t) <= burst + rate * t + 1e-6
+        sent.append(now + w.reserve(now))
+    assert sent == sorted(sent)
+    for i in range(len(sent) - limit):
+        assert sent[i + limit] - sent[i] >= 1.0 - 1e-9
 
 
 def test_rate_limit_validation() -> None:
@@ -77,12 +84,14 @@ def test_sync_limiter_caps_in_flight() -> None:
 def test_sync_limiter_sleeps_when_out_of_tokens() -> None:
     slept: list[float] = []
     limiter = Limiter(
-        RateLimit(requests_per_second=2, max_in_flight=5), clock=lambda: 0.0, sleep=slept.append
+        RateLimit(requests_per_second=2, max_in_flight=5, margin=0),
+        clock=lambda: 0.0,
+        sleep=slept.append,
     )
-    for _ in range(4):
+    for _ in range(5):
         with limiter.slot():
             pass
-    assert slept == [pytest.approx(0.5), pytest.approx(1.0)]
+    assert slept == [1.0, 1.0, 2.0]
 
 
 @pytest.mark.anyio
@@ -101,3 +110,19 @@ async def test_async_limiter_caps_in_flight() -> None:
 
     await asyncio.gather(*(work() for _ in range(10)))
     assert peak == 3
+
+
+def test_clients_of_one_token_share_a_limiter() -> None:
+    from cloverpay.api import AsyncCloverClient, CloverClient
+
+    a = CloverClient("token-aaaaaaaaaaaaaaaa")
+    b = CloverClient("token-aaaaaaaaaaaaaaaa")
+    c = CloverClient("token-bbbbbbbbbbbbbbbb")
+    d = CloverClient("token-aaaaaaaaaaaaaaaa", rate_limit=RateLimit(requests_per_second=4))
+    assert a._runner.limiter is b._runner.limiter
+    assert a._runner.limiter is not c._runner.limiter
+    assert d._runner.limiter is not a._runner.limiter
+    x = AsyncCloverClient("token-aaaaaaaaaaaaaaaa")
+    y = AsyncCloverClient("token-aaaaaaaaaaaaaaaa")
+    assert x._runner.limiter is y._runner.limiter
+    assert isinstance(x._runner.limiter, AsyncLimiter)

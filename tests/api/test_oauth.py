@@ -110,7 +110,9 @@ def test_token_keeps_extra_fields_and_masks_secrets() -> None:
     token = OAuthToken.model_validate(token_body(merchant_id="MID1", id_token="idt-secret-value"))
     assert token.access_token.get_secret_value() == ACCESS
     assert token.model_extra == {"merchant_id": "MID1", "id_token": "idt-secret-value"}
-    for text in (repr(token), str(token), f"{token}", repr([token])):
+    from rich.pretty import pretty_repr
+
+    for text in (repr(token), str(token), f"{token}", repr([token]), pretty_repr(token)):
         assert ACCESS not in text
         assert REFRESH not in text
         assert "idt-secret-value" not in text
@@ -257,3 +259,13 @@ async def test_async_client_uses_injected_client_without_closing_it() -> None:
             await oauth.exchange_code("c")
         await oauth.aclose()
         assert not http.is_closed
+
+
+def test_long_server_message_is_redacted_before_it_is_cut() -> None:
+    body = {"message": "x" * 190 + REFRESH + "y" * 50}
+    oauth = OAuthClient("APP", transport=httpx.MockTransport(Recorder(400, body)))
+    with pytest.raises(OAuthError) as info:
+        oauth.refresh(REFRESH)
+    assert REFRESH[:6] not in str(info.value)
+    assert info.value.server_message is not None
+    assert len(info.value.server_message) == 200

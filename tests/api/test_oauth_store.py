@@ -406,3 +406,56 @@ def test_processes_sharing_a_file_store_spend_each_refresh_token_once(tmp_path: 
     assert sum(int(line[3]) for line in lines) == 1
     assert clover.refresh_calls == 1
     assert clover.reused == []
+
+
+@pytest.mark.slow
+def test_401_storm_through_a_small_connection_pool_does_not_starve_the_refresh() -> None:
+    """Requests waiting for the refresh must not hold pooled connections, or the refresh
+    itself could never get one (pool timeout)."""
+    n = 6
+    with RealClover().running() as clover:
+        store = InMemoryTokenStore({M: clover.issue(lifetime=3600)})
+        with clover.lock:
+            clover.access.clear()  # revoked: every request gets a 401 first
+        auth = CloverOAuth("APP", M, store=store, base_url=clover.base)
+        limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
+        timeout = httpx.Timeout(10.0, pool=2.0)
+        barrier = threading.Barrier(n)
+        results: dict[int, int] = {}
+        with httpx.Client(auth=auth, limits=limits, timeout=timeout) as client:
+
+            def call(i: int) -> None:
+                barrier.wait()
+                results[i] = client.get(clover.base + "/v3/merchants/" + M).status_code
+
+            # daemon threads and a deadline: a starved pool must fail the test, not hang it
+            threads = [threading.Thread(target=call, args=(i,), daemon=True) for i in range(n)]
+            for t in threads:
+                t.start()
+            deadline = time.monotonic() + 30
+            for t in threads:
+                t.join(max(0.0, deadline - time.monotonic()))
+            assert len(results) == n, "requests stuck waiting for a pooled connection"
+    assert sorted(results.values()) == [200] * n
+    assert clover.refresh_calls == 1
+    assert clover.reused == []
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_async_401_storm_through_a_small_connection_pool() -> None:
+    n = 8
+    with RealClover().running() as clover:
+        store = InMemoryTokenStore({M: clover.issue(lifetime=3600)})
+        with clover.lock:
+            clover.access.clear()
+        auth = CloverOAuth("APP", M, store=store, base_url=clover.base)
+        limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
+        async with httpx.AsyncClient(auth=auth, limits=limits, timeout=10.0) as client:
+            url = clover.base + "/v3/merchants/" + M
+            responses = await asyncio.wait_for(
+                asyncio.gather(*(client.get(url) for _ in range(n))), timeout=30
+            )
+    assert [r.status_code for r in responses] == [200] * n
+    assert clover.refresh_calls == 1
+    assert clover.reused == []

@@ -606,3 +606,13 @@ def test_per_call_client_ip_and_idempotency_key(fake: FakeClover) -> None:
     )
     assert fake.requests[0].headers["x-forwarded-for"] == "203.0.113.9"
     assert fake.requests[0].headers["idempotency-key"] == "my-key-1"
+
+
+def test_delete_with_empty_body_means_deleted(fake: FakeClover) -> None:
+    fake.add("DELETE", "/v1/customers/C1", httpx.Response(204))
+    fake.add("DELETE", "/recurring/v1/subscriptions/S1", httpx.Response(204))
+    c = make_sync(fake)
+    assert c.customers.delete("C1").deleted is True
+    gone = c.recurring.subscriptions.cancel("S1")
+    assert isinstance(gone, DeletedObject)
+    assert gone.deleted is True

@@ -6,19 +6,14 @@ through the sandbox's HTTP control API (``/_sandbox/faults``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
-
 import httpx
 import pytest
 
 from cloverpay.api import (
     APIConnectionError,
-    AsyncCloverClient,
     AuthenticationError,
     CardDeclinedError,
     Charge,
-    CloverClient,
     ConflictError,
     IdempotencyError,
     InvalidRequestError,
@@ -26,131 +21,18 @@ from cloverpay.api import (
     NotFoundError,
     OutcomeUnknownError,
     PermissionDeniedError,
+    RateLimit,
     RateLimitError,
     RetryPolicy,
     ServerError,
     idempotency_key_for,
 )
 
-sandbox_mod = pytest.importorskip("cloverpay.sandbox")
+from .sandbox_env import DECLINE, Env, env, server, token
 
-APPROVE = "4242424242424242"
-DECLINE = "4005571702222222"
-IP = "198.51.100.1"
-
-
-class Env:
-    """One way of reaching the sandbox: in-process or socket, sync or async."""
-
-    def __init__(self, sb: Any, base_url: str, mode: str, is_async: bool) -> None:
-        self.sb = sb
-        self.base_url = base_url
-        self.mode = mode
-        self.is_async = is_async
-        self.slept: list[float] = []
-        creds = sb.credentials_for(base_url)
-        self.creds = creds
-        self._control = httpx.Client(
-            base_url=base_url,
-            transport=sb.sync_transport() if mode == "inproc" else None,
-            timeout=10,
-        )
-        self._clients: list[Any] = []
-
-    def client(self, **kw: Any) -> Any:
-        kw.setdefault("merchant_id", self.creds.merchant_id)
-        kw.setdefault("api_access_key", self.creds.api_access_key)
-        kw.setdefault("client_ip", IP)
-        kw.setdefault("retry", RetryPolicy(initial_backoff=0.0, max_retries=3))
-        kw.setdefault("timeout", 10.0)
-        token = kw.pop("access_token", self.creds.access_token)
-        if self.is_async:
-            if self.mode == "inproc":
-                kw["transport"] = self.sb.async_transport()
-            c: Any = AsyncCloverClient(token, base_url=self.base_url, **kw)
-
-            async def sleep(s: float) -> None:
-                self.slept.append(s)
-        else:
-            if self.mode == "inproc":
-                kw["transport"] = self.sb.sync_transport()
-            c = CloverClient(token, base_url=self.base_url, **kw)
-            sleep = self.slept.append  # type: ignore[assignment]
-        c._runner.sleep = sleep  # record backoff instead of waiting
-        self._clients.append(c)
-        return c
-
-    async def run(self, result: Any) -> Any:
-        if self.is_async:
-            return await result
-        return result
-
-    async def items(self, pager: Any) -> list[Any]:
-        if self.is_async:
-            return [x async for x in pager]
-        return list(pager)
-
-    def fault(self, **rule: Any) -> None:
-        r = self._control.post("/_sandbox/faults", json=rule)
-        assert r.status_code < 300, r.text
-
-    def events(self) -> list[dict[str, Any]]:
-        r = self._control.get("/_sandbox/events", params={"kind": "request"})
-        body = r.json()
-        return body["data"] if isinstance(body, dict) and "data" in body else body  # type: ignore[no-any-return]
-
-    async def close(self) -> None:
-        for c in self._clients:
-            if self.is_async:
-                await c.aclose()
-            else:
-                c.close()
-        self._control.close()
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Any]:
-    sb = sandbox_mod.Sandbox(seed=7)
-    srv = sandbox_mod.SandboxServer(sb).start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-        sb.close()
-
-
-@pytest.fixture(
-    params=[("inproc", False), ("inproc", True), ("socket", False), ("socket", True)],
-    ids=["inproc-sync", "inproc-async", "socket-sync", "socket-async"],
-)
-async def env(request: pytest.FixtureRequest, server: Any) -> AsyncIterator[Env]:
-    mode, is_async = request.param
-    if mode == "inproc":
-        sb = sandbox_mod.Sandbox(seed=11)
-        e = Env(sb, sb.base_url, mode, is_async)
-    else:
-        e = Env(server.sandbox, server.base_url, mode, is_async)
-        e._control.post("/_sandbox/reset")
-        e.creds = server.sandbox.credentials_for(server.base_url)
-    try:
-        yield e
-    finally:
-        await e.close()
-        if mode == "inproc":
-            e.sb.close()
-
+__all__ = ["env", "server"]  # fixtures used below
 
 pytestmark = pytest.mark.anyio
-
-
-async def token(env: Env, c: Any, number: str = APPROVE) -> str:
-    tok = await env.run(
-        c.tokens.create(
-            card={"number": number, "exp_month": "12", "exp_year": "2030", "cvv": "123"}
-        )
-    )
-    assert tok.id.startswith("clv_")
-    return str(tok.id)
 
 
 async def test_charge_capture_refund_flow(env: Env) -> None:
@@ -169,20 +51,27 @@ async def test_charge_capture_refund_flow(env: Env) -> None:
     assert again.amount_refunded == 500
 
 
-async def test_card_declined(env: Env) -> None:
-    c = env.client()
-    with pytest.raises(CardDeclinedError) as info:
-        await env.run(
-            c.charges.create(
-                amount=100,
-                currency="usd",
-                source=await token(env, c, DECLINE),
-                idempotency_key="decline-1",
+@pytest.mark.parametrize("decline_status", [402, 400])
+async def test_card_declined(env: Env, decline_status: int) -> None:
+    """A decline arrives as 402 or 400 (spec §13.1): either way a CardDeclinedError."""
+    r = env._control.post("/_sandbox/config", json={"decline_status": decline_status})
+    assert r.status_code < 300, r.text
+    try:
+        c = env.client()
+        with pytest.raises(CardDeclinedError) as info:
+            await env.run(
+                c.charges.create(
+                    amount=100,
+                    currency="usd",
+                    source=await token(env, c, DECLINE),
+                    idempotency_key="decline-1",
+                )
             )
-        )
+    finally:
+        env._control.post("/_sandbox/config", json={"decline_status": 402})
     err = info.value
     assert err.code == "card_declined"
-    assert err.http_status in (400, 402)
+    assert err.http_status == decline_status
     assert err.idempotency_key == "decline-1"
 
 
@@ -317,3 +206,75 @@ async def test_connection_refused_is_connection_error(env: Env) -> None:
     with pytest.raises(APIConnectionError) as info:
         await env.run(c.charges.retrieve("ABCDEFGHJKMNP"))
     assert type(info.value) is APIConnectionError
+
+
+async def test_default_limiter_and_retries_get_a_burst_through(env: Env) -> None:
+    """Sandbox enforcing 16 req/s and 5 in flight: a burst of 24 gets through with the
+    default limiter (which spaces requests) and retries (for the odd 429 that network or
+    scheduling jitter still causes); without them the same burst is refused."""
+    r = env._control.post("/_sandbox/rate_limits", json={"enabled": True})
+    assert r.status_code < 300
+    n = 24
+    try:
+        c = env.client(rate_limit=RateLimit(), retry=RetryPolicy(), real_sleep=True)
+        if env.is_async:
+            import asyncio
+
+            results = await asyncio.gather(
+                *(c.charges.list(limit=1).first_page() for _ in range(n))
+            )
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(8) as pool:
+                results = list(pool.map(lambda _: c.charges.list(limit=1).first_page(), range(n)))
+        assert len(results) == n
+        raw = env.client(rate_limit=None, retry=0)
+
+        async def burst() -> None:
+            for _ in range(3 * n):  # stops at the first 429
+                await env.run(raw.charges.list(limit=1).first_page())
+
+        with pytest.raises(RateLimitError) as info:
+            await burst()
+        assert info.value.headers.get("x-ratelimit-tokenlimit") == "16"
+    finally:
+        env._control.post("/_sandbox/rate_limits", json={"enabled": False})
+
+
+async def test_read_timeout_after_send_is_retried_with_the_same_key(env: Env) -> None:
+    """Over a real socket: the first attempt times out while the sandbox is still working
+    on it; the retry with the same key meets 'in flight' (409), then the replay. One charge."""
+    if env.mode != "socket":
+        pytest.skip("httpx enforces timeouts on real sockets only")
+    c = env.client(
+        timeout=httpx.Timeout(5.0, read=0.3),
+        retry=RetryPolicy(initial_backoff=0.5, max_retries=6, rng=lambda: 1.0),
+        real_sleep=True,
+    )
+    tok = await token(env, c)
+    keys: list[str] = []
+
+    def seen(request: httpx.Request) -> None:
+        if request.url.path == "/v1/charges" and request.method == "POST":
+            keys.append(request.headers["idempotency-key"])
+
+    async def aseen(request: httpx.Request) -> None:
+        seen(request)
+
+    c.http_client.event_hooks = {"request": [aseen if env.is_async else seen]}
+    env.fault(kind="delay", method="POST", path="/v1/charges", delay_s=1.0, count=1)
+    charge = await env.run(c.charges.create(amount=5100, currency="usd", source=tok))
+    assert [ch.id for ch in await env.items(c.charges.list())] == [charge.id]
+    assert len(keys) >= 2
+    assert len(set(keys)) == 1
+
+
+async def test_read_timeout_without_retries_is_outcome_unknown(env: Env) -> None:
+    if env.mode != "socket":
+        pytest.skip("httpx enforces timeouts on real sockets only")
+    c = env.client(timeout=httpx.Timeout(5.0, read=0.3), retry=0)
+    tok = await token(env, c)
+    env.fault(kind="delay", method="POST", path="/v1/charges", delay_s=0.8, count=1)
+    with pytest.raises(OutcomeUnknownError):
+        await env.run(c.charges.create(amount=5200, currency="usd", source=tok))

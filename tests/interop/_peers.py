@@ -40,6 +40,8 @@ class RunningSandbox:
     merchant_id: str
     access_token: str
     api_access_key: str
+    app_id: str = ""
+    app_secret: str = ""
 
     def client(self) -> httpx.Client:
         """An httpx client for the merchant's backend: bearer token, merchant id."""
@@ -102,6 +104,8 @@ def start_sandbox(**sandbox_kwargs: Any) -> Iterator[RunningSandbox]:
                 merchant_id=creds.merchant_id,
                 access_token=creds.access_token,
                 api_access_key=creds.api_access_key,
+                app_id=creds.app_id,
+                app_secret=creds.app_secret,
             )
     finally:
         sandbox.close()
@@ -136,8 +140,8 @@ def cli_sandbox(timeout: float = 20) -> Iterator[RunningSandbox]:
             _, err = proc.communicate(timeout=5)
             pytest.fail(f"cloverpay sandbox printed no credentials line; stderr:\n{err[-2000:]}")
         info = json.loads(line)
-        # The credentials line comes out before the socket listens (see
-        # test_cli_sandbox.py), so wait until it accepts a connection.
+        # test_cli_sandbox.py checks the line means "listening"; this bounded wait
+        # keeps the Node tests meaningful even if that regresses.
         wait_for_port(info["base_url"], timeout)
         yield RunningSandbox(
             server=proc,
@@ -146,6 +150,8 @@ def cli_sandbox(timeout: float = 20) -> Iterator[RunningSandbox]:
             merchant_id=info["merchant_id"],
             access_token=info["access_token"],
             api_access_key=info["api_access_key"],
+            app_id=info["app_id"],
+            app_secret=info["app_secret"],
         )
     finally:
         if proc.poll() is None:

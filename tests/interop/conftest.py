@@ -17,7 +17,6 @@ import pytest
 
 from ._peers import JS_DIR, NodePeer, RunningSandbox, start_sandbox
 
-PAGES_DIR = Path(__file__).resolve().parent / "pages"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -10,6 +10,7 @@ record everything the merchant site received and assert no card data is among it
 from __future__ import annotations
 
 import html
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,30 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 PAGES = Path(__file__).resolve().parent / "pages"
 CARD_NUMBER = "4242424242424242"
 CHARGE_AMOUNT = 2500  # the page says $25.00
+
+
+#: Installed before the page loads: keeps what the merchant window receives by postMessage.
+RECORD_MESSAGES = """
+window.__received = [];
+window.addEventListener('message', (e) => {
+  try { window.__received.push(JSON.stringify(e.data)); } catch (err) {}
+  try { sessionStorage.setItem('received', JSON.stringify(window.__received)); } catch (err) {}
+});
+"""
+
+#: What the merchant page can read of the hosted fields: [] when they are out of reach.
+PAGE_CAN_READ_FIELDS = r"""() => {
+  const leaks = [];
+  for (const frame of document.querySelectorAll('iframe')) {
+    try {
+      if (frame.contentDocument !== null) leaks.push(frame.src);
+    } catch (err) { /* cross-origin: what we want */ }
+  }
+  for (const input of document.querySelectorAll('input')) {
+    if (/\d{12,}/.test(input.value.replace(/\s/g, ''))) leaks.push(input.name);
+  }
+  return leaks;
+}"""
 
 
 def _merchant_backend(sandbox: RunningSandbox, site: LocalSite) -> None:
@@ -90,13 +115,23 @@ def test_person_pays_on_the_merchant_page_and_the_backend_sees_only_a_token(
     page: Any, sandbox_server: RunningSandbox, merchant_site: LocalSite, shots_dir: Path
 ) -> None:
     assert merchant_site.base_url != sandbox_server.base_url  # two origins
+    # Record every message the hosted fields post to the merchant's window.
+    page.add_init_script(RECORD_MESSAGES)
     page.goto(merchant_site.url("/checkout.html"))
     type_card(page, CARD_NUMBER)
     page.screenshot(path=str(shots_dir / "merchant-page.png"), full_page=True)
 
+    # The merchant page's own scripts cannot reach the typed card.
+    assert page.evaluate(PAGE_CAN_READ_FIELDS) == []
+
     page.click("#pay")
     page.wait_for_url(merchant_site.url("/charge"))
     charge_id = page.locator("#charge-id").inner_text()
+
+    # Messages from the hosted fields carried the token, never the card number.
+    received = json.loads(page.evaluate("sessionStorage.getItem('received')") or "[]")
+    assert any("clv_" in m for m in received), received
+    assert not any(CARD_NUMBER in m for m in received)
 
     # What the merchant's server received: one form post with one field, a clv_ token.
     posts = merchant_site.requests_to("/charge")
@@ -151,3 +186,31 @@ def test_validation_errors_show_on_the_page_and_nothing_is_posted(
     number.press_sequentially("2", delay=15)
     card_field(page, "card-date").click()
     page.wait_for_function("document.getElementById('card-number-errors').textContent === ''")
+
+
+def test_wallet_button_element_is_accepted_next_to_the_card_fields(
+    page: Any, merchant_site: LocalSite
+) -> None:
+    page.goto(merchant_site.url("/checkout.html"))
+    page.evaluate(
+        """() => {
+        const holder = document.createElement('div');
+        holder.id = 'payment-request-button';
+        document.querySelector('form').prepend(holder);
+        const button = clover.elements().create('PAYMENT_REQUEST_BUTTON', {
+          paymentReqData: {
+            total: {label: 'Bean There Coffee', amount: 2500},
+            options: {button: {buttonType: 'short'}},
+          },
+        });
+        button.mount('#payment-request-button');
+        button.addEventListener('paymentMethod', () => {});
+      }"""
+    )
+    # Something a person can see stands where the wallet button would be (spec §15
+    # lists PAYMENT_REQUEST_BUTTON), and the card fields still work beside it.
+    assert page.locator("#payment-request-button").inner_text().strip() != ""
+    type_card(page, CARD_NUMBER)
+    page.click("#pay")
+    page.wait_for_url(merchant_site.url("/charge"))
+    assert page.console_errors == []

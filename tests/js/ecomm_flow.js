@@ -2,8 +2,11 @@
 // Ecommerce flows driven through Clover's official Node SDK against a sandbox.
 // Usage: node ecomm_flow.js <scenario>; prints one JSON line (see runFlow).
 //
-//   charge-refund  PAKMS key -> token -> charge -> partial refund -> retrieve
-//   order-pay      order create -> token -> order pay -> order retrieve
+//   charge-refund  PAKMS key -> token -> token retrieve -> charge -> partial refund ->
+//                  retrieve refund and charge
+//   order-pay      order create -> token -> order pay -> order retrieve -> return
+//   encrypted-pan  keys.json -> encrypt the PAN with Node's crypto as Clover's docs
+//                  show (TransArmor, RSA-OAEP) -> token from encrypted_pan -> charge
 //   decline        token for a declining test card -> charge (settled either way)
 //   charge         token for an approving test card -> charge (settled either way)
 //   capture        token -> pre-auth (capture: false) -> capture part of it
@@ -11,13 +14,48 @@
 //   card-on-file   token -> customer with the card saved -> charge the customer ->
 //                  update the customer -> delete the customer
 
-const {expectSuccess: must, runFlow, settle} = require('./ecomm_client');
+const crypto = require('crypto');
+const http = require('http');
+const {expectSuccess: must, runFlow, settle, requireEnv} = require('./ecomm_client');
 
 const APPROVED_VISA = '4242424242424242';
 const DECLINED_VISA = '4005571702222222';
 
 function testCard(number) {
   return {number, exp_month: '12', exp_year: '2030', cvv: '123', brand: 'VISA'};
+}
+
+function getJson(url) {
+  return new Promise((resolve, reject) => {
+    http.get(url, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => (body += chunk));
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(body));
+        } catch (err) {
+          reject(new Error(`${url} answered ${res.statusCode} with non-JSON`));
+        }
+      });
+    }).on('error', reject);
+  });
+}
+
+// Clover's TA key: base64 of the 256-byte RSA modulus followed by the exponent.
+// Plaintext is "00000000" + PAN; padding RSA-OAEP with SHA-1 (Node's default).
+function encryptPan(taKeyBase64, pan) {
+  const raw = Buffer.from(taKeyBase64, 'base64');
+  const jwk = {
+    kty: 'RSA',
+    n: raw.subarray(0, 256).toString('base64url'),
+    e: raw.subarray(256).toString('base64url'),
+  };
+  const key = crypto.createPublicKey({key: jwk, format: 'jwk'});
+  return crypto.publicEncrypt(
+      {key, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING},
+      Buffer.from('00000000' + pan),
+  ).toString('base64');
 }
 
 async function tokenThenCharge(clover, record, at, number) {
@@ -42,6 +80,9 @@ const scenarios = {
       apiKey: pakms.apiAccessKey, card: testCard(APPROVED_VISA),
     }));
     record('token', token);
+    at('tokens.retrieve');
+    // The SDK's options hash {api_key} becomes the APIKEY header the tokenizer wants.
+    record('token_retrieved', must(await clover.tokens.retrieve(token.id, {api_key: pakms.apiAccessKey})));
     at('charges.create');
     const charge = must(await clover.charges.create({
       amount: 2500, currency: 'usd', source: token.id, description: 'node sdk interop',
@@ -78,6 +119,8 @@ const scenarios = {
     })));
     at('orders.retrieve');
     record('order_after_pay', must(await clover.orders.retrieve(order.id)));
+    at('orders.returnOrder');
+    record('returned', must(await clover.orders.returnOrder(order.id, {reason: 'requested_by_customer'})));
   },
 
   async 'capture'(clover, record, at) {
@@ -127,6 +170,34 @@ const scenarios = {
     record('updated', must(await clover.customers.update(customer.id, {phone: '4085551858'})));
     at('customers.del');
     record('deleted', must(await clover.customers.del(customer.id)));
+  },
+
+  async 'encrypted-pan'(clover, record, at) {
+    at('keys.json');
+    const keys = await getJson(requireEnv('CLOVER_BASE_URL') + '/assets/keys.json');
+    const encrypted = encryptPan(keys.TA_PUBLIC_KEY_DEV, APPROVED_VISA);
+    record('encrypted_pan_length', encrypted.length);
+    at('tokens.create (tampered)');
+    const tampered = Buffer.from(encrypted, 'base64');
+    tampered[100] ^= 0xff;
+    const badCard = testCard(APPROVED_VISA);
+    delete badCard.number;
+    record('tampered_attempt', await settle(clover.tokens.create({
+      apiKey: process.env.CLOVER_API_ACCESS_KEY,
+      card: {...badCard, encrypted_pan: tampered.toString('base64'), first6: '424242', last4: '4242'},
+    })));
+    at('tokens.create');
+    const card = testCard(APPROVED_VISA);
+    delete card.number;
+    const token = must(await clover.tokens.create({
+      apiKey: process.env.CLOVER_API_ACCESS_KEY,
+      card: {...card, encrypted_pan: encrypted, first6: '424242', last4: '4242'},
+    }));
+    record('token', token);
+    at('charges.create');
+    record('charge', must(await clover.charges.create({
+      amount: 3100, currency: 'usd', source: token.id,
+    })));
   },
 
   async 'decline'(clover, record, at) {

@@ -283,3 +283,99 @@ def test_pay_in_a_browser_like_flow_over_a_real_socket(sandbox: Sandbox) -> None
             )
             assert r.status_code == 303
             assert created["checkoutSessionId"] in r.headers["location"]
+
+
+def test_concurrent_submits_charge_once(sandbox: Sandbox) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with SandboxServer(sandbox) as server:
+        creds = server.credentials
+        headers = {
+            "Authorization": f"Bearer {creds.access_token}",
+            "X-Clover-Merchant-Id": creds.merchant_id,
+        }
+        with httpx.Client(base_url=server.base_url, headers=headers, timeout=20) as client:
+            sid = _create(client)["checkoutSessionId"]
+
+            def submit(_: int) -> int:
+                with httpx.Client(base_url=server.base_url, timeout=20) as browser:
+                    return _pay(browser, sid).status_code
+
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                statuses = list(pool.map(submit, range(16)))
+            assert statuses.count(303) == 1
+            assert statuses.count(409) == 15
+            assert len(_charges(client)) == 1
+
+
+def test_page_headers_forbid_framing_and_scripts(hc: httpx.Client) -> None:
+    sid = _create(hc, _cart(redirectUrls={"cancel": "https://shop.example/cancel"}))[
+        "checkoutSessionId"
+    ]
+    page = hc.get(f"/checkout/{sid}")
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert "<script" not in page.text
+    assert 'href="https://shop.example/cancel"' in page.text
+
+
+@pytest.mark.parametrize(("clock", "shift"), [("wall", 0), ("sandbox", 86400)])
+def test_signature_timestamp_clock(
+    hc: httpx.Client, receiver: Receiver, clock: str, shift: int
+) -> None:
+    import time
+
+    hc.post("/_sandbox/webhooks/settings", json={"signature_clock": clock})
+    hc.post("/_sandbox/webhooks/hosted_checkout", json={"url": receiver.url})
+    hc.post("/_sandbox/clock/advance", json={"seconds": 86400})
+    sid = _create(hc)["checkoutSessionId"]
+    _pay(hc, sid)
+    receiver.wait_for(lambda got: len(got) >= 1)
+    t = int(receiver.received[0].headers["clover-signature"].split(",")[0].removeprefix("t="))
+    assert abs(t - (time.time() + shift)) < 3600  # which clock, not how fast
+    bad = hc.post("/_sandbox/webhooks/settings", json={"signature_clock": "moon"})
+    assert bad.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "card",
+    [
+        {"number": "4242424242424242", "exp_month": "12", "exp_year": "30", "cvv": "123"},
+        {
+            "number": "4005571702222222",
+            "exp_month": "1",
+            "exp_year": "2031",
+            "cvv": "9999",
+            "name": "Pat",
+            "address_zip": "94085",
+        },
+        {"number": "4242424242424241", "exp_month": "12", "exp_year": "30", "cvv": "123"},
+        {"number": "4242424242424242", "exp_month": "13", "exp_year": "30", "cvv": "123"},
+        {"number": "4242424242424242", "exp_month": "12", "exp_year": "30", "cvv": "12"},
+    ],
+)
+def test_hosted_page_tokenizes_exactly_like_the_tokenizer(
+    hc: httpx.Client, sandbox: Sandbox, card: dict[str, str]
+) -> None:
+    """The page's server-side tokenization and POST /v1/tokens agree (token or error)."""
+    from cloverpay.sandbox import SandboxError
+    from cloverpay.sandbox.routes._bridge import tokenize_card
+
+    r = hc.post(
+        "/v1/tokens", json={"card": card}, headers={"apikey": sandbox.credentials.api_access_key}
+    )
+    if r.status_code != 200:
+        with pytest.raises(SandboxError) as refused:
+            tokenize_card(sandbox.state, sandbox.state.merchant, dict(card))
+        assert r.status_code == refused.value.status
+        assert r.json()["error"]["code"] == refused.value.code
+        return
+    token = tokenize_card(sandbox.state, sandbox.state.merchant, dict(card))
+    ours = token.to_json()
+    theirs = r.json()
+    for volatile in ("id", "created"):
+        ours.pop(volatile)
+        theirs.pop(volatile)
+    assert ours == theirs
+    stored = sandbox.state.ecommerce.tokens.objects[r.json()["id"]]
+    assert (token.decline_code, token.cvc_check) == (stored.decline_code, stored.cvc_check)

@@ -10,28 +10,32 @@ import httpx
 
 
 def test_cli_prints_credentials_then_serves() -> None:
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "cloverpay", "sandbox", "--port", "0", "--seed", "5"],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        info = json.loads(line)
-        assert set(info) >= {"merchant_id", "access_token", "api_access_key", "base_url"}
-        assert info["base_url"].startswith("http://127.0.0.1:")
-        assert not info["base_url"].endswith(":0")
-        with httpx.Client(base_url=info["base_url"], timeout=5) as c:
-            served = c.get("/_sandbox/credentials").json()
-            assert served["merchant_id"] == info["merchant_id"]
-            assert served["base_url"] == info["base_url"]
-            r = c.get("/pakms/apikey", headers={"Authorization": f"Bearer {info['access_token']}"})
-            assert r.json()["apiAccessKey"] == info["api_access_key"]
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    ) as proc:
+        try:
+            _check_running_sandbox(proc)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+def _check_running_sandbox(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    info = json.loads(line)
+    assert set(info) >= {"merchant_id", "access_token", "api_access_key", "base_url"}
+    assert info["base_url"].startswith("http://127.0.0.1:")
+    assert not info["base_url"].endswith(":0")
+    with httpx.Client(base_url=info["base_url"], timeout=5) as c:
+        served = c.get("/_sandbox/credentials").json()
+        assert served["merchant_id"] == info["merchant_id"]
+        assert served["base_url"] == info["base_url"]
+        r = c.get("/pakms/apikey", headers={"Authorization": f"Bearer {info['access_token']}"})
+        assert r.json()["apiAccessKey"] == info["api_access_key"]
 
 
 def test_main_without_typer_names_the_extra() -> None:

@@ -25,6 +25,7 @@ def test_every_public_name_of_private_modules_is_exported() -> None:
         "_orders",
         "_payments",
         "_records",
+        "_router",
         "_validate",
     }
     for info in pkgutil.iter_modules(sandbox_pkg.__path__):

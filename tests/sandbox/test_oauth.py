@@ -221,7 +221,7 @@ def test_access_token_expires_on_sandbox_clock(http: httpx.Client, sandbox: Sand
 def test_settings_validation(http: httpx.Client) -> None:
     r = http.post("/_sandbox/oauth/settings", json={"access_token_ttl": -1})
     assert r.status_code == 400
-    assert "access_token_ttl" in r.json()["message"]
+    assert "access_token_ttl" in r.json()["error"]["message"]
     r = http.post("/_sandbox/oauth/settings", json={"bogus": 1})
     assert r.status_code == 400
 
@@ -273,3 +273,71 @@ def test_full_flow_over_a_real_socket(sandbox: Sandbox) -> None:
                 f"/v3/merchants/{creds.merchant_id}", headers=_bearer(tok.json()["access_token"])
             )
             assert me.status_code == 200
+
+
+def test_legacy_token_and_migration(http: httpx.Client, sandbox: Sandbox) -> None:
+    creds = sandbox.credentials
+    r = http.get(
+        "/oauth/authorize",
+        params={"client_id": creds.app_id, "redirect_uri": REDIRECT, "sandbox_auto_approve": "1"},
+    )
+    code = parse_qs(urlsplit(r.headers["location"]).query)["code"][0]
+    legacy = http.get(
+        "/oauth/token",
+        params={"client_id": creds.app_id, "client_secret": creds.app_secret, "code": code},
+    )
+    assert legacy.status_code == 200
+    token = legacy.json()["access_token"]
+    assert set(legacy.json()) == {"access_token"}
+    mid = creds.merchant_id
+    with httpx.Client(transport=sandbox.sync_transport(), base_url=sandbox.base_url) as anon:
+        http.post("/_sandbox/clock/advance", json={"seconds": 400 * 24 * 3600})
+        assert anon.get(f"/v3/merchants/{mid}", headers=_bearer(token)).status_code == 200
+        migrated = http.post(
+            "/oauth/token/migrate_v2",
+            json={
+                "client_id": creds.app_id,
+                "client_secret": creds.app_secret,
+                "access_token": token,
+            },
+        )
+        assert migrated.status_code == 200, migrated.text
+        pair = migrated.json()
+        assert "refresh_token" in pair
+        assert anon.get(f"/v3/merchants/{mid}", headers=_bearer(token)).status_code == 401
+        fresh = anon.get(f"/v3/merchants/{mid}", headers=_bearer(pair["access_token"]))
+        assert fresh.status_code == 200
+    again = http.post(
+        "/oauth/token/migrate_v2",
+        json={"client_id": creds.app_id, "client_secret": creds.app_secret, "access_token": token},
+    )
+    assert again.status_code == 401
+
+
+def test_authorize_page_lets_the_person_pick_a_merchant(
+    http: httpx.Client, sandbox: Sandbox
+) -> None:
+    other = sandbox.state.add_merchant("Second Shop")
+    creds = sandbox.credentials
+    page = http.get(
+        "/oauth/v2/authorize", params={"client_id": creds.app_id, "redirect_uri": REDIRECT}
+    )
+    assert '<select id="merchant_id"' in page.text
+    assert other.merchant_id in page.text
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', page.text))
+    assert "merchant_id" not in fields
+    r = http.post(
+        "/oauth/v2/authorize",
+        data={**fields, "merchant_id": other.merchant_id, "decision": "approve"},
+    )
+    assert parse_qs(urlsplit(r.headers["location"]).query)["merchant_id"] == [other.merchant_id]
+    pinned = http.get(
+        "/oauth/v2/authorize",
+        params={
+            "client_id": creds.app_id,
+            "redirect_uri": REDIRECT,
+            "merchant_id": other.merchant_id,
+        },
+    )
+    assert "<select" not in pinned.text
+    assert "Second Shop" in pinned.text

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cloverpay.sandbox import PlatformStore, Sandbox, SandboxServer
+from cloverpay.sandbox import PlatformStore, Sandbox, SandboxServer, terminal_payment_json
 
 
 def _charge(http: httpx.Client, sandbox: Sandbox, number: str, amount: int) -> dict[str, Any]:
@@ -85,20 +85,26 @@ def test_filter_by_external_payment_id(http: httpx.Client, sandbox: Sandbox) -> 
     for i, ext in enumerate(["EXT-1", "EXT-2"]):
         store.record_payment(
             mid,
-            {
-                "id": f"TERMPAY{i}",
-                "amount": 500,
-                "externalPaymentId": ext,
-                "result": "SUCCESS",
-                "createdTime": sandbox.state.clock.now_ms() + i,
-            },
+            terminal_payment_json(
+                payment_id=f"TERMPAY{i}",
+                amount=500,
+                external_payment_id=ext,
+                created_ms=sandbox.state.clock.now_ms() + i,
+                card={"cardType": "VISA", "last4": "4242"},
+            ),
         )
     _charge(http, sandbox, "4242424242424242", 700)
     r = http.get(f"{_base(sandbox)}/payments", params={"filter": "externalPaymentId=EXT-2"})
     assert [p["id"] for p in r.json()["elements"]] == ["TERMPAY1"]
     none = http.get(f"{_base(sandbox)}/payments", params={"filter": "externalPaymentId=NOPE"})
     assert none.json()["elements"] == []
-    assert http.get(f"{_base(sandbox)}/payments/TERMPAY0").json()["externalPaymentId"] == "EXT-1"
+    term = http.get(f"{_base(sandbox)}/payments/TERMPAY0").json()
+    assert term["externalPaymentId"] == "EXT-1"
+    assert term["cardTransaction"]["last4"] == "4242"
+    with pytest.raises(ValueError, match="result"):
+        terminal_payment_json(
+            payment_id="X", amount=1, external_payment_id=None, created_ms=0, result="MAYBE"
+        )
     everything = http.get(f"{_base(sandbox)}/payments").json()["elements"]
     assert len(everything) == 3
 
@@ -135,3 +141,26 @@ def test_payments_over_a_real_socket(sandbox: Sandbox) -> None:
             r = client.get(f"/v3/merchants/{creds.merchant_id}/payments/{ok['id']}")
             assert r.status_code == 200
             assert r.json()["amount"] == 1234
+
+
+def test_record_terminal_payment_over_the_control_api(http: httpx.Client, sandbox: Sandbox) -> None:
+    r = http.post(
+        "/_sandbox/platform/payments",
+        json={
+            "amount": 1500,
+            "tipAmount": 200,
+            "externalPaymentId": "POS-42",
+            "card": {"cardType": "MC", "last4": "4444"},
+        },
+    )
+    assert r.status_code == 200, r.text
+    pid = r.json()["id"]
+    found = http.get(f"{_base(sandbox)}/payments", params={"filter": "externalPaymentId=POS-42"})
+    assert [p["id"] for p in found.json()["elements"]] == [pid]
+    assert found.json()["elements"][0]["tipAmount"] == 200
+    bad = http.post("/_sandbox/platform/payments", json={"amount": 1, "card": {"number": "4"}})
+    assert bad.status_code == 400
+    assert "card number" in bad.json()["error"]["message"]
+    assert http.post("/_sandbox/platform/payments", json={}).status_code == 400
+    wrong = http.post("/_sandbox/platform/payments", json={"amount": 1, "result": "MAYBE"})
+    assert wrong.status_code == 400

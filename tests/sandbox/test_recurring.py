@@ -202,3 +202,30 @@ def test_billing_over_a_real_socket(sandbox: Sandbox) -> None:
             _subscribe(client, plan["id"], cust, startDate=_date(sandbox, 1))
             _advance(client, 2 * DAY + 60)
             assert len(_charges(client)) == 2
+
+
+def test_concurrent_billing_runs_charge_once_per_period(sandbox: Sandbox) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with SandboxServer(sandbox) as server:
+        creds = server.credentials
+        headers = {
+            "Authorization": f"Bearer {creds.access_token}",
+            "X-Clover-Merchant-Id": creds.merchant_id,
+        }
+        with httpx.Client(base_url=server.base_url, headers=headers, timeout=20) as client:
+            cust = _customer(client, sandbox)
+            plan = _plan(client, interval="WEEK")
+            for _ in range(3):
+                _subscribe(client, plan["id"], cust, startDate=_date(sandbox, 1))
+            # Move the clock without the billing hook: the concurrent runs do the billing.
+            sandbox.state.clock.advance(15 * DAY)  # three weekly periods due for each
+            assert _charges(client) == []
+
+            def run(_: int) -> int:
+                with httpx.Client(base_url=server.base_url, timeout=20) as c:
+                    return c.post("/_sandbox/recurring/run").status_code
+
+            with ThreadPoolExecutor(max_workers=6) as pool:
+                assert set(pool.map(run, range(12))) == {200}
+            assert len(_charges(client)) == 9

@@ -130,3 +130,19 @@ def test_any_sequence_of_runs_bills_each_period_once(offsets: list[int]) -> None
     weeks = max(offsets) // (7 * DAY) + 1
     assert len(gw.attempts) == weeks
     assert len({a.idempotency_key for a in gw.attempts}) == weeks
+
+
+def test_reactivation_resumes_with_the_next_period() -> None:
+    store, sub = _store()
+    gw = Gateway(decline=True)
+    run_due_billing(store, START + 10 * DAY, gw)
+    assert not sub.active
+    assert store.invoices[("S", 0)].status == "FAILED"
+    gw.decline = False
+    store.reactivate(sub)
+    run_due_billing(store, START + 10 * DAY, gw)
+    assert len(gw.attempts) == 5  # the failed period is not retried
+    run_due_billing(store, add_intervals(START, "MONTH", 1), gw)
+    assert len(gw.attempts) == 6
+    assert store.invoices[("S", 1)].status == "PAID"
+    assert sub.active

@@ -38,6 +38,8 @@ def test_sdk_js_is_served_with_clovers_public_api(http: httpx.Client) -> None:
         assert f"'{kind}'" in js
     assert "clover-footer" in js
     assert "/iframe/element?" in js
+    assert "type === 'PAYMENT_REQUEST_BUTTON'" in js  # accepted, shown as unavailable
+    assert "this._queue.push(message)" in js  # messages wait for the frame to load
 
 
 def test_sdk_js_checks_origins_and_never_handles_card_fields(http: httpx.Client) -> None:

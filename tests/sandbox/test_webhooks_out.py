@@ -220,6 +220,9 @@ def test_app_webhook_retried_after_500(
     _wait(lambda: _states(http)[-1] == "delivered")
     app = [d for d in http.get("/_sandbox/webhooks/deliveries?kind=app").json()["deliveries"]]
     assert [a["statusCode"] for a in app[0]["attempts"]] == [500, 500, 500, 200]
+    logged = http.get("/_sandbox/events", params={"kind": "webhook"}).json()["events"]
+    assert [e["status"] for e in logged if e["webhook_kind"] == "app"] == [500, 500, 500, 200]
+    assert r.json()["authCode"] not in json.dumps(logged)
     assert len({r.body for r in receiver.received}) == 1
 
 
@@ -271,3 +274,46 @@ def test_ecommerce_charge_notifies_the_app(
     assert f"P:{charge['id']}" in ids
     assert f"O:{charge['order']}" in ids
     assert "4242424242424242" not in receiver.received[1].body.decode()
+
+
+def test_webhooks_work_again_after_a_reset(
+    http: httpx.Client, sandbox: Sandbox, receiver: Receiver
+) -> None:
+    _fast(http)
+    http.post("/_sandbox/webhooks", json={"url": receiver.url, "autoConfirm": True})
+    http.post("/_sandbox/reset")
+    assert http.get("/_sandbox/webhooks").json() == {"app": None}
+    sandbox.state.notify("P", "GONE", "CREATE")  # nothing registered any more
+    _fast(http)
+    http.post("/_sandbox/webhooks", json={"url": receiver.url, "autoConfirm": True})
+    sandbox.state.notify("P", "AFTER", "CREATE")
+    http.post("/_sandbox/webhooks/flush")
+    receiver.wait_for(lambda got: any(b"P:AFTER" in r.body for r in got))
+    assert not any(b"P:GONE" in r.body for r in receiver.received)
+
+
+def test_redeliver_and_retry_now(http: httpx.Client, receiver: Receiver) -> None:
+    http.post("/_sandbox/webhooks/settings", json={"backoff_base": 3600, "backoff_cap": 3600})
+    http.post("/_sandbox/webhooks/hosted_checkout", json={"url": receiver.url})
+    sid = http.post(
+        "/invoicingcheckoutservice/v1/checkouts",
+        json={"shoppingCart": {"lineItems": [{"name": "x", "price": 100}]}},
+        headers={"X-Clover-Merchant-Id": http.get("/_sandbox/credentials").json()["merchant_id"]},
+    ).json()["checkoutSessionId"]
+    receiver.fail_first = 1
+    http.post(
+        f"/checkout/{sid}/pay", data={"number": "4242424242424242", "exp": "12/30", "cvv": "123"}
+    )
+    receiver.wait_for(lambda got: len(got) >= 1)
+    _wait(lambda: http.post("/_sandbox/webhooks/retry").json()["retrying"] == 1)
+    receiver.wait_for(lambda got: len(got) >= 2)  # the hour-long backoff was cut short
+    first = http.get("/_sandbox/webhooks/deliveries").json()["deliveries"][0]
+    r = http.post(f"/_sandbox/webhooks/deliveries/{first['id']}/redeliver")
+    assert r.status_code == 200
+    receiver.wait_for(lambda got: len(got) >= 3)
+    assert receiver.received[2].body == receiver.received[1].body
+    assert (
+        receiver.received[2].headers["clover-signature"]
+        == receiver.received[1].headers["clover-signature"]
+    )
+    assert http.post("/_sandbox/webhooks/deliveries/nope/redeliver").status_code == 404

@@ -50,7 +50,7 @@ from cloverpay.api._idempotency import (
     idempotency_key_for,
     new_idempotency_key,
 )
-from cloverpay.api._limiter import AsyncLimiter, Limiter, RateLimit, TokenBucket
+from cloverpay.api._limiter import AsyncLimiter, Limiter, RateLimit, SlidingWindow
 from cloverpay.api._models_base import CamelModel, CloverModel, DeletedObject, ListObject
 from cloverpay.api._models_ecommerce import (
     Address,
@@ -257,6 +257,7 @@ __all__ = [
     "Shipping",
     "ShippingParams",
     "SignatureFailure",
+    "SlidingWindow",
     "StoredCredentialsParams",
     "Subscription",
     "SubscriptionCreateParams",
@@ -266,7 +267,6 @@ __all__ = [
     "TaxRateParams",
     "TenderParams",
     "Token",
-    "TokenBucket",
     "TokenCodec",
     "TokenStore",
     "VerificationRequest",

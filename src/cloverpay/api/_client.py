@@ -16,7 +16,7 @@ from cloverpay.api._config import (
 )
 from cloverpay.api._environments import Environment, EnvironmentName, Region
 from cloverpay.api._errors import ConfigurationError
-from cloverpay.api._limiter import Limiter, RateLimit
+from cloverpay.api._limiter import Limiter, RateLimit, limiter_key, shared_limiter
 from cloverpay.api._operation import Operation
 from cloverpay.api._resources import (
     Charges,
@@ -95,7 +95,12 @@ class CloverClient:
             limiter: Limiter | None = rate_limit
         else:
             limit = resolve_rate_limit(rate_limit)
-            limiter = Limiter(limit) if limit is not None else None
+            if limit is None:
+                limiter = None
+            elif access_token:
+                limiter = shared_limiter(limiter_key(access_token, limit))
+            else:
+                limiter = Limiter(limit)
         self._runner = SyncRunner(self._core, http, auth=auth, limiter=limiter)
         self.pakms = Pakms(self)
         self.tokens = Tokens(self)

@@ -16,7 +16,7 @@ from cloverpay.api._config import (
 )
 from cloverpay.api._environments import Environment, EnvironmentName, Region
 from cloverpay.api._errors import ConfigurationError
-from cloverpay.api._limiter import AsyncLimiter, RateLimit
+from cloverpay.api._limiter import AsyncLimiter, RateLimit, limiter_key, shared_async_limiter
 from cloverpay.api._operation import Operation
 from cloverpay.api._resources_async import (
     AsyncCharges,
@@ -95,7 +95,12 @@ class AsyncCloverClient:
             limiter: AsyncLimiter | None = rate_limit
         else:
             limit = resolve_rate_limit(rate_limit)
-            limiter = AsyncLimiter(limit) if limit is not None else None
+            if limit is None:
+                limiter = None
+            elif access_token:
+                limiter = shared_async_limiter(limiter_key(access_token, limit))
+            else:
+                limiter = AsyncLimiter(limit)
         self._runner = AsyncRunner(self._core, http, auth=auth, limiter=limiter)
         self.pakms = AsyncPakms(self)
         self.tokens = AsyncTokens(self)

@@ -155,6 +155,7 @@ def error_from_response(
         body=body,
         method=method,
         url=url,
+        headers=headers,
     )
     if isinstance(err_obj, RateLimitError):
         err_obj.retry_after = parse_retry_after(headers.get("retry-after"))

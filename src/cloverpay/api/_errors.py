@@ -40,6 +40,7 @@ HTTP status second: a decline arrives as 402 or as 400 depending on the endpoint
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from cloverpay._redact import redact
@@ -122,7 +123,8 @@ class APIError(CloverError):
 
     Attributes besides the common ones: ``type`` (Clover's error type, informative
     only), ``param``, ``decline_code``, ``charge`` (id of the charge a decline
-    created), ``body`` (the decoded error body) and ``method``/``url`` of the request.
+    created), ``body`` (the decoded error body), ``headers`` (of the response, e.g.
+    ``X-RateLimit-tokenLimit`` says which limit a 429 hit) and ``method``/``url``.
     """
 
     def __init__(
@@ -140,6 +142,7 @@ class APIError(CloverError):
         body: Any = None,
         method: str | None = None,
         url: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(
             message,
@@ -155,6 +158,7 @@ class APIError(CloverError):
         self.body = body
         self.method = method
         self.url = url
+        self.headers: Mapping[str, str] = headers if headers is not None else {}
 
 
 class CardDeclinedError(APIError):

@@ -26,7 +26,7 @@ import base64
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -133,19 +133,12 @@ class OAuthToken(BaseModel):
         except ValidationError as exc:
             raise OAuthError(f"invalid token data: {_describe_validation(exc)}") from None
 
-    def __repr__(self) -> str:
-        parts = [
-            f"access_token={_MASK!r}",
-            f"access_token_expiration={self.access_token_expiration!r}",
-            f"refresh_token={_MASK if self.refresh_token is not None else None!r}",
-            f"refresh_token_expiration={self.refresh_token_expiration!r}",
-        ]
-        for key, value in (self.model_extra or {}).items():
-            shown = _MASK if _SECRET_KEY_RE.search(key) else value
-            parts.append(f"{key}={shown!r}")
-        return f"OAuthToken({', '.join(parts)})"
-
-    __str__ = __repr__
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # Used by pydantic's __repr__, __str__ and rich's pretty printer alike.
+        for name, value in super().__repr_args__():
+            if name in (self.model_extra or {}) and name and _SECRET_KEY_RE.search(name):
+                value = SecretStr(str(value))
+            yield name, value
 
 
 def _reveal(secret: SecretStr | None) -> str | None:
@@ -341,19 +334,21 @@ def _server_message(response: httpx.Response) -> str | None:
     for key in ("message", "error_description", "error"):
         value = data.get(key)
         if isinstance(value, str) and value:
-            return value[:_MAX_MESSAGE]
+            return value
         if isinstance(value, dict) and isinstance(value.get("message"), str):
-            return str(value["message"])[:_MAX_MESSAGE]
+            return str(value["message"])
     return None
 
 
 def _redact(message: str | None, secrets_: Iterable[str | None]) -> str | None:
+    """Mask every secret we sent, then truncate (in that order, so that no partial
+    secret survives a cut)."""
     if message is None:
         return None
     for secret in secrets_:
         if secret:
             message = message.replace(secret, _MASK)
-    return message
+    return message[:_MAX_MESSAGE]
 
 
 def resolve_hosts(

@@ -138,6 +138,7 @@ class CloverOAuth(httpx.Auth):
             response = yield self._authorize(request, token)
             if after_401 or not self._retry_on(response):
                 return
+            response.read()  # hand the connection back to the pool before waiting
             after_401 = True
 
     async def async_auth_flow(
@@ -169,6 +170,7 @@ class CloverOAuth(httpx.Auth):
             response = yield self._authorize(request, token)
             if after_401 or not self._retry_on(response):
                 return
+            await response.aread()  # hand the connection back to the pool before waiting
             after_401 = True
 
     # --- shared, I/O-free steps --------------------------------------------------------

@@ -17,7 +17,7 @@ from pydantic_core import to_json
 from cloverpay.api._environments import Service
 from cloverpay.api._errors import ConfigurationError
 from cloverpay.api._idempotency import new_idempotency_key
-from cloverpay.api._models_base import ListObject
+from cloverpay.api._models_base import DeletedObject, ListObject
 from cloverpay.api._retry import REPLAY_SAFE_METHODS
 
 __all__ = ["ListSpec", "Operation"]
@@ -195,3 +195,10 @@ def camelize(value: Any) -> Any:
 def _camel(key: str) -> str:
     head, *rest = key.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def parse_deleted(content: bytes) -> DeletedObject:
+    """A delete's answer; an empty body (HTTP 204) means it worked."""
+    if not content.strip():
+        return DeletedObject(deleted=True)
+    return DeletedObject.model_validate_json(content)

@@ -26,6 +26,7 @@ from cloverpay.api._operation import (
     json_body,
     money_key,
     normalise_currency,
+    parse_deleted,
     path_id,
     query,
 )
@@ -40,7 +41,7 @@ _customer = Customer.model_validate_json
 _customers = ListObject[Customer].model_validate_json
 _refund = Refund.model_validate_json
 _refunds = ListObject[Refund].model_validate_json
-_deleted = DeletedObject.model_validate_json
+_deleted = parse_deleted
 
 
 def pakms_get() -> Operation[PakmsKey]:

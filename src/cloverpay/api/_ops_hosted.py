@@ -18,6 +18,7 @@ from cloverpay.api._operation import (
     check_amount,
     check_str,
     json_body,
+    parse_deleted,
     path_id,
     query,
 )
@@ -27,7 +28,7 @@ _plan = Plan.model_validate_json
 _plans = ListObject[Plan].model_validate_json
 _sub = Subscription.model_validate_json
 _subs = ListObject[Subscription].model_validate_json
-_deleted = DeletedObject.model_validate_json
+_deleted = parse_deleted
 
 
 def _recurring(method: str, path: str, parse: Any, body: Any = None) -> Operation[Any]:
@@ -95,7 +96,7 @@ def _sub_or_deleted(content: bytes) -> Subscription | DeletedObject:
     """DELETE may answer with the cancelled subscription or a deletion marker [G]."""
     if b'"id"' in content and b'"deleted"' not in content:
         return Subscription.model_validate_json(content)
-    return DeletedObject.model_validate_json(content or b"{}")
+    return parse_deleted(content)
 
 
 def subscription_list(plan_id: str | None) -> ListSpec[Subscription]:

@@ -1,6 +1,109 @@
 """cloverpay.remotepay: a Python CloverConnector for Clover terminals (Remote Pay).
 
-The wire protocol lives, without any I/O, in :mod:`cloverpay.remotepay.protocol`.
+Direct LAN connection to Secure Network Pay Display (``wss://<device>:12345/remote_pay``)::
+
+    config = ConnectorConfig(
+        url=direct_url("192.168.1.20"),
+        remote_application_id="com.example.pos:1.0",
+        ca_file="clover-device-roots.pem",
+    )
+    async with CloverConnector(config, MyListener(), token_store=FileTokenStore(path)) as c:
+        response = await c.sale(SaleRequest(amount=1000, external_id="invoice-42-try-1"))
+
+The wire protocol lives, without any I/O, in :mod:`cloverpay.remotepay.protocol`;
+this package is the asyncio shell around it (websocket, heartbeat, reconnection).
+
+Exceptions::
+
+    CloverConnectorError
+    ├── NotReadyError          no connection to the device; nothing was sent
+    └── OutcomeUnknownError    sent, but no answer (timeout / connection lost): the
+                               payment may exist; never re-sent automatically, look it
+                               up with retrieve_payment(external_id)
+    ProtocolError              (from .protocol) Local- / RemoteProtocolError
+
+Request validation and device answers come back as response objects with Clover's
+result codes (SUCCESS, FAIL, UNSUPPORTED, CANCEL, ERROR), not as exceptions.
 """
 
-__all__: list[str] = []
+from ._config import ConnectorConfig, direct_url
+from ._connector import CloverConnector
+from ._errors import CloverConnectorError, NotReadyError, OutcomeUnknownError
+from ._listener import CloverConnectorListener, DeviceErrorEvent
+from ._requests import (
+    AuthRequest,
+    CapturePreAuthRequest,
+    IncrementPreAuthRequest,
+    ManualRefundRequest,
+    PreAuthRequest,
+    RefundPaymentRequest,
+    SaleRequest,
+    TipAdjustAuthRequest,
+    TransactionRequest,
+    VoidPaymentRequest,
+)
+from ._responses import (
+    AuthResponse,
+    CapturePreAuthResponse,
+    CloseoutResponse,
+    IncrementPreAuthResponse,
+    ManualRefundResponse,
+    PreAuthResponse,
+    ReadCardDataResponse,
+    RefundPaymentResponse,
+    ResetDeviceResponse,
+    Response,
+    ResponseCode,
+    RetrieveDeviceStatusResponse,
+    RetrievePaymentResponse,
+    RetrievePendingPaymentsResponse,
+    SaleResponse,
+    TipAdjustAuthResponse,
+    TransactionResponse,
+    VaultCardResponse,
+    VoidPaymentResponse,
+)
+from ._tokens import FileTokenStore, MemoryTokenStore, TokenStore
+
+__all__ = [
+    "AuthRequest",
+    "AuthResponse",
+    "CapturePreAuthRequest",
+    "CapturePreAuthResponse",
+    "CloseoutResponse",
+    "CloverConnector",
+    "CloverConnectorError",
+    "CloverConnectorListener",
+    "ConnectorConfig",
+    "DeviceErrorEvent",
+    "FileTokenStore",
+    "IncrementPreAuthRequest",
+    "IncrementPreAuthResponse",
+    "ManualRefundRequest",
+    "ManualRefundResponse",
+    "MemoryTokenStore",
+    "NotReadyError",
+    "OutcomeUnknownError",
+    "PreAuthRequest",
+    "PreAuthResponse",
+    "ReadCardDataResponse",
+    "RefundPaymentRequest",
+    "RefundPaymentResponse",
+    "ResetDeviceResponse",
+    "Response",
+    "ResponseCode",
+    "RetrieveDeviceStatusResponse",
+    "RetrievePaymentResponse",
+    "RetrievePendingPaymentsResponse",
+    "SaleRequest",
+    "SaleResponse",
+    "TipAdjustAuthRequest",
+    "TipAdjustAuthResponse",
+    "TokenStore",
+    "TransactionRequest",
+    "TransactionResponse",
+    "VaultCardResponse",
+    "VoidPaymentRequest",
+    "VoidPaymentResponse",
+    "direct_url",
+]

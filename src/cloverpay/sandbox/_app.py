@@ -2,7 +2,8 @@
 
 Route modules live in :mod:`cloverpay.sandbox.routes`; each exposes
 ``routes: list[BaseRoute]`` and is picked up automatically (sorted by module name),
-so a new domain adds a file and touches nothing else.
+so a new domain adds a file and touches nothing else. A module may also define
+``setup(state)``, called once per app (e.g. to subscribe to clock advances).
 
 Middleware, outermost first (all pure ASGI):
 
@@ -32,6 +33,7 @@ from ._faults import FaultMiddleware
 from ._idempotency import IdempotencyMiddleware
 from ._middleware import BodyMiddleware, CorsMiddleware, EventsMiddleware
 from ._ratelimit import RateLimitMiddleware
+from ._router import IndexedRouter
 from ._state import SandboxState
 
 __all__ = ["create_app", "route_modules"]
@@ -92,6 +94,8 @@ def create_app(state: SandboxState) -> Starlette:
         ],
         exception_handlers={SandboxError: _sandbox_error, HTTPException: _http_error},
     )
+    # same routes, tried by path prefix instead of one by one (see ._router)
+    app.router = IndexedRouter(routes=routes)
     app.state.sandbox = state
     for setup in setups:
         setup(state)

@@ -34,7 +34,7 @@ def state_of(request: Request) -> SandboxState:
 
 def _unauthorized(state: SandboxState, request: Request) -> SandboxError:
     nested = (
-        error_family(request.url.path) == "ecommerce"
+        error_family(request.scope["path"]) == "ecommerce"
         and state.config.ecommerce_auth_error_shape == "nested"
     )
     return unauthorized(nested=nested)

@@ -41,7 +41,10 @@ __all__ = [
     "error_family",
     "expired_card",
     "idempotency_error",
+    "incorrect_cvc",
+    "incorrect_number",
     "invalid_card_type",
+    "invalid_charge_amount",
     "invalid_cvc",
     "invalid_expiry_month",
     "invalid_expiry_year",
@@ -50,6 +53,7 @@ __all__ = [
     "invalid_request",
     "invalid_tax_amount",
     "invalid_tip_amount",
+    "missing",
     "missing_param",
     "order_already_paid",
     "processing_error",
@@ -241,6 +245,29 @@ def expired_card(param: str = "card.exp_year") -> SandboxError:
 
 def invalid_cvc(param: str = "card.cvv") -> SandboxError:
     return SandboxError(400, "card_error", "invalid_cvc", f"{param} must be 3 or 4 digits", param)
+
+
+def incorrect_number(param: str = "card.number") -> SandboxError:
+    """Older spelling of :func:`invalid_number` listed in Clover's error table."""
+    return SandboxError(400, "card_error", "incorrect_number", f"{param} is incorrect", param)
+
+
+def incorrect_cvc(param: str = "card.cvv") -> SandboxError:
+    """Older spelling of :func:`invalid_cvc` listed in Clover's error table."""
+    return SandboxError(400, "card_error", "incorrect_cvc", f"{param} is incorrect", param)
+
+
+def invalid_charge_amount(
+    message: str = "amount is not allowed", param: str = "amount"
+) -> SandboxError:
+    return SandboxError(400, "invalid_request_error", "invalid_charge_amount", message, param)
+
+
+def missing(
+    message: str = "The upstream token service failed", param: str | None = None
+) -> SandboxError:
+    """Clover's ``missing`` code: an upstream (token) failure."""
+    return SandboxError(502, "api_error", "missing", message, param)
 
 
 def invalid_card_type(param: str = "card.brand") -> SandboxError:

@@ -11,15 +11,17 @@ replayed byte for byte. Without a seed the generator draws from the OS.
 
 from __future__ import annotations
 
+import base64
 import random
-import string
 import uuid
 
 __all__ = ["CLOVER_ID_ALPHABET", "IdGenerator"]
 
 #: Crockford base-32 alphabet (no I, L, O, U), the characters seen in Clover ids.
 CLOVER_ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_TOKEN_ALPHABET = string.ascii_letters + string.digits
+_B64_TO_ALNUM = bytes.maketrans(b"+/", b"Xq")  # 64 symbols folded onto 62
+# base32 output (A-Z, 2-7) mapped onto the Crockford alphabet, byte for byte
+_TO_CLOVER = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", CLOVER_ID_ALPHABET.encode())
 
 
 class IdGenerator:
@@ -35,11 +37,13 @@ class IdGenerator:
 
     def clover_id(self) -> str:
         """A 13-character Clover id."""
-        return "".join(self._rng.choices(CLOVER_ID_ALPHABET, k=13))
+        raw = base64.b32encode(self._rng.randbytes(10))[:13]
+        return raw.translate(_TO_CLOVER).decode()
 
     def token(self, prefix: str = "clv_1TST") -> str:
         """A card token: ``clv_1TST`` + 20 alphanumerics."""
-        return prefix + "".join(self._rng.choices(_TOKEN_ALPHABET, k=20))
+        raw = base64.b64encode(self._rng.randbytes(15)).translate(_B64_TO_ALNUM)
+        return prefix + raw.decode()
 
     def secret(self, length: int = 32) -> str:
         """A lower-case hex secret (api keys, access tokens, app secrets)."""
@@ -51,4 +55,4 @@ class IdGenerator:
 
     def digits(self, length: int) -> str:
         """A string of decimal digits (reference numbers, auth codes)."""
-        return "".join(self._rng.choices(string.digits, k=length))
+        return str(self._rng.randrange(10**length)).zfill(length)

@@ -107,6 +107,15 @@ class CorsMiddleware:
         await self.app(scope, receive, add_headers)
 
 
+def _too_large(limit: int) -> SandboxError:
+    return SandboxError(
+        413,
+        "invalid_request_error",
+        "request_too_large",
+        f"Request body is larger than {limit} bytes",
+    )
+
+
 def _reject_constant(name: str) -> object:
     raise json.JSONDecodeError(f"{name} is not valid JSON", name, 0)
 
@@ -124,15 +133,9 @@ class BodyMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.state.config.max_body_bytes
-        too_large = SandboxError(
-            413,
-            "invalid_request_error",
-            "request_too_large",
-            f"Request body is larger than {limit} bytes",
-        )
         declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await send_error(send, scope, too_large)
+            await send_error(send, scope, _too_large(limit))
             return
         chunks: list[bytes] = []
         size = 0
@@ -144,7 +147,7 @@ class BodyMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await send_error(send, scope, too_large)
+                await send_error(send, scope, _too_large(limit))
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)

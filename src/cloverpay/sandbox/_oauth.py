@@ -29,6 +29,7 @@ import secrets
 from dataclasses import dataclass, field
 
 __all__ = [
+    "LEGACY_EXPIRY",
     "AccessGrant",
     "AuthorizationCode",
     "OAuthApp",
@@ -126,6 +127,10 @@ class TokenPair:
             body["refresh_token"] = self.refresh_token
             body["refresh_token_expiration"] = self.refresh_token_expiration
         return body
+
+
+#: Legacy tokens never expire; stored with this sentinel expiry (year 9999).
+LEGACY_EXPIRY = 253402300799
 
 
 def pkce_challenge(code_verifier: str, method: str = "S256") -> str:
@@ -291,6 +296,34 @@ class OAuthStore:
         excess = len(active) - self.settings.max_active_refresh_tokens
         for g in active[: max(0, excess)]:
             g.evicted = True
+
+    # -- legacy (pre-2023, non-expiring) tokens -----------------------------------------
+
+    def exchange_legacy(self, *, client_id: str, client_secret: str, code: str, now: int) -> str:
+        """``GET /oauth/token``: a code for a non-expiring access token (no refresh)."""
+        if not client_secret:
+            raise OAuthError(400, "client_secret is required")
+        pair, _ = self.exchange_code(
+            client_id=client_id, code=code, client_secret=client_secret, now=now, with_refresh=False
+        )
+        grant = self.access[pair.access_token]
+        grant.expires_at = LEGACY_EXPIRY
+        return pair.access_token
+
+    def migrate_legacy(
+        self, *, client_id: str, client_secret: str, access_token: str, now: int
+    ) -> TokenPair:
+        """Swap a legacy token for a v2 pair; the legacy token stops working ([G] shape)."""
+        app = self.apps.get(client_id)
+        if app is None or not hmac.compare_digest(client_secret, app.client_secret):
+            raise OAuthError(401, "client_id or client_secret is invalid")
+        grant = self.access.get(access_token)
+        if grant is None or grant.revoked or grant.client_id != client_id:
+            raise OAuthError(401, "access_token is invalid")
+        if grant.expires_at != LEGACY_EXPIRY:
+            raise OAuthError(400, "access_token is already a v2 (expiring) token")
+        grant.revoked = True
+        return self._issue(client_id, grant.merchant_id, now, with_refresh=True)
 
     # -- used by bearer authentication -------------------------------------------------
 

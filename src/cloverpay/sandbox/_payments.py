@@ -104,7 +104,7 @@ def parse_charge(
     """Validate a charge body (``/v1/charges`` or order pay). Nothing is looked up."""
     if amount is None:
         amount = req_int(
-            body, "amount", minimum=1, maximum=MAX_AMOUNT, too_large=E.amount_too_large()
+            body, "amount", minimum=1, maximum=MAX_AMOUNT, too_large=E.amount_too_large
         )
     if currency is None:
         currency = req_currency(body)
@@ -113,10 +113,10 @@ def parse_charge(
         if not src:
             raise E.missing_param("source")
         source = src
-    tip = opt_int(body, "tip_amount", minimum=0, invalid=E.invalid_tip_amount()) or 0
+    tip = opt_int(body, "tip_amount", minimum=0, invalid=E.invalid_tip_amount) or 0
     if tip > MAX_AMOUNT or amount + tip > MAX_AMOUNT:
         raise E.amount_too_large("tip_amount", "amount plus tip_amount exceeds 99999999 cents")
-    tax = opt_int(body, "tax_amount", minimum=0, invalid=E.invalid_tax_amount()) or 0
+    tax = opt_int(body, "tax_amount", minimum=0, invalid=E.invalid_tax_amount) or 0
     if tax > amount:
         raise E.invalid_tax_amount("tax_amount must not exceed amount (amount includes tax)")
     req = ChargeRequest(

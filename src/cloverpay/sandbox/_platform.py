@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._records import Charge, Order
 
-__all__ = ["PlatformStore", "charge_payment_json", "order_json"]
+__all__ = ["PlatformStore", "charge_payment_json", "order_json", "terminal_payment_json"]
 
 _CARD_TYPES = {
     "VISA": "VISA",
@@ -64,6 +64,44 @@ def charge_payment_json(charge: Charge, modified_ms: int | None = None) -> dict[
         "tender": {"labelKey": "com.clover.tender.credit_card", "label": "Credit Card"},
         "cardTransaction": card,
         "refunds": {"elements": [{"id": rid, "amount": amt} for rid, amt in charge.refunds]},
+    }
+
+
+def terminal_payment_json(
+    *,
+    payment_id: str,
+    amount: int,
+    external_payment_id: str | None,
+    created_ms: int,
+    result: str = "SUCCESS",
+    tip_amount: int = 0,
+    tax_amount: int = 0,
+    order_id: str | None = None,
+    device_id: str | None = None,
+    card: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A card-present payment (emulated terminal) in the same v3 shape, ready for
+    :meth:`PlatformStore.record_payment`. ``card`` holds ``cardType``, ``first6``,
+    ``last4``, ``authCode``, ``referenceId`` ... (never a full number)."""
+    if result not in ("SUCCESS", "FAIL"):
+        raise ValueError("result must be SUCCESS or FAIL")
+    transaction = {"entryType": "EMV_CONTACT", "type": "AUTH", "state": "CLOSED", **(card or {})}
+    return {
+        "id": payment_id,
+        "order": {"id": order_id} if order_id else None,
+        "device": {"id": device_id} if device_id else None,
+        "amount": amount,
+        "tipAmount": tip_amount,
+        "taxAmount": tax_amount,
+        "externalPaymentId": external_payment_id,
+        "result": result,
+        "createdTime": created_ms,
+        "clientCreatedTime": created_ms,
+        "modifiedTime": created_ms,
+        "offline": False,
+        "tender": {"labelKey": "com.clover.tender.credit_card", "label": "Credit Card"},
+        "cardTransaction": transaction,
+        "refunds": {"elements": []},
     }
 
 
@@ -118,7 +156,9 @@ class PlatformStore:
         return device
 
     def record_payment(self, merchant_id: str, payment: dict[str, Any]) -> None:
-        """Add (or replace) a v3 payment; indexes its ``externalPaymentId``."""
+        """Add (or replace) a v3 payment; indexes its ``externalPaymentId``. Call under
+        ``state.lock`` and follow with ``state.notify("P", id, "CREATE", merchant_id=…)``
+        so app webhooks report it."""
         pid = payment["id"]
         self.payments[pid] = payment
         self.payment_merchant[pid] = merchant_id

@@ -234,6 +234,16 @@ class RecurringStore:
             raise RecurringError(f"plan {plan_id} not found", 404)
         return plan
 
+    def reactivate(self, sub: Subscription) -> None:
+        """Turn billing back on. A period whose invoice failed for good stays failed;
+        billing resumes with the next period."""
+        sub.active = True
+        sub.consecutive_failures = 0
+        sub.deactivated_reason = None
+        invoice = self.invoices.get((sub.id, sub.next_period))
+        if invoice is not None and invoice.status == "FAILED":
+            sub.next_period += 1
+
     def subscription(self, merchant_id: str, sub_id: str) -> Subscription:
         sub = self.subscriptions.get(sub_id)
         if sub is None or sub.merchant_id != merchant_id:

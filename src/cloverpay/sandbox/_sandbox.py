@@ -64,6 +64,14 @@ class _ASGITransport(httpx.ASGITransport):
             ) from None
 
 
+def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+    finally:
+        loop.close()
+
+
 class _SyncASGITransport(httpx.BaseTransport):
     """Runs the ASGI app on a private event loop in a daemon thread."""
 
@@ -77,7 +85,7 @@ class _SyncASGITransport(httpx.BaseTransport):
             if self._loop is None or self._loop.is_closed():
                 loop = asyncio.new_event_loop()
                 threading.Thread(
-                    target=loop.run_forever, name="cloverpay-sandbox-loop", daemon=True
+                    target=_run_loop, args=(loop,), name="cloverpay-sandbox-loop", daemon=True
                 ).start()
                 self._loop = loop
             return self._loop

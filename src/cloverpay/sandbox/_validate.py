@@ -8,6 +8,7 @@ Booleans are never accepted where an integer is expected.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ._errors import SandboxError, email_invalid, invalid_param, missing_param
@@ -43,19 +44,25 @@ def opt_int(
     minimum: int | None = None,
     maximum: int | None = None,
     param: str | None = None,
-    too_large: SandboxError | None = None,
-    invalid: SandboxError | None = None,
+    too_large: Callable[[], SandboxError] | None = None,
+    invalid: Callable[[], SandboxError] | None = None,
 ) -> int | None:
+    """``too_large`` / ``invalid`` build the error to raise instead of the generic one
+    (factories, so nothing is allocated on the happy path)."""
     param = param or name
     value = body.get(name)
     if value is None:
         return None
     if not _is_int(value):
-        raise invalid or invalid_param(param, "must be an integer", "parameter_invalid_integer")
+        raise (
+            invalid()
+            if invalid
+            else invalid_param(param, "must be an integer", "parameter_invalid_integer")
+        )
     if minimum is not None and value < minimum:
-        raise invalid or invalid_param(param, f"must be >= {minimum}")
+        raise invalid() if invalid else invalid_param(param, f"must be >= {minimum}")
     if maximum is not None and value > maximum:
-        raise too_large or invalid_param(param, f"must be <= {maximum}")
+        raise too_large() if too_large else invalid_param(param, f"must be <= {maximum}")
     return int(value)
 
 

@@ -48,6 +48,9 @@ __all__ = [
 
 log = logging.getLogger("cloverpay.sandbox.webhooks")
 
+#: An idle sender thread ends after this many seconds; the next webhook starts another.
+_IDLE_EXIT_S = 30.0
+
 DeliveryKind = Literal["app", "hosted_checkout", "verification"]
 
 
@@ -67,6 +70,10 @@ class WebhookSettings:
     backoff_cap: float = 30.0
     timeout: float = 5.0
     max_log: int = 1000
+    #: Clock for the ``t=`` of ``Clover-Signature``: "wall" (real time, what a receiver's
+    #: tolerance window compares with) or "sandbox" (the controllable clock, like the
+    #: payload's ``createdTime``).
+    signature_clock: Literal["wall", "sandbox"] = "wall"
 
 
 @dataclass
@@ -207,22 +214,28 @@ class WebhookDispatcher:
 
     # -- producers (any thread) --------------------------------------------------------
 
+    # Lock order: the sandbox's state lock (held by callers of ``notify``) may be taken
+    # before ``_cond``, never after it: ``self.store`` (which may take the state lock) is
+    # always read before entering ``_cond``.
+
     def notify(self, merchant_id: str, object_id: str, kind: str, ts_ms: int) -> None:
         """Queue one app event (``object_id`` like ``"P:ABC"``, ``kind`` CREATE|UPDATE|DELETE)."""
+        store = self.store
         with self._cond:
-            app = self.store.app
+            app = store.app
             if app is None or not app.verified:
                 return
-            events = self.store.pending_events.setdefault(merchant_id, [])
+            events = store.pending_events.setdefault(merchant_id, [])
             events.append({"objectId": object_id, "type": kind, "ts": ts_ms})
             if self._batch_due is None:
-                self._batch_due = time.monotonic() + self.store.settings.batch_window
+                self._batch_due = time.monotonic() + store.settings.batch_window
             self._ensure_thread()
             self._cond.notify_all()
 
     def send_hosted_checkout(self, merchant_id: str, payload: dict[str, Any], t: int) -> bool:
         """Queue a signed Hosted Checkout webhook; False if the merchant configured none."""
-        cfg = self.store.hosted_checkout.get(merchant_id)
+        store = self.store
+        cfg = store.hosted_checkout.get(merchant_id)
         if cfg is None:
             return False
         body = json.dumps(payload, separators=(",", ":")).encode()
@@ -230,7 +243,12 @@ class WebhookDispatcher:
             "content-type": "application/json",
             "clover-signature": sign_hosted_checkout(cfg.signing_secret, body, t),
         }
-        self._submit(Delivery(str(uuid.uuid4()), "hosted_checkout", cfg.url, body, headers))
+        delivery = Delivery(str(uuid.uuid4()), "hosted_checkout", cfg.url, body, headers)
+        with self._cond:
+            store.log(delivery)
+            self._queue.append(delivery)
+            self._ensure_thread()
+            self._cond.notify_all()
         return True
 
     def flush(self) -> None:
@@ -240,12 +258,41 @@ class WebhookDispatcher:
             self._ensure_thread()
             self._cond.notify_all()
 
-    def _submit(self, delivery: Delivery) -> None:
+    def retry_now(self) -> int:
+        """Make every waiting retry due at once; returns how many were waiting."""
         with self._cond:
-            self.store.log(delivery)
-            self._queue.append(delivery)
+            now = time.monotonic()
+            for delivery in self._queue:
+                delivery.next_attempt_at = now
+            self._cond.notify_all()
+            return len(self._queue)
+
+    def redeliver(self, delivery_id: str) -> Delivery:
+        """Send a logged delivery again, byte for byte (same body and headers), as a new
+        delivery: what a receiver sees when Clover delivers twice."""
+        store = self.store
+        with self._cond:
+            original = next((d for d in store.deliveries if d.id == delivery_id), None)
+            if original is None or original.kind == "verification":
+                raise LookupError(f"no app or Hosted Checkout delivery {delivery_id}")
+            copy = Delivery(
+                str(uuid.uuid4()),
+                original.kind,
+                original.url,
+                original.body,
+                dict(original.headers),
+            )
+            store.log(copy)
+            self._queue.append(copy)
             self._ensure_thread()
             self._cond.notify_all()
+            return copy
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """The delivery log as JSON, consistent with the sender thread."""
+        store = self.store
+        with self._cond:
+            return [d.to_json() for d in store.deliveries]
 
     # -- verification handshake (runs in the caller; bounded by the timeout) ------------
 
@@ -258,10 +305,11 @@ class WebhookDispatcher:
             body,
             {"content-type": "application/json"},
         )
+        store = self.store
         with self._cond:
-            self.store.log(delivery)
+            store.log(delivery)
         try:
-            async with httpx.AsyncClient(timeout=self.store.settings.timeout) as client:
+            async with httpx.AsyncClient(timeout=store.settings.timeout) as client:
                 response = await client.post(config.url, content=body, headers=delivery.headers)
             status: int | None = response.status_code
             error = None if 200 <= response.status_code < 300 else f"HTTP {status}"
@@ -290,17 +338,17 @@ class WebhookDispatcher:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _take_batch(self, now: float) -> None:
-        """Turn pending app events into one delivery (caller holds the lock)."""
-        app = self.store.app
-        events, self.store.pending_events = self.store.pending_events, {}
+    def _take_batch(self, store: WebhookStore, now: float) -> None:
+        """Turn pending app events into one delivery (caller holds ``_cond``)."""
+        app = store.app
+        events, store.pending_events = store.pending_events, {}
         self._batch_due = None
         if not events or app is None or not app.verified or app.auth_code is None:
             return
         body = json.dumps({"appId": app.app_id, "merchants": events}).encode()
         headers = {"content-type": "application/json", "x-clover-auth": app.auth_code}
         delivery = Delivery(str(uuid.uuid4()), "app", app.url, body, headers, next_attempt_at=now)
-        self.store.log(delivery)
+        store.log(delivery)
         self._queue.append(delivery)
 
     def _next_due(self, now: float) -> tuple[Delivery | None, float | None]:
@@ -315,22 +363,27 @@ class WebhookDispatcher:
     def _run(self) -> None:
         with httpx.Client(timeout=self.store.settings.timeout, transport=self._transport) as client:
             while True:
+                store = self.store  # read outside _cond (see the lock order above)
                 with self._cond:
-                    while True:
-                        if self._stopping:
+                    if self._stopping:
+                        return
+                    now = time.monotonic()
+                    if self._batch_due is not None and self._batch_due <= now:
+                        self._take_batch(store, now)
+                    delivery, wait = self._next_due(now)
+                    if delivery is None:
+                        if wait is not None:
+                            self._cond.wait(timeout=max(wait, 0.0))
+                            continue
+                        woken = self._cond.wait(timeout=_IDLE_EXIT_S)
+                        if not woken and not self._queue and self._batch_due is None:
+                            self._thread = None  # idle: let the thread end
                             return
-                        now = time.monotonic()
-                        if self._batch_due is not None and self._batch_due <= now:
-                            self._take_batch(now)
-                        delivery, wait = self._next_due(now)
-                        if delivery is not None:
-                            self._queue.remove(delivery)
-                            break
-                        self._cond.wait(timeout=wait if wait is None else max(wait, 0.0))
-                self._attempt(client, delivery)
+                        continue
+                    self._queue.remove(delivery)
+                self._attempt(client, store.settings, delivery)
 
-    def _attempt(self, client: httpx.Client, delivery: Delivery) -> None:
-        settings = self.store.settings
+    def _attempt(self, client: httpx.Client, settings: WebhookSettings, delivery: Delivery) -> None:
         try:
             response = client.post(delivery.url, content=delivery.body, headers=delivery.headers)
             status: int | None = response.status_code
@@ -345,7 +398,10 @@ class WebhookDispatcher:
             elif n >= settings.max_attempts:
                 delivery.state = "failed"
                 log.warning(
-                    "webhook %s to %s failed after %d attempts", delivery.id, delivery.url, n
+                    "webhook %s to %s failed after %d attempts",
+                    delivery.id,
+                    delivery.url.split("?")[0],
+                    n,
                 )
             else:
                 delay = min(settings.backoff_cap, settings.backoff_base * 2 ** (n - 1))

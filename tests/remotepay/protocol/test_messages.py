@@ -169,3 +169,16 @@ def test_convenience_properties() -> None:
     assert PairingResponse(pairing_state="FAILED").failed
     assert TxStartResponse(result="SUCCESS").accepted
     assert not TxStartResponse(result="DUPLICATE").accepted
+
+
+@pytest.mark.parametrize("payload", ["{", "[1]", '"text"'])
+def test_untyped_methods_still_need_a_json_object(payload: str) -> None:
+    with pytest.raises(RemoteProtocolError) as info:
+        decode_payload(Method.VAS_STATE, payload)
+    assert info.value.field == "payload"
+
+
+def test_untyped_payload_may_be_absent() -> None:
+    msg, mid, version = decode_payload(Method.SHUTDOWN, None)
+    assert msg == UntypedMessage(Method.SHUTDOWN, {})
+    assert (mid, version) == (None, None)

@@ -99,6 +99,7 @@ class RemotePayProtocol:
             role is Role.POS if payload_message_id is None else payload_message_id
         )
         self._next_id = 1
+        self._last_sent_id: str | None = None
         self._peer_version = 1
         self._state = SessionState.CONNECTED if pairing else SessionState.PAIRED
 
@@ -122,6 +123,12 @@ class RemotePayProtocol:
         if self._role is Role.DEVICE:
             return self._max_version
         return min(self._max_version, self._peer_version)
+
+    @property
+    def last_sent_id(self) -> str | None:
+        """Envelope id of the last message :meth:`send` produced (None for PING/PONG
+        from the POS, which carry no id)."""
+        return self._last_sent_id
 
     @property
     def pending_fragments(self) -> int:
@@ -238,7 +245,7 @@ class RemotePayProtocol:
         base = Envelope(
             type=MessageType.COMMAND,
             id=mid,
-            method=method.value,
+            method=method,
             payload=payload,
             version=version,
             package_name=self._package_name,
@@ -252,6 +259,7 @@ class RemotePayProtocol:
         else:
             frames = [base]
         self._next_id += 1
+        self._last_sent_id = mid
         self._state = new_state
         return [encode_envelope(f) for f in frames]
 
@@ -266,6 +274,7 @@ class RemotePayProtocol:
         if self._role is Role.DEVICE:
             mid = f"{self._id_prefix}{self._next_id}"
             self._next_id += 1
+        self._last_sent_id = mid
         return encode_envelope(
             Envelope(
                 type=MessageType.PING if isinstance(command, Ping) else MessageType.PONG,

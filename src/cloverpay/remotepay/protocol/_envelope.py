@@ -30,8 +30,8 @@ SNPD_PACKAGE_NAME: Final = "com.clover.remote_protocol_broadcast.app"
 CLOUD_PACKAGE_NAME: Final = "com.clover.remote.protocol.websocket"
 """``packageName`` on the cloud (Cloud Pay Display) connection."""
 
-# wire name -> (attribute, accepted JSON types); bool is checked apart from int.
-_STR_FIELDS: Final = {
+# wire name -> attribute; bool is checked apart from int (JSON true is not a number).
+_STR_FIELDS: Final[dict[str, str]] = {
     "packageName": "package_name",
     "method": "method",
     "payload": "payload",
@@ -41,13 +41,21 @@ _STR_FIELDS: Final = {
     "attachment": "attachment",
     "attachmentUri": "attachment_uri",
 }
-_INT_FIELDS: Final = {
+_INT_FIELDS: Final[dict[str, str]] = {
     "version": "version",
     "fragmentIndex": "fragment_index",
     "remotePayCompatibilityVersion": "remote_pay_compatibility_version",
 }
-_KNOWN: Final = frozenset({"id", "type", "lastFragment", *_STR_FIELDS, *_INT_FIELDS})
 _TYPES: Final = {t.value: t for t in MessageType}
+_ATTRS: Final = {**_STR_FIELDS, **_INT_FIELDS}
+_NAMES: Final = {str: "a string", int: "an integer"}
+_FIELDS: Final[dict[str, type]] = {
+    "id": object,  # checked before the loop
+    "type": MessageType,
+    "lastFragment": bool,
+    **dict.fromkeys(_STR_FIELDS, str),
+    **dict.fromkeys(_INT_FIELDS, int),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,42 +90,42 @@ def parse_envelope(text: str, *, max_chars: int) -> Envelope:
     if len(text) > max_chars:
         raise RemoteProtocolError(f"frame of {len(text)} chars exceeds the limit of {max_chars}")
     try:
-        raw = from_json(text)
+        raw = from_json(text, cache_strings="keys")
     except (ValueError, RecursionError) as exc:
         raise RemoteProtocolError(f"frame is not valid JSON ({type(exc).__name__})") from None
     if not isinstance(raw, dict):
         raise RemoteProtocolError(f"frame must be a JSON object, got {type(raw).__name__}")
     values: dict[str, Any] = {}
+    extra: dict[str, Any] | None = None
     mid = raw.get("id")
     if mid is not None:
         if isinstance(mid, bool) or not isinstance(mid, str | int):
             _fail("envelope field 'id' must be a string", "id")
         mid = str(mid)
+    for wire, value in raw.items():
+        kind = _FIELDS.get(wire)
+        if kind is None:
+            if extra is None:
+                extra = values["extra"] = {}
+            extra[wire] = value
+        elif value is None:
+            continue
+        elif kind is str or kind is int:
+            # from_json gives exact types, so ``type() is`` suffices (and keeps bool,
+            # a subclass of int, out of integer fields)
+            if type(value) is not kind:
+                _fail(f"envelope field {wire!r} must be {_NAMES[kind]}", wire, mid)
+            values[_ATTRS[wire]] = value
+        elif kind is bool:
+            if type(value) is not bool:
+                _fail(f"envelope field {wire!r} must be a boolean", wire, mid)
+            values["last_fragment"] = value
+        elif kind is MessageType:
+            mtype = _TYPES.get(value) if isinstance(value, str) else None
+            if mtype is None:
+                _fail("envelope field 'type' is not a known message type", "type", mid)
+            values["type"] = mtype
     values["id"] = mid
-    mtype = raw.get("type")
-    if mtype is not None:
-        if not isinstance(mtype, str) or mtype not in _TYPES:
-            _fail("envelope field 'type' is not a known message type", "type", mid)
-        values["type"] = _TYPES[mtype]
-    for wire, attr in _STR_FIELDS.items():
-        value = raw.get(wire)
-        if value is not None:
-            if not isinstance(value, str):
-                _fail(f"envelope field {wire!r} must be a string", wire, mid)
-            values[attr] = value
-    for wire, attr in _INT_FIELDS.items():
-        value = raw.get(wire)
-        if value is not None:
-            if isinstance(value, bool) or not isinstance(value, int):
-                _fail(f"envelope field {wire!r} must be an integer", wire, mid)
-            values[attr] = value
-    last = raw.get("lastFragment")
-    if last is not None:
-        if not isinstance(last, bool):
-            _fail("envelope field 'lastFragment' must be a boolean", "lastFragment", mid)
-        values["last_fragment"] = last
-    if len(raw) > len(_KNOWN) or not _KNOWN.issuperset(raw):
-        values["extra"] = {k: v for k, v in raw.items() if k not in _KNOWN}
     return Envelope(**values)
 
 
@@ -128,7 +136,7 @@ def encode_envelope(env: Envelope) -> str:
     if env.id is not None:
         out["id"] = env.id
     if env.type is not None:
-        out["type"] = env.type.value
+        out["type"] = env.type  # a StrEnum: written as its name
     if env.package_name is not None:
         out["packageName"] = env.package_name
     if env.method is not None:

@@ -22,6 +22,7 @@ from ._registry import MESSAGE_CLASSES
 __all__ = ["decode_payload", "encode_payload", "validation_summary"]
 
 AnyMessage = Message | UntypedMessage
+_BOOKKEEPING = ("method", "messageId", "version")
 
 
 def validation_summary(exc: ValidationError) -> tuple[str, str | None]:
@@ -29,8 +30,9 @@ def validation_summary(exc: ValidationError) -> tuple[str, str | None]:
     parts = []
     first: str | None = None
     for err in exc.errors(include_url=False, include_input=False, include_context=False)[:5]:
-        loc = ".".join(str(p) for p in err["loc"]) or "<payload>"
+        loc = ".".join(str(p) for p in err["loc"])
         first = first or loc
+        loc = loc or "<payload>"
         parts.append(f"{loc}: {err['msg']}")
     more = exc.error_count() - len(parts)
     if more > 0:
@@ -38,66 +40,72 @@ def validation_summary(exc: ValidationError) -> tuple[str, str | None]:
     return "; ".join(parts), first
 
 
+def _bad(method: Method, msg: str, field: str, message_id: str | None) -> RemoteProtocolError:
+    return RemoteProtocolError(f"{method} {msg}", field=field, message_id=message_id)
+
+
 def decode_payload(
     method: Method, payload: str | None, *, message_id: str | None = None
 ) -> tuple[AnyMessage, str | None, int | None]:
-    """Parse a payload string: ``(message, inner messageId, inner version)``."""
-    if payload is None:
-        body: dict[str, Any] = {}
+    """Parse a payload string: ``(message, inner messageId, inner version)``.
+
+    Typed payloads are validated straight from the JSON text (one pass in
+    pydantic-core); the bookkeeping keys land in the model's extras and are taken out.
+    """
+    cls = MESSAGE_CLASSES.get(method)
+    bookkeeping: dict[str, Any]
+    message: AnyMessage
+    if cls is not None:
+        try:
+            model = cls.model_validate_json(payload or "{}")
+        except ValidationError as exc:
+            summary, loc = validation_summary(exc)
+            raise _bad(
+                method,
+                f"payload is invalid: {summary}",
+                f"payload.{loc}" if loc else "payload",
+                message_id,
+            ) from None
+        extra = model.__pydantic_extra__
+        bookkeeping = {}
+        if extra:
+            fields_set = model.__pydantic_fields_set__
+            for key in _BOOKKEEPING:
+                if key in extra:
+                    bookkeeping[key] = extra.pop(key)
+                    fields_set.discard(key)
+        message = model
     else:
         try:
-            body = from_json(payload)
-        except (ValueError, RecursionError) as exc:
-            raise RemoteProtocolError(
-                f"{method} payload is not valid JSON ({type(exc).__name__})",
-                field="payload",
-                message_id=message_id,
+            body = from_json(payload) if payload is not None else {}
+        except ValueError as exc:
+            raise _bad(
+                method, f"payload is not valid JSON ({exc})", "payload", message_id
             ) from None
         if not isinstance(body, dict):
-            raise RemoteProtocolError(
-                f"{method} payload must be a JSON object", field="payload", message_id=message_id
-            )
-    inner_method = body.pop("method", None)
+            raise _bad(method, "payload must be a JSON object", "payload", message_id)
+        bookkeeping = {key: body.pop(key) for key in _BOOKKEEPING if key in body}
+        message = UntypedMessage(method, body)
+    inner_method = bookkeeping.get("method")
     if inner_method is not None and inner_method != method.value:
-        raise RemoteProtocolError(
-            f"payload method does not match the envelope method {method}",
-            field="payload.method",
-            message_id=message_id,
+        raise _bad(
+            method,
+            "payload method does not match the envelope method",
+            "payload.method",
+            message_id,
         )
-    inner_id = body.pop("messageId", None)
+    inner_id = bookkeeping.get("messageId")
     if inner_id is not None and (isinstance(inner_id, bool) or not isinstance(inner_id, str | int)):
-        raise RemoteProtocolError(
-            "payload field 'messageId' must be a string",
-            field="payload.messageId",
-            message_id=message_id,
+        raise _bad(
+            method, "payload field 'messageId' must be a string", "payload.messageId", message_id
         )
-    inner_version = body.pop("version", None)
+    inner_version = bookkeeping.get("version")
     if inner_version is not None and (
         isinstance(inner_version, bool) or not isinstance(inner_version, int)
     ):
-        raise RemoteProtocolError(
-            "payload field 'version' must be an integer",
-            field="payload.version",
-            message_id=message_id,
+        raise _bad(
+            method, "payload field 'version' must be an integer", "payload.version", message_id
         )
-    cls = MESSAGE_CLASSES.get(method)
-    message: AnyMessage
-    if cls is None:
-        message = UntypedMessage(method, body)
-    else:
-        try:
-            message = cls.model_validate(body)
-        except ValidationError as exc:
-            summary, loc = validation_summary(exc)
-            raise RemoteProtocolError(
-                f"invalid {method} payload: {summary}",
-                field=f"payload.{loc}" if loc else "payload",
-                message_id=message_id,
-            ) from None
-        except RecursionError:
-            raise RemoteProtocolError(
-                f"{method} payload nests too deeply", field="payload", message_id=message_id
-            ) from None
     return message, None if inner_id is None else str(inner_id), inner_version
 
 
@@ -106,7 +114,7 @@ def encode_payload(
 ) -> str:
     """Write the payload string: ``method``, ``messageId`` (when given) and ``version``
     first, as the JS SDK does, then the body."""
-    head = '{"method":"' + message.method.value + '"'
+    head = '{"method":"' + message.method + '"'
     if message_id is not None:
         head += ',"messageId":' + json.dumps(message_id, ensure_ascii=False)
     if inner_version is not None:

@@ -19,21 +19,22 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 
 from .._auth import require_bearer
-from .._errors import SandboxError
-from .._webhooks_out import WebhookDispatcher, WebhookStore
+from .._errors import SandboxError, unauthorized
+from .._webhooks_out import Delivery, WebhookDispatcher, WebhookStore
 
 if TYPE_CHECKING:
     from .._state import Merchant, Notification, SandboxState
 
 __all__ = [
+    "api_error",
     "dispatcher_for",
-    "flat_error",
     "form_body",
     "money",
     "platform_merchant",
     "render",
     "require_merchant",
     "static_text",
+    "unauthorized_error",
 ]
 
 _env = Environment(
@@ -58,9 +59,15 @@ def static_text(name: str) -> str:
     return resources.files("cloverpay.sandbox").joinpath("static", name).read_text("utf-8")
 
 
-def flat_error(status: int, message: str, code: str = "invalid_request") -> SandboxError:
-    """An error rendered as Clover's flat ``{"message"}`` body."""
-    return SandboxError(status, "invalid_request_error", code, message, flat=True)
+def api_error(status: int, message: str, code: str = "invalid_request") -> SandboxError:
+    """An error in the path's family shape: flat ``{"message"}`` on Platform paths
+    (``/v3``, ``/oauth``, Hosted Checkout, Recurring), nested on ``/_sandbox`` like the
+    rest of the control API. Messages name the field, never a secret value."""
+    return SandboxError(status, "invalid_request_error", code, message)
+
+
+def unauthorized_error() -> SandboxError:
+    return unauthorized()
 
 
 async def form_body(request: Request) -> dict[str, str]:
@@ -77,9 +84,9 @@ def require_merchant(request: Request) -> Merchant:
     merchant = require_bearer(request)
     header = request.headers.get("x-clover-merchant-id")
     if not header:
-        raise flat_error(400, "X-Clover-Merchant-Id header is required")
+        raise api_error(400, "X-Clover-Merchant-Id header is required")
     if header.strip() != merchant.merchant_id:
-        raise flat_error(401, "401 Unauthorized", "unauthorized")
+        raise unauthorized_error()
     return merchant
 
 
@@ -87,7 +94,7 @@ def platform_merchant(request: Request) -> Merchant:
     """v3 REST: the token must belong to the path's merchant; 401 otherwise (spec §3.4)."""
     merchant = require_bearer(request)
     if request.path_params.get("mId") != merchant.merchant_id:
-        raise flat_error(401, "401 Unauthorized", "unauthorized")
+        raise unauthorized_error()
     return merchant
 
 
@@ -110,7 +117,23 @@ def dispatcher_for(state: SandboxState) -> WebhookDispatcher:
                     raise RuntimeError("the sandbox state is gone")
                 return live.domain(WebhookStore)
 
-            dispatcher = WebhookDispatcher(get_store)
+            def log_attempt(delivery: Delivery) -> None:
+                live = state_ref()
+                last = delivery.attempts[-1] if delivery.attempts else None
+                if live is not None and last is not None:  # redacted: no body, no auth code
+                    live.events.add(
+                        "webhook",
+                        ts_ms=live.clock.now_ms(),
+                        delivery=delivery.id,
+                        webhook_kind=delivery.kind,
+                        url=delivery.url.split("?")[0],
+                        attempt=len(delivery.attempts),
+                        status=last.status_code,
+                        error=last.error,
+                        state=delivery.state,
+                    )
+
+            dispatcher = WebhookDispatcher(get_store, on_change=log_attempt)
             _dispatchers[state] = dispatcher
             sender = dispatcher
 

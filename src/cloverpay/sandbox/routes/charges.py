@@ -84,7 +84,7 @@ async def capture(request: Request) -> Response:
     merchant = require_bearer(request)
     state = state_of(request)
     body = json_body(request)
-    amount = opt_int(body, "amount", minimum=1, maximum=MAX_AMOUNT, too_large=E.amount_too_large())
+    amount = opt_int(body, "amount", minimum=1, maximum=MAX_AMOUNT, too_large=E.amount_too_large)
     receipt_email = opt_email(body, "receipt_email")
     description = opt_str(body, "description", max_len=255)
     metadata = opt_metadata(body)

@@ -17,6 +17,7 @@ never sees it. Paying tokenizes and charges through the Ecommerce logic
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -30,7 +31,7 @@ from .._http import json_body, json_response
 from .._state import SandboxState
 from .._webhooks_out import WebhookStore
 from ._bridge import ChargeResult, charge_card
-from ._web import dispatcher_for, flat_error, form_body, money, render, require_merchant
+from ._web import api_error, dispatcher_for, form_body, money, render, require_merchant
 
 __all__ = ["routes"]
 
@@ -40,7 +41,7 @@ def _href(request: Request, session: CheckoutSession) -> str:
 
 
 def _api_error(exc: CheckoutError) -> SandboxError:
-    return flat_error(exc.status, exc.message, "not_found" if exc.status == 404 else "invalid")
+    return api_error(exc.status, exc.message, "not_found" if exc.status == 404 else "invalid")
 
 
 async def create(request: Request) -> Response:
@@ -66,15 +67,28 @@ async def get_session(request: Request) -> Response:
         except CheckoutError as exc:
             raise _api_error(exc) from None
         if session.merchant_id != merchant.merchant_id:
-            raise flat_error(404, f"checkout session {session.id} not found", "not_found")
+            raise api_error(404, f"checkout session {session.id} not found", "not_found")
         session.refresh(state.clock.now_ms())
         return json_response(session.status_json(_href(request, session)))
 
 
+#: The hosted page runs no script, loads nothing, and may not be framed (clickjacking).
+_PAGE_HEADERS = {
+    "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "frame-ancestors 'none'",
+    "x-frame-options": "DENY",
+    "cache-control": "no-store",
+    "referrer-policy": "no-referrer",
+}
+
+
+def _html(content: str, status: int) -> HTMLResponse:
+    return HTMLResponse(content, status_code=status, headers=_PAGE_HEADERS)
+
+
 def _status_page(heading: str, message: str, status: int, link: str | None = None) -> HTMLResponse:
-    return HTMLResponse(
-        render("checkout_status.html", heading=heading, message=message, link=link),
-        status_code=status,
+    return _html(
+        render("checkout_status.html", heading=heading, message=message, link=link), status
     )
 
 
@@ -107,16 +121,15 @@ def _form_page(state: SandboxState, session: CheckoutSession, error: str | None)
     merchant = state.merchants.get(session.merchant_id)
     customer = session.customer
     name = " ".join(str(customer.get(k, "")) for k in ("firstName", "lastName") if customer.get(k))
-    return HTMLResponse(
-        render(
-            "checkout.html",
-            session=session,
-            merchant_name=merchant.name if merchant else session.merchant_id,
-            customer_name=name,
-            error=error,
-        ),
-        status_code=200 if error is None else 400,
+    html = render(
+        "checkout.html",
+        session=session,
+        merchant_name=merchant.name if merchant else session.merchant_id,
+        customer_name=name,
+        cancel_url=session.redirect_for("cancel"),
+        error=error,
     )
+    return _html(html, 200 if error is None else 400)
 
 
 async def page(request: Request) -> Response:
@@ -182,7 +195,9 @@ def _webhook(state: SandboxState, session: CheckoutSession, result: ChargeResult
         "merchantId": session.merchant_id,
         "data": session.id,
     }
-    dispatcher_for(state).send_hosted_checkout(session.merchant_id, payload, now_ms // 1000)
+    store = state.domain(WebhookStore)
+    t = now_ms // 1000 if store.settings.signature_clock == "sandbox" else int(time.time())
+    dispatcher_for(state).send_hosted_checkout(session.merchant_id, payload, t)
 
 
 async def pay(request: Request) -> Response:
@@ -261,13 +276,13 @@ async def hc_webhook_set(request: Request) -> Response:
     body = json_body(request)
     url = body.get("url")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise flat_error(400, "url must be an http(s) URL")
+        raise api_error(400, "url must be an http(s) URL")
     merchant_id = body.get("merchantId") or state.merchant.merchant_id
     if merchant_id not in state.merchants:
-        raise flat_error(400, f"merchantId {merchant_id} is not a sandbox merchant")
+        raise api_error(400, f"merchantId {merchant_id} is not a sandbox merchant")
     secret = body.get("signingSecret")
     if secret is not None and (not isinstance(secret, str) or not secret):
-        raise flat_error(400, "signingSecret must be a non-empty string")
+        raise api_error(400, "signingSecret must be a non-empty string")
     cfg = state.domain(WebhookStore).set_hosted_checkout(merchant_id, url, secret)
     return json_response(cfg.to_json())
 

@@ -10,6 +10,11 @@
 ``GET/POST /_sandbox/oauth/settings`` lifetimes, refresh-token cap, auto-approve
 ``POST /_sandbox/oauth/apps``        register another app ``{client_id?, client_secret?,
                                      redirect_uris?}``
+``GET  /oauth/authorize``            legacy flow (same page; codes for ``/oauth/token``)
+``GET  /oauth/token``                legacy exchange ``?client_id&client_secret&code`` ->
+                                     ``{"access_token"}`` that never expires
+``POST /oauth/token/migrate_v2``     ``{client_id, client_secret, access_token}``: legacy
+                                     token -> v2 pair, legacy token revoked ([G] body)
 ==================================  ==================================================
 
 Every merchant's own ``app_id``/``app_secret`` is a registered app. Access tokens issued
@@ -29,7 +34,7 @@ from .._auth import state_of
 from .._http import json_body, json_response
 from .._oauth import OAuthApp, OAuthError, OAuthStore
 from .._state import Merchant, SandboxState
-from ._web import flat_error, form_body, render
+from ._web import api_error, form_body, render
 
 __all__ = ["oauth_store", "routes"]
 
@@ -54,7 +59,7 @@ def oauth_store(state: SandboxState) -> OAuthStore:
 
 
 def _fail(exc: OAuthError) -> Exception:
-    return flat_error(exc.status, exc.message, "unauthorized" if exc.status == 401 else "invalid")
+    return api_error(exc.status, exc.message, "unauthorized" if exc.status == 401 else "invalid")
 
 
 def _with_query(url: str, params: dict[str, str]) -> str:
@@ -68,7 +73,7 @@ def _merchant(state: SandboxState, merchant_id: str | None) -> Merchant:
         return state.merchant
     merchant = state.merchants.get(merchant_id)
     if merchant is None:
-        raise flat_error(400, f"merchant_id {merchant_id} is not a sandbox merchant")
+        raise api_error(400, f"merchant_id {merchant_id} is not a sandbox merchant")
     return merchant
 
 
@@ -80,7 +85,7 @@ def _check(state: SandboxState, params: dict[str, str]) -> tuple[OAuthApp, Merch
         raise _fail(exc) from None
     response_type = params.get("response_type")
     if response_type not in (None, "", "code"):
-        raise flat_error(400, "response_type must be code")
+        raise api_error(400, "response_type must be code")
     return app, _merchant(state, params.get("merchant_id"))
 
 
@@ -111,14 +116,21 @@ async def authorize_page(request: Request) -> Response:
     auto = request.query_params.get("sandbox_auto_approve", "").lower() in ("1", "true", "yes")
     if auto or oauth_store(state).settings.auto_approve:
         return _approve(state, params, merchant)
+    # No merchant_id and several merchants: the person picks one (Clover's merchant picker).
+    choices = [] if params.get("merchant_id") else list(state.merchants.values())
+    hidden = {k: v for k, v in params.items() if k != "merchant_id"}
+    if len(choices) <= 1:
+        choices = []
+        hidden["merchant_id"] = merchant.merchant_id
     html = render(
         "authorize.html",
         client_id=params.get("client_id", ""),
         merchant_id=merchant.merchant_id,
         merchant_name=merchant.name,
-        params={**params, "merchant_id": merchant.merchant_id},
+        choices=[(m.merchant_id, m.name) for m in choices],
+        params=hidden,
     )
-    return HTMLResponse(html)
+    return HTMLResponse(html, headers={"x-frame-options": "DENY", "cache-control": "no-store"})
 
 
 async def authorize_decision(request: Request) -> Response:
@@ -139,7 +151,7 @@ def _str_field(body: dict[str, Any], name: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise flat_error(400, f"{name} must be a string")
+        raise api_error(400, f"{name} must be a string")
     return value
 
 
@@ -190,6 +202,45 @@ async def refresh(request: Request) -> Response:
     return json_response(payload)
 
 
+async def legacy_token(request: Request) -> Response:
+    state = state_of(request)
+    q = request.query_params
+    store = oauth_store(state)
+    with state.lock:
+        try:
+            token = store.exchange_legacy(
+                client_id=q.get("client_id", ""),
+                client_secret=q.get("client_secret", ""),
+                code=q.get("code", ""),
+                now=state.clock.now_s(),
+            )
+        except OAuthError as exc:
+            raise _fail(exc) from None
+        state.add_access_token(token, store.access[token].merchant_id)
+    return json_response({"access_token": token})
+
+
+async def migrate_v2(request: Request) -> Response:
+    state = state_of(request)
+    body = json_body(request)
+    store = oauth_store(state)
+    with state.lock:
+        legacy = _str_field(body, "access_token") or ""
+        try:
+            pair = store.migrate_legacy(
+                client_id=_str_field(body, "client_id") or "",
+                client_secret=_str_field(body, "client_secret") or "",
+                access_token=legacy,
+                now=state.clock.now_s(),
+            )
+        except OAuthError as exc:
+            raise _fail(exc) from None
+        state.revoke_access_token(legacy)
+        payload = pair.to_json()
+        _register_tokens(state, store.access[pair.access_token].merchant_id, payload)
+    return json_response(payload)
+
+
 _SETTINGS_INT = ("access_token_ttl", "refresh_token_ttl", "code_ttl", "max_active_refresh_tokens")
 
 
@@ -208,12 +259,12 @@ async def settings_set(request: Request) -> Response:
     for name, value in body.items():
         if name in _SETTINGS_INT:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise flat_error(400, f"{name} must be a positive integer")
+                raise api_error(400, f"{name} must be a positive integer")
         elif name == "auto_approve":
             if not isinstance(value, bool):
-                raise flat_error(400, "auto_approve must be true or false")
+                raise api_error(400, "auto_approve must be true or false")
         else:
-            raise flat_error(400, f"{name} is not an OAuth setting")
+            raise api_error(400, f"{name} is not an OAuth setting")
     for name, value in body.items():
         setattr(store.settings, name, value)
     return json_response(_settings_json(store))
@@ -226,7 +277,7 @@ async def apps_add(request: Request) -> Response:
     secret = _str_field(body, "client_secret")
     uris = body.get("redirect_uris", [])
     if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
-        raise flat_error(400, "redirect_uris must be a list of strings")
+        raise api_error(400, "redirect_uris must be a list of strings")
     app = oauth_store(state).register_app(client_id, secret, uris)
     return json_response(
         {
@@ -242,6 +293,9 @@ routes: list[BaseRoute] = [
     Route("/oauth/v2/authorize", authorize_decision, methods=["POST"]),
     Route("/oauth/v2/token", token, methods=["POST"]),
     Route("/oauth/v2/refresh", refresh, methods=["POST"]),
+    Route("/oauth/authorize", authorize_page, methods=["GET"]),
+    Route("/oauth/token", legacy_token, methods=["GET"]),
+    Route("/oauth/token/migrate_v2", migrate_v2, methods=["POST"]),
     Route("/_sandbox/oauth/settings", settings_get, methods=["GET"]),
     Route("/_sandbox/oauth/settings", settings_set, methods=["POST"]),
     Route("/_sandbox/oauth/apps", apps_add, methods=["POST"]),

@@ -59,7 +59,7 @@ async def create_order(request: Request) -> Response:
         items, amount, tax = compute_items(body["items"], currency.upper(), merchant)
     else:
         amount = opt_int(
-            body, "amount", minimum=1, maximum=MAX_AMOUNT, too_large=E.amount_too_large()
+            body, "amount", minimum=1, maximum=MAX_AMOUNT, too_large=E.amount_too_large
         )
         if amount is None:
             raise E.missing_param("items", "field (or amount)")
@@ -163,7 +163,7 @@ async def pay_order(request: Request) -> Response:
     customer = opt_str(body, "customer", max_len=64)
     if not source and not customer:
         raise E.missing_param("source", "field (or customer)")
-    amount = opt_int(body, "amount", minimum=1, maximum=MAX_AMOUNT, too_large=E.amount_too_large())
+    amount = opt_int(body, "amount", minimum=1, maximum=MAX_AMOUNT, too_large=E.amount_too_large)
     email = opt_email(body, "email")
     with state.lock:
         order = state.ecommerce.orders.require(
@@ -219,7 +219,7 @@ async def return_order(request: Request) -> Response:
     state = state_of(request)
     body = json_body(request)
     items = _return_items(body)
-    amount = opt_int(body, "amount", minimum=1, maximum=MAX_AMOUNT, too_large=E.amount_too_large())
+    amount = opt_int(body, "amount", minimum=1, maximum=MAX_AMOUNT, too_large=E.amount_too_large)
     if amount is None and items and all("amount" in it for it in items):
         amount = sum(int(it["amount"]) * int(it.get("quantity", 1)) for it in items)
     reason = opt_str(body, "reason", max_len=255)

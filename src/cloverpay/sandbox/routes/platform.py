@@ -9,6 +9,12 @@
                                                         ``limit`` (≤1000), ``offset``
 ``GET /v3/merchants/{mId}/payments/{paymentId}``        one payment
 ``GET /v3/merchants/{mId}/orders[/{orderId}]``          orders (``limit``, ``offset``)
+``POST /_sandbox/platform/payments``                    record a card-present payment
+                                                        (as an emulated terminal would):
+                                                        ``{amount, externalPaymentId,
+                                                        result?, tipAmount?, taxAmount?,
+                                                        merchantId?, orderId?, deviceId?,
+                                                        card?: {cardType, first6, last4}}``
 =====================================================  =================================
 
 A token for another merchant, or no token, gets 401 (Clover answers 401 for missing
@@ -26,10 +32,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .._auth import state_of
-from .._http import json_response
-from .._platform import PlatformStore, charge_payment_json, order_json
+from .._http import json_body, json_response
+from .._platform import PlatformStore, charge_payment_json, order_json, terminal_payment_json
 from .._state import Merchant, SandboxState
-from ._web import flat_error, platform_merchant
+from ._web import api_error, platform_merchant
 
 __all__ = ["routes"]
 
@@ -42,12 +48,12 @@ def _paging(request: Request) -> tuple[int, int]:
         if raw is None or raw == "":
             return default
         if not raw.isdigit():
-            raise flat_error(400, f"{name} must be a non-negative integer")
+            raise api_error(400, f"{name} must be a non-negative integer")
         return int(raw)
 
     limit = number("limit", 100)
     if not 1 <= limit <= 1000:
-        raise flat_error(400, "limit must be between 1 and 1000")
+        raise api_error(400, "limit must be between 1 and 1000")
     return limit, number("offset", 0)
 
 
@@ -56,7 +62,7 @@ def _filters(request: Request) -> list[tuple[str, str, str]]:
     for raw in request.query_params.getlist("filter"):
         m = _FILTER.match(raw)
         if m is None:
-            raise flat_error(400, f"filter {raw!r} is not 'field<op>value'")
+            raise api_error(400, f"filter {raw!r} is not 'field<op>value'")
         out.append((m.group(1), m.group(2), m.group(3)))
     return out
 
@@ -84,14 +90,14 @@ def _predicate(filters: list[tuple[str, str, str]]) -> Callable[[dict[str, Any]]
     for name, op, value in filters:
         if name in ("externalPaymentId", "result", "id"):
             if op not in ("=", "!="):
-                raise flat_error(400, f"filter on {name} supports = and != only")
+                raise api_error(400, f"filter on {name} supports = and != only")
             checks.append(_check(name, op, value))
         elif name in ("createdTime", "modifiedTime", "amount"):
             if not value.lstrip("-").isdigit():
-                raise flat_error(400, f"filter on {name} needs an integer value")
+                raise api_error(400, f"filter on {name} needs an integer value")
             checks.append(_check(name, op, int(value)))
         else:
-            raise flat_error(400, f"filter on {name} is not supported by the sandbox")
+            raise api_error(400, f"filter on {name} is not supported by the sandbox")
     return lambda p: all(check(p) for check in checks)
 
 
@@ -199,7 +205,7 @@ async def payment_get(request: Request) -> Response:
             return json_response(charge_payment_json(charge))
         other = state.domain(PlatformStore).payment(m.merchant_id, pid)
     if other is None:
-        raise flat_error(404, f"Payment {pid} not found", "not_found")
+        raise api_error(404, f"Payment {pid} not found", "not_found")
     return json_response(other)
 
 
@@ -222,8 +228,50 @@ async def order_get(request: Request) -> Response:
     with state.lock:
         order = state.ecommerce.orders.get(oid, m.merchant_id)
         if order is None:
-            raise flat_error(404, f"Order {oid} not found", "not_found")
+            raise api_error(404, f"Order {oid} not found", "not_found")
         return json_response(order_json(order))
+
+
+def _opt(body: dict[str, Any], name: str, kind: type, default: Any = None) -> Any:
+    value = body.get(name, default)
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        raise api_error(400, f"{name} must be {'an integer' if kind is int else 'a string'}")
+    return value
+
+
+async def record_payment(request: Request) -> Response:
+    state = state_of(request)
+    body = json_body(request)
+    merchant_id = _opt(body, "merchantId", str) or state.merchant.merchant_id
+    if merchant_id not in state.merchants:
+        raise api_error(400, f"merchantId {merchant_id} is not a sandbox merchant")
+    amount = _opt(body, "amount", int)
+    if amount is None or amount < 0:
+        raise api_error(400, "amount is required, an integer >= 0")
+    card = body.get("card")
+    if card is not None and not isinstance(card, dict):
+        raise api_error(400, "card must be an object")
+    if card and any(k in card for k in ("number", "cardNumber", "cvv")):
+        raise api_error(400, "card must not hold a card number or CVV (first6/last4 only)")
+    try:
+        payment = terminal_payment_json(
+            payment_id=_opt(body, "id", str) or state.ids.clover_id(),
+            amount=amount,
+            external_payment_id=_opt(body, "externalPaymentId", str),
+            created_ms=state.clock.now_ms(),
+            result=_opt(body, "result", str, "SUCCESS"),
+            tip_amount=_opt(body, "tipAmount", int, 0),
+            tax_amount=_opt(body, "taxAmount", int, 0),
+            order_id=_opt(body, "orderId", str),
+            device_id=_opt(body, "deviceId", str),
+            card=card,
+        )
+    except ValueError as exc:
+        raise api_error(400, str(exc)) from None
+    with state.lock:
+        state.domain(PlatformStore).record_payment(merchant_id, payment)
+        state.notify("P", payment["id"], "CREATE", merchant_id=merchant_id)
+    return json_response(payment)
 
 
 routes: list[BaseRoute] = [
@@ -233,4 +281,5 @@ routes: list[BaseRoute] = [
     Route("/v3/merchants/{mId}/payments/{paymentId}", payment_get, methods=["GET"]),
     Route("/v3/merchants/{mId}/orders", orders, methods=["GET"]),
     Route("/v3/merchants/{mId}/orders/{orderId}", order_get, methods=["GET"]),
+    Route("/_sandbox/platform/payments", record_payment, methods=["POST"]),
 ]

@@ -41,7 +41,7 @@ from .._recurring import (
 )
 from .._state import SandboxState
 from ._bridge import charge_customer, customer_exists
-from ._web import flat_error, require_merchant
+from ._web import api_error, require_merchant
 
 __all__ = ["routes", "run_billing", "setup"]
 
@@ -78,36 +78,36 @@ def setup(state: SandboxState) -> None:
 
 
 def _err(exc: RecurringError) -> SandboxError:
-    return flat_error(exc.status, exc.message, "not_found" if exc.status == 404 else "invalid")
+    return api_error(exc.status, exc.message, "not_found" if exc.status == 404 else "invalid")
 
 
 def _int(body: dict[str, Any], name: str, *, default: int | None = None, minimum: int = 0) -> int:
     value = body.get(name, default)
     if value is None:
-        raise flat_error(400, f"{name} is required")
+        raise api_error(400, f"{name} is required")
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise flat_error(400, f"{name} must be an integer >= {minimum}")
+        raise api_error(400, f"{name} must be an integer >= {minimum}")
     return value
 
 
 def _opt_str(body: dict[str, Any], name: str) -> str | None:
     value = body.get(name)
     if value is not None and not isinstance(value, str):
-        raise flat_error(400, f"{name} must be a string")
+        raise api_error(400, f"{name} must be a string")
     return value
 
 
 def _bool(body: dict[str, Any], name: str, default: bool) -> bool:
     value = body.get(name, default)
     if not isinstance(value, bool):
-        raise flat_error(400, f"{name} must be true or false")
+        raise api_error(400, f"{name} must be true or false")
     return value
 
 
 def _interval(body: dict[str, Any]) -> str:
     value = body.get("interval")
     if not isinstance(value, str) or value.upper() not in INTERVALS:
-        raise flat_error(400, f"interval must be one of {', '.join(INTERVALS)}")
+        raise api_error(400, f"interval must be one of {', '.join(INTERVALS)}")
     return value.upper()
 
 
@@ -129,7 +129,7 @@ async def plan_create(request: Request) -> Response:
     body = json_body(request)
     name = _opt_str(body, "name")
     if not name or not name.strip():
-        raise flat_error(400, "name is required")
+        raise api_error(400, "name is required")
     now = state.clock.now_ms()
     plan = Plan(
         id=state.ids.clover_id(),
@@ -169,12 +169,12 @@ async def plan_update(request: Request) -> Response:
     allowed = {"name", "amount", "note", "active", "interval", "intervalCount"}
     unknown = sorted(set(body) - allowed - {"id", "object"})
     if unknown:
-        raise flat_error(400, f"{unknown[0]} cannot be edited on a plan")
+        raise api_error(400, f"{unknown[0]} cannot be edited on a plan")
     with state.lock:
         if "name" in body:
             name = _opt_str(body, "name")
             if not name:
-                raise flat_error(400, "name must not be empty")
+                raise api_error(400, "name must not be empty")
             plan.name = name
         if "amount" in body:
             plan.amount = _int(body, "amount")
@@ -194,7 +194,7 @@ async def plan_delete(request: Request) -> Response:
     state, store, plan = _plan(request)
     with state.lock:
         if any(s.plan_id == plan.id and s.active for s in store.subscriptions.values()):
-            raise flat_error(400, f"plan {plan.id} has active subscriptions; cancel them first")
+            raise api_error(400, f"plan {plan.id} has active subscriptions; cancel them first")
         del store.plans[plan.id]
     return json_response({"id": plan.id, "deleted": True})
 
@@ -214,13 +214,13 @@ async def subscription_create(request: Request) -> Response:
     body = json_body(request)
     customer_id = _opt_str(body, "customerId")
     if not customer_id:
-        raise flat_error(400, "customerId is required")
+        raise api_error(400, "customerId is required")
     if body.get("collectionMethod") != "CHARGE_AUTOMATICALLY":
-        raise flat_error(400, "collectionMethod is required and must be CHARGE_AUTOMATICALLY")
+        raise api_error(400, "collectionMethod is required and must be CHARGE_AUTOMATICALLY")
     if not plan.active:
-        raise flat_error(400, f"plan {plan.id} is not active")
+        raise api_error(400, f"plan {plan.id} is not active")
     if not customer_exists(state, plan.merchant_id, customer_id):
-        raise flat_error(400, f"customerId {customer_id} is not a customer of this merchant")
+        raise api_error(400, f"customerId {customer_id} is not a customer of this merchant")
     now = state.clock.now_ms()
     try:
         start = parse_time(body["startDate"], "startDate") if body.get("startDate") else now
@@ -228,13 +228,13 @@ async def subscription_create(request: Request) -> Response:
     except RecurringError as exc:
         raise _err(exc) from None
     if end is not None and end < start:
-        raise flat_error(400, "endDate must be after startDate")
+        raise api_error(400, "endDate must be after startDate")
     taxes = body.get("taxRateUuids", [])
     if not isinstance(taxes, list) or not all(isinstance(t, str) for t in taxes):
-        raise flat_error(400, "taxRateUuids must be a list of strings")
+        raise api_error(400, "taxRateUuids must be a list of strings")
     descriptor = body.get("softDescriptor")
     if descriptor is not None and not isinstance(descriptor, dict):
-        raise flat_error(400, "softDescriptor must be an object")
+        raise api_error(400, "softDescriptor must be an object")
     sub = Subscription(
         id=state.ids.clover_id(),
         merchant_id=plan.merchant_id,
@@ -294,14 +294,14 @@ async def subscription_update(request: Request) -> Response:
     body = json_body(request)
     unknown = sorted(set(body) - _EDITABLE - {"id", "object"})
     if unknown:
-        raise flat_error(400, f"{unknown[0]} cannot be edited on a subscription")
+        raise api_error(400, f"{unknown[0]} cannot be edited on a subscription")
     now = state.clock.now_ms()
     with state.lock:
         try:
             if "startDate" in body:
                 start = parse_time(body["startDate"], "startDate")
                 if start <= now or sub.next_period > 0:
-                    raise flat_error(
+                    raise api_error(
                         400, "startDate can only move to a future date before the first bill"
                     )
                 sub.start_ms = start
@@ -318,13 +318,15 @@ async def subscription_update(request: Request) -> Response:
         if "taxRateUuids" in body:
             taxes = body["taxRateUuids"]
             if not isinstance(taxes, list) or not all(isinstance(t, str) for t in taxes):
-                raise flat_error(400, "taxRateUuids must be a list of strings")
+                raise api_error(400, "taxRateUuids must be a list of strings")
             sub.tax_rate_uuids = list(taxes)
         if "active" in body:
-            sub.active = _bool(body, "active", sub.active)
-            if sub.active:
-                sub.consecutive_failures = 0
-                sub.deactivated_reason = None
+            active = _bool(body, "active", sub.active)
+            if active and not sub.active:
+                store.reactivate(sub)
+            elif not active:
+                sub.active = False
+                sub.deactivated_reason = "deactivated by the merchant"
         sub.modified_ms = now
     return json_response(sub.to_json(store.plans.get(sub.plan_id)))
 

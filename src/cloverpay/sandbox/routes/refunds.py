@@ -29,7 +29,7 @@ async def create_refund(request: Request) -> Response:
     state = state_of(request)
     body = json_body(request)
     charge_id = req_str(body, "charge", max_len=64)
-    amount = opt_int(body, "amount", minimum=1, maximum=MAX_AMOUNT, too_large=E.amount_too_large())
+    amount = opt_int(body, "amount", minimum=1, maximum=MAX_AMOUNT, too_large=E.amount_too_large)
     reason = opt_str(body, "reason", max_len=255)
     metadata = opt_metadata(body)
     ext = opt_str(

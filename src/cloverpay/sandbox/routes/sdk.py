@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ._web import flat_error, render, static_text
+from ._web import api_error, render, static_text
 
 __all__ = ["ELEMENT_TYPES", "routes"]
 
@@ -46,10 +46,16 @@ async def element(request: Request) -> Response:
     kind = request.query_params.get("type", "")
     label = ELEMENT_TYPES.get(kind)
     if label is None:
-        raise flat_error(400, f"type must be one of {', '.join(ELEMENT_TYPES)}")
+        raise api_error(400, f"type must be one of {', '.join(ELEMENT_TYPES)}")
     return HTMLResponse(
         render("element.html", label=label),
-        headers={"cache-control": "no-store", "referrer-policy": "no-referrer"},
+        headers={
+            "cache-control": "no-store",
+            "referrer-policy": "no-referrer",
+            # card data may only go to this origin's /v1/tokens; any site may frame it
+            "content-security-policy": "default-src 'none'; script-src 'self'; "
+            "style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors *",
+        },
     )
 
 

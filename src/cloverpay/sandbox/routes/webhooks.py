@@ -12,7 +12,10 @@
 ``POST /_sandbox/webhooks/flush``         send batched events now
 ``GET  /_sandbox/webhooks/deliveries``    every delivery: kind, URL, state, attempts
                                           (status code / error, time), body
-``GET/POST /_sandbox/webhooks/settings``  batch window, attempts, backoff, timeout
+``POST /_sandbox/webhooks/deliveries/{id}/redeliver``  send it again, byte for byte
+``POST /_sandbox/webhooks/retry``         make waiting retries due now
+``GET/POST /_sandbox/webhooks/settings``  batch window, attempts, backoff, timeout,
+                                          ``signature_clock`` ("wall" | "sandbox")
 =======================================  =================================================
 """
 
@@ -25,7 +28,7 @@ from starlette.routing import BaseRoute, Route
 from .._auth import state_of
 from .._http import json_body, json_response
 from .._webhooks_out import WebhookStore
-from ._web import dispatcher_for, flat_error
+from ._web import api_error, dispatcher_for
 
 __all__ = ["routes"]
 
@@ -35,10 +38,10 @@ async def register(request: Request) -> Response:
     body = json_body(request)
     url = body.get("url")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise flat_error(400, "url must be an http(s) URL")
+        raise api_error(400, "url must be an http(s) URL")
     auto = body.get("autoConfirm", False)
     if not isinstance(auto, bool):
-        raise flat_error(400, "autoConfirm must be true or false")
+        raise api_error(400, "autoConfirm must be true or false")
     dispatcher = dispatcher_for(state)
     store = state.domain(WebhookStore)
     with state.lock:
@@ -59,14 +62,14 @@ async def verify(request: Request) -> Response:
     state = state_of(request)
     code = json_body(request).get("verificationCode")
     if not isinstance(code, str) or not code:
-        raise flat_error(400, "verificationCode is required")
+        raise api_error(400, "verificationCode is required")
     with state.lock:
         try:
             config = state.domain(WebhookStore).confirm(code)
         except LookupError as exc:
-            raise flat_error(404, str(exc), "not_found") from None
+            raise api_error(404, str(exc), "not_found") from None
         except ValueError as exc:
-            raise flat_error(400, str(exc)) from None
+            raise api_error(400, str(exc)) from None
     return json_response(config.to_json())
 
 
@@ -87,11 +90,23 @@ async def flush(request: Request) -> Response:
 async def deliveries(request: Request) -> Response:
     state = state_of(request)
     kind = request.query_params.get("kind")
-    with state.lock:
-        items = [d.to_json() for d in state.domain(WebhookStore).deliveries]
+    items = dispatcher_for(state).snapshot()
     if kind:
         items = [d for d in items if d["kind"] == kind]
     return json_response({"deliveries": items})
+
+
+async def redeliver(request: Request) -> Response:
+    dispatcher = dispatcher_for(state_of(request))
+    try:
+        copy = dispatcher.redeliver(request.path_params["id"])
+    except LookupError as exc:
+        raise api_error(404, str(exc), "not_found") from None
+    return json_response({"id": copy.id, "kind": copy.kind, "url": copy.url})
+
+
+async def retry(request: Request) -> Response:
+    return json_response({"retrying": dispatcher_for(state_of(request)).retry_now()})
 
 
 _SETTINGS = {
@@ -103,8 +118,10 @@ _SETTINGS = {
 }
 
 
-def _settings_json(store: WebhookStore) -> dict[str, float]:
-    return {name: getattr(store.settings, name) for name in _SETTINGS}
+def _settings_json(store: WebhookStore) -> dict[str, float | str]:
+    out: dict[str, float | str] = {name: getattr(store.settings, name) for name in _SETTINGS}
+    out["signature_clock"] = store.settings.signature_clock
+    return out
 
 
 async def settings_get(request: Request) -> Response:
@@ -115,15 +132,19 @@ async def settings_set(request: Request) -> Response:
     store = state_of(request).domain(WebhookStore)
     body = json_body(request)
     for name, value in body.items():
+        if name == "signature_clock":
+            if value not in ("wall", "sandbox"):
+                raise api_error(400, "signature_clock must be 'wall' or 'sandbox'")
+            continue
         bounds = _SETTINGS.get(name)
         if bounds is None:
-            raise flat_error(400, f"{name} is not a webhook setting")
+            raise api_error(400, f"{name} is not a webhook setting")
         if not isinstance(value, int | float) or isinstance(value, bool):
-            raise flat_error(400, f"{name} must be a number")
+            raise api_error(400, f"{name} must be a number")
         if not bounds[0] <= value <= bounds[1]:
-            raise flat_error(400, f"{name} must be between {bounds[0]} and {bounds[1]}")
+            raise api_error(400, f"{name} must be between {bounds[0]} and {bounds[1]}")
         if name == "max_attempts" and not isinstance(value, int):
-            raise flat_error(400, "max_attempts must be an integer")
+            raise api_error(400, "max_attempts must be an integer")
     for name, value in body.items():
         setattr(store.settings, name, value)
     return json_response(_settings_json(store))
@@ -136,6 +157,8 @@ routes: list[BaseRoute] = [
     Route("/_sandbox/webhooks/verify", verify, methods=["POST"]),
     Route("/_sandbox/webhooks/flush", flush, methods=["POST"]),
     Route("/_sandbox/webhooks/deliveries", deliveries, methods=["GET"]),
+    Route("/_sandbox/webhooks/deliveries/{id}/redeliver", redeliver, methods=["POST"]),
+    Route("/_sandbox/webhooks/retry", retry, methods=["POST"]),
     Route("/_sandbox/webhooks/settings", settings_get, methods=["GET"]),
     Route("/_sandbox/webhooks/settings", settings_set, methods=["POST"]),
 ]

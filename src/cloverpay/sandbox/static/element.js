@@ -140,10 +140,15 @@
   async function tokenize(request) {
     var fields = {};
     var errors = {};
+    var mounted = Array.isArray(request.types) ? request.types : [];
     ['CARD_NUMBER', 'CARD_DATE', 'CARD_CVV', 'CARD_POSTAL_CODE', 'CARD_NAME',
      'CARD_STREET_ADDRESS'].forEach(function (type) {
       var field = type === TYPE ? window.__cloverField : sibling(type);
-      if (!field) return;
+      if (!field) {
+        // mounted on the page but its frame has not loaded yet: treat as empty
+        if (mounted.indexOf(type) >= 0 && VALIDATORS[type]('')) errors[type] = VALIDATORS[type]('');
+        return;
+      }
       var error = field.validate();
       if (error) errors[type] = error;
       fields[type] = field.value();

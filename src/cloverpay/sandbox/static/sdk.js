@@ -51,6 +51,7 @@
       this._listeners = {};
       this._state = { error: undefined, touched: false };
       this._ready = false;
+      this._queue = [];
     }
 
     mount(selector) {
@@ -108,11 +109,21 @@
     }
 
     _post(message) {
+      message.source = MESSAGE_SOURCE;
+      message.frameId = this._frameId;
+      if (!this._ready) {
+        this._queue.push(message); // sent once the frame says it is ready
+        return;
+      }
       if (this._iframe && this._iframe.contentWindow) {
-        message.source = MESSAGE_SOURCE;
-        message.frameId = this._frameId;
         this._iframe.contentWindow.postMessage(message, SANDBOX_ORIGIN);
       }
+    }
+
+    _flush() {
+      var queued = this._queue;
+      this._queue = [];
+      for (var i = 0; i < queued.length; i++) this._post(queued[i]);
     }
 
     _emit(name, event) {
@@ -122,12 +133,38 @@
     }
   }
 
+  // Google Pay / Apple Pay need the real wallets: the sandbox shows a disabled placeholder.
+  class UnavailableElement {
+    constructor(type) { this.type = type; }
+
+    mount(selector) {
+      var host = typeof selector === 'string' ? document.querySelector(selector) : null;
+      if (!host) return;
+      var button = document.createElement('button');
+      button.type = 'button';
+      button.disabled = true;
+      button.className = 'clover-sandbox-unavailable';
+      button.textContent = 'Wallet payments are not available in the sandbox';
+      host.innerHTML = '';
+      host.appendChild(button);
+    }
+
+    unmount() {}
+
+    addEventListener() {}
+
+    removeEventListener() {}
+  }
+
   class CloverElements {
     constructor(clover) {
       this._clover = clover;
     }
 
     create(type, styles) {
+      if (type === 'PAYMENT_REQUEST_BUTTON') {
+        return new UnavailableElement(type);
+      }
       if (TYPES.indexOf(type) < 0) {
         throw new Error('Clover: unsupported element type ' + type);
       }
@@ -174,6 +211,7 @@
           type: 'tokenize',
           requestId: requestId,
           apiAccessKey: self._apiAccessKey,
+          types: Object.keys(self._mounted),
           merchantId: self.merchantId || null
         });
       });
@@ -215,6 +253,7 @@
       if (data.type === 'ready') {
         element._ready = true;
         element._post({ type: 'styles', styles: element._styles });
+        element._flush();
       } else if (data.type === 'state') {
         element._state = { error: data.error || undefined, touched: !!data.touched };
         if (EVENT_NAMES.indexOf(data.event) >= 0) {

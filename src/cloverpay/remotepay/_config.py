@@ -1,0 +1,93 @@
+"""How to reach and trust a Clover device (Secure Network Pay Display, direct LAN)."""
+
+from __future__ import annotations
+
+import hashlib
+import ssl
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+__all__ = ["ConnectorConfig", "direct_url"]
+
+DEFAULT_PORT = 12345
+
+
+def direct_url(host: str, port: int = DEFAULT_PORT, *, secure: bool = True) -> str:
+    """``wss://<host>:<port>/remote_pay`` (``ws://`` only with ``secure=False``)."""
+    return f"{'wss' if secure else 'ws'}://{host}:{port}/remote_pay"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorConfig:
+    """Connector settings. Times are in seconds.
+
+    Trust (``wss://``): give ``ca_file`` (a PEM bundle holding Clover's device roots, or
+    your own CA for the sandbox) or ``pinned_sha256`` (hex SHA-256 of the device's DER
+    certificate; the chain is then not checked, the exact certificate is). Device
+    certificates name the device, not its LAN address, so ``check_hostname`` is off by
+    default [guess: no real device certificate was available; turn it on if yours
+    carries the address]. Plain ``ws://`` is refused unless ``allow_plain_ws`` is set.
+    """
+
+    url: str
+    remote_application_id: str
+    pos_name: str = "cloverpay"
+    serial_number: str = "cloverpay-1"
+    ca_file: str | None = None
+    pinned_sha256: str | None = None
+    check_hostname: bool = False
+    allow_plain_ws: bool = False
+    request_timeout: float = 120.0
+    """Default wait for a device answer; a transaction waits for a customer."""
+    connect_timeout: float = 10.0
+    heartbeat_interval: float | None = 15.0
+    """Application-level PING every so often once ready (None: off)."""
+    heartbeat_timeout: float = 5.0
+    """No PONG within this time: the connection is dropped and re-established."""
+    reconnect_delay: float | None = 3.0
+    """Delay between reconnect attempts (None: do not reconnect)."""
+    remote_source_sdk: str | None = None
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            raise ValueError("url must be ws://host:port/remote_pay or wss://host:port/...")
+        if parts.scheme == "ws" and not self.allow_plain_ws:
+            raise ValueError("plain ws:// sends card flows unencrypted: set allow_plain_ws=True")
+        if not self.remote_application_id:
+            raise ValueError("remote_application_id is required (the POS's Remote App ID)")
+        if self.pinned_sha256 is not None:
+            pin = self.pinned_sha256.replace(":", "").lower()
+            if len(pin) != 64 or any(c not in "0123456789abcdef" for c in pin):
+                raise ValueError("pinned_sha256 must be 64 hex digits")
+        for name in ("request_timeout", "connect_timeout", "heartbeat_timeout"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.heartbeat_interval is not None and self.heartbeat_interval <= 0:
+            raise ValueError("heartbeat_interval must be positive or None")
+
+    @property
+    def secure(self) -> bool:
+        return urlsplit(self.url).scheme == "wss"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context for ``wss://`` (None for ``ws://``)."""
+        if not self.secure:
+            return None
+        if self.pinned_sha256 is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE  # the pin is checked after the handshake
+            return ctx
+        ctx = ssl.create_default_context(cafile=self.ca_file)
+        ctx.check_hostname = self.check_hostname
+        return ctx
+
+    def pin_matches(self, der_certificate: bytes | None) -> bool:
+        """True when no pin is set, or the peer certificate matches it."""
+        if self.pinned_sha256 is None:
+            return True
+        if der_certificate is None:
+            return False
+        pin = self.pinned_sha256.replace(":", "").lower()
+        return hashlib.sha256(der_certificate).hexdigest() == pin

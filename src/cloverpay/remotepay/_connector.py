@@ -1,0 +1,609 @@
+"""The asyncio CloverConnector: Clover's requests as coroutines, over the session."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+from websockets.exceptions import ConnectionClosed
+
+from ._errors import NotReadyError, OutcomeUnknownError
+from ._requests import (
+    AuthRequest,
+    CapturePreAuthRequest,
+    IncrementPreAuthRequest,
+    ManualRefundRequest,
+    PreAuthRequest,
+    RefundPaymentRequest,
+    SaleRequest,
+    TipAdjustAuthRequest,
+    TransactionRequest,
+    VoidPaymentRequest,
+)
+from ._responses import (
+    AuthResponse,
+    CapturePreAuthResponse,
+    CloseoutResponse,
+    IncrementPreAuthResponse,
+    ManualRefundResponse,
+    PreAuthResponse,
+    RefundPaymentResponse,
+    ResetDeviceResponse,
+    Response,
+    ResponseCode,
+    RetrieveDeviceStatusResponse,
+    RetrievePaymentResponse,
+    RetrievePendingPaymentsResponse,
+    SaleResponse,
+    TipAdjustAuthResponse,
+    VoidPaymentResponse,
+    finish_cancel,
+    finish_ok,
+    status_code,
+    tx_start_rejected,
+)
+from ._session import ConnectorSession, _Transaction
+from .protocol import (
+    Break,
+    CapturePreAuth,
+    CloseoutRequest,
+    FinishCancel,
+    FinishOk,
+    KeyPress,
+    KeyPressMessage,
+    LocalProtocolError,
+    Message,
+    MessageReceived,
+    Method,
+    PayIntent,
+    Payment,
+    PaymentConfirmed,
+    PaymentRejected,
+    PrintText,
+    Reference,
+    RefundRequest,
+    RequestInfo,
+    RetrieveDeviceStatusRequest,
+    RetrievePaymentRequest,
+    RetrievePendingPayments,
+    ShowThankYouScreen,
+    ShowWelcomeScreen,
+    SignatureVerified,
+    TerminalMessage,
+    TipAdjust,
+    TipMode,
+    TransactionType,
+    TxStart,
+    TxStartResponse,
+    VoidPayment,
+    VoidReason,
+)
+from .protocol import CloseoutResponse as CloseoutMessage
+from .protocol import (
+    IncrementPreAuthRequest as IncrementMessage,
+)
+from .protocol import RetrieveDeviceStatusResponse as DeviceStatusMessage
+from .protocol import RetrievePaymentResponse as RetrievePaymentMessage
+
+__all__ = ["CloverConnector"]
+
+R = TypeVar("R", bound=Response)
+CONFIG_ERROR = "Merchant Configuration Validation Error"
+
+
+class CloverConnector(ConnectorSession):
+    """Drive one Clover device: ``async with CloverConnector(config, listener) as c:``
+    connects, pairs (the merchant may have to type a code, see
+    ``listener.on_pairing_code``) and waits until the device is ready.
+
+    Every request returns Clover's response object (``success``, ``result``,
+    ``reason``, ``message`` …) and also hands it to ``listener.on_response``. Bad
+    requests are answered locally with result FAIL before anything is sent; a device
+    that is not ready gives ERROR. A request that left us without an answer in time
+    (or whose connection dropped) raises :class:`OutcomeUnknownError`: nothing is ever
+    re-sent automatically; look the payment up with :meth:`retrieve_payment`.
+    """
+
+    # -- transactions -------------------------------------------------------------
+    async def sale(self, request: SaleRequest, *, timeout: float | None = None) -> SaleResponse:
+        def intent() -> PayIntent:
+            return request.pay_intent(
+                TransactionType.PAYMENT,
+                tip_amount=request.tip_amount or 0,
+                tax_amount=request.tax_amount,
+                tip_mode=request.tip_mode,
+            )
+
+        return await self._transaction(
+            SaleResponse, request, RequestInfo.SALE, "sale", "SaleRequest", intent, timeout
+        )
+
+    async def auth(self, request: AuthRequest, *, timeout: float | None = None) -> AuthResponse:
+        def intent() -> PayIntent:
+            return request.pay_intent(
+                TransactionType.PAYMENT, tax_amount=request.tax_amount, tip_mode=TipMode.ON_PAPER
+            )
+
+        return await self._transaction(
+            AuthResponse, request, RequestInfo.AUTH, "auth", "AuthRequest", intent, timeout
+        )
+
+    async def pre_auth(
+        self, request: PreAuthRequest, *, timeout: float | None = None
+    ) -> PreAuthResponse:
+        def intent() -> PayIntent:
+            return request.pay_intent(TransactionType.AUTH)
+
+        return await self._transaction(
+            PreAuthResponse,
+            request,
+            RequestInfo.PREAUTH,
+            "preAuth",
+            "PreAuthRequest",
+            intent,
+            timeout,
+        )
+
+    async def manual_refund(
+        self, request: ManualRefundRequest, *, timeout: float | None = None
+    ) -> ManualRefundResponse:
+        def intent() -> PayIntent:
+            return request.pay_intent(TransactionType.CREDIT, amount=-abs(request.amount))
+
+        return await self._transaction(
+            ManualRefundResponse,
+            request,
+            RequestInfo.CREDIT,
+            "manualRefund",
+            "ManualRefundRequest",
+            intent,
+            timeout,
+        )
+
+    async def refund_payment(
+        self, request: RefundPaymentRequest, *, timeout: float | None = None
+    ) -> RefundPaymentResponse:
+        problem = request.check()
+        if problem:
+            return self._local(RefundPaymentResponse, ResponseCode.FAIL, *problem)
+        if not self.is_ready:
+            return self._not_ready(RefundPaymentResponse, "refundPayment", "RefundPaymentRequest")
+        values: dict[str, Any] = {"full_refund": request.full_refund}
+        if request.amount is not None:
+            values["amount"] = request.amount
+        if request.order_id is not None:
+            values["order_id"] = request.order_id
+        values["payment_id"] = request.payment_id
+        for name in ("disable_printing", "disable_receipt_selection"):
+            value = getattr(request, name)
+            if value is not None:
+                key = "disable_clover_printing" if name == "disable_printing" else name
+                values[key] = value
+        message = RefundRequest(**values)
+        return await self._run_transaction(
+            RefundPaymentResponse, message, RequestInfo.REFUND, None, timeout
+        )
+
+    async def _transaction(
+        self,
+        cls: type[R],
+        request: TransactionRequest,
+        info: RequestInfo,
+        call: str,
+        kind: str,
+        intent: Callable[[], PayIntent],
+        timeout: float | None,
+    ) -> R:
+        problem = request.check(call, kind)
+        if problem:
+            return self._local(cls, ResponseCode.FAIL, *problem)
+        if not self.is_ready:
+            return self._not_ready(cls, call, kind)
+        unsupported = self._unsupported(info, request, call, kind)
+        if unsupported:
+            return self._local(cls, ResponseCode.UNSUPPORTED, CONFIG_ERROR, unsupported)
+        try:
+            message = TxStart(pay_intent=intent(), order=None, request_info=info)
+        except ValidationError as exc:
+            fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
+            detail = f"In {call}: {kind} - invalid {fields}."
+            return self._local(cls, ResponseCode.FAIL, "Invalid Argument.", detail)
+        return await self._run_transaction(cls, message, info, request.external_id.strip(), timeout)
+
+    async def _run_transaction(
+        self,
+        cls: type[R],
+        message: Message,
+        info: RequestInfo,
+        external_id: str | None,
+        timeout: float | None,
+    ) -> R:
+        if self._tx is not None:
+            return self._local(
+                cls, ResponseCode.ERROR, "Device Busy", "A transaction is in progress."
+            )
+        fut: asyncio.Future[MessageReceived] = asyncio.get_running_loop().create_future()
+        tx = _Transaction(info, external_id, fut)
+        self._tx = tx
+        try:
+            await self._send(message)
+        except (NotReadyError, LocalProtocolError) as exc:
+            self._tx = None
+            return self._local(cls, ResponseCode.ERROR, "Device Connection Error", str(exc))
+        except ConnectionClosed:
+            self._tx = None
+            raise OutcomeUnknownError(
+                "connection lost while sending; outcome unknown",
+                method=message.method,
+                external_id=external_id,
+            ) from None
+        try:
+            event = await self._wait(fut, timeout, method=message.method, external_id=external_id)
+        finally:
+            if self._tx is tx:
+                self._tx = None
+        msg = event.message
+        response: Response
+        if isinstance(msg, TxStartResponse):
+            response = tx_start_rejected(info, msg, external_id)
+        elif isinstance(msg, FinishOk):
+            response = finish_ok(info, msg)
+            self._background(ShowThankYouScreen() if msg.payment else ShowWelcomeScreen())
+        else:
+            assert isinstance(msg, FinishCancel)
+            response = finish_cancel(info, msg, tx.refund_response)
+            self._background(ShowWelcomeScreen())
+        assert isinstance(response, cls)
+        self._notify(self.listener.on_response, response)
+        return response
+
+    def _unsupported(
+        self, info: RequestInfo, request: TransactionRequest, call: str, kind: str
+    ) -> str | None:
+        mi = self.merchant_info
+        assert mi is not None
+        if request.vaulted_card is not None and not mi.supports_vault_card:
+            return f"In {call}: {kind} - Vault Card support is not enabled for the payment gateway."
+        needs = {
+            RequestInfo.AUTH: (mi.supports_auth, "Auths"),
+            RequestInfo.PREAUTH: (mi.supports_pre_auth, "PreAuths"),
+            RequestInfo.CREDIT: (mi.supports_manual_refund, "Manual Refunds"),
+        }
+        if info in needs and not needs[info][0]:
+            return f"In {call}: {kind} - {needs[info][1]} are not enabled for the payment gateway."
+        return None
+
+    # -- payment maintenance ---------------------------------------------------------
+    async def void_payment(
+        self, request: VoidPaymentRequest, *, timeout: float | None = None
+    ) -> VoidPaymentResponse:
+        problem = request.check()
+        if problem:
+            return self._local(VoidPaymentResponse, ResponseCode.FAIL, *problem)
+        if not self.is_ready:
+            return self._not_ready(VoidPaymentResponse, "voidPayment", "VoidPaymentRequest")
+        payment = Payment(
+            id=request.payment_id,
+            order=Reference(id=request.order_id) if request.order_id else None,
+            employee=Reference(id=request.employee_id) if request.employee_id else Reference(),
+            offline=False,
+        )
+        message = VoidPayment(payment=payment, void_reason=request.void_reason)
+        mi = self.merchant_info
+        assert mi is not None
+        if mi.supports_void_payment_response:
+            event = await self._request(
+                message, Method.VOID_PAYMENT_RESPONSE, timeout, inner_version=3
+            )
+            msg: Any = event.message
+            code = status_code(msg.status)
+            response = VoidPaymentResponse(
+                success=code is ResponseCode.SUCCESS,
+                result=code,
+                reason=msg.reason or code.value,
+                message=msg.message,
+                payment_id=request.payment_id,
+                payment=msg.payment,
+            )
+        else:
+            if mi.supports_acknowledgement:
+                await self._request(message, None, timeout, wait_ack=True)
+            else:
+                await self._send(message)
+            response = VoidPaymentResponse(
+                success=True,
+                result=ResponseCode.SUCCESS,
+                reason="SUCCESS",
+                payment_id=request.payment_id,
+                payment=payment,
+            )
+        self._background(ShowWelcomeScreen())
+        self._notify(self.listener.on_response, response)
+        return response
+
+    async def tip_adjust_auth(
+        self, request: TipAdjustAuthRequest, *, timeout: float | None = None
+    ) -> TipAdjustAuthResponse:
+        problem = request.check()
+        if problem:
+            return self._local(TipAdjustAuthResponse, ResponseCode.FAIL, *problem)
+        if not self.is_ready:
+            return self._not_ready(TipAdjustAuthResponse, "tipAdjustAuth", "TipAdjustAuthRequest")
+        assert self.merchant_info is not None
+        if not self.merchant_info.supports_tip_adjust:
+            return self._local(
+                TipAdjustAuthResponse,
+                ResponseCode.UNSUPPORTED,
+                CONFIG_ERROR,
+                "In tipAdjustAuth: TipAdjustAuthRequest - Tip Adjustments are not enabled for "
+                "the payment gateway.",
+            )
+        message = TipAdjust(
+            tip_amount=request.tip_amount, order_id=request.order_id, payment_id=request.payment_id
+        )
+        event = await self._request(message, Method.TIP_ADJUST_RESPONSE, timeout)
+        msg: Any = event.message
+        ok = bool(msg.success)
+        return self._answer(
+            TipAdjustAuthResponse(
+                success=ok,
+                result=ResponseCode.SUCCESS if ok else ResponseCode.FAIL,
+                reason=msg.reason,
+                message=msg.message,
+                payment_id=msg.payment_id,
+                tip_amount=msg.amount,
+            )
+        )
+
+    async def capture_pre_auth(
+        self, request: CapturePreAuthRequest, *, timeout: float | None = None
+    ) -> CapturePreAuthResponse:
+        problem = request.check()
+        if problem:
+            return self._local(CapturePreAuthResponse, ResponseCode.FAIL, *problem)
+        if not self.is_ready:
+            return self._not_ready(
+                CapturePreAuthResponse, "capturePreAuth", "CapturePreAuthRequest"
+            )
+        assert self.merchant_info is not None
+        if not self.merchant_info.supports_pre_auth:
+            return self._local(
+                CapturePreAuthResponse,
+                ResponseCode.UNSUPPORTED,
+                CONFIG_ERROR,
+                "In capturePreAuth: PreAuth Captures are not enabled for the payment gateway.",
+            )
+        message = CapturePreAuth(
+            amount=request.amount, tip_amount=request.tip_amount, payment_id=request.payment_id
+        )
+        event = await self._request(message, Method.CAPTURE_PREAUTH_RESPONSE, timeout)
+        msg: Any = event.message
+        code = status_code(msg.status)
+        return self._answer(
+            CapturePreAuthResponse(
+                success=code is ResponseCode.SUCCESS,
+                result=code,
+                reason=msg.reason,
+                message=msg.message,
+                payment_id=msg.payment_id,
+                amount=msg.amount,
+                tip_amount=msg.tip_amount,
+            )
+        )
+
+    async def increment_pre_auth(
+        self, request: IncrementPreAuthRequest, *, timeout: float | None = None
+    ) -> IncrementPreAuthResponse:
+        problem = request.check()
+        if problem:
+            return self._local(IncrementPreAuthResponse, ResponseCode.FAIL, *problem)
+        if not self.is_ready:
+            return self._not_ready(
+                IncrementPreAuthResponse, "incrementPreAuth", "IncrementPreAuthRequest"
+            )
+        message = IncrementMessage(amount=request.amount, payment_id=request.payment_id)
+        event = await self._request(message, Method.INCREMENT_PREAUTH_RESPONSE, timeout)
+        msg: Any = event.message
+        code = status_code(msg.status)
+        return self._answer(
+            IncrementPreAuthResponse(
+                success=code is ResponseCode.SUCCESS,
+                result=code,
+                reason=msg.reason,
+                authorization=msg.authorization,
+            )
+        )
+
+    async def closeout(
+        self,
+        *,
+        allow_open_tabs: bool = False,
+        batch_id: str | None = None,
+        timeout: float | None = None,
+    ) -> CloseoutResponse:
+        if not self.is_ready:
+            return self._not_ready(CloseoutResponse, "closeout", "CloseoutRequest")
+        values: dict[str, Any] = {"allow_open_tabs": allow_open_tabs}
+        if batch_id is not None:
+            values["batch_id"] = batch_id
+        event = await self._request(CloseoutRequest(**values), Method.CLOSEOUT_RESPONSE, timeout)
+        msg = event.message
+        assert isinstance(msg, CloseoutMessage)
+        code = status_code(msg.status)
+        return self._answer(
+            CloseoutResponse(
+                success=code is ResponseCode.SUCCESS,
+                result=code,
+                reason=msg.reason,
+                batch=msg.batch,
+            )
+        )
+
+    # -- queries ----------------------------------------------------------------------
+    async def retrieve_payment(
+        self, external_payment_id: str, *, timeout: float | None = None
+    ) -> RetrievePaymentResponse:
+        """Look a payment up by the externalPaymentId it was started with."""
+        if not self.is_ready:
+            return self._not_ready(
+                RetrievePaymentResponse, "retrievePayment", "RetrievePaymentRequest"
+            )
+        event = await self._request(
+            RetrievePaymentRequest(external_payment_id=external_payment_id),
+            Method.RETRIEVE_PAYMENT_RESPONSE,
+            timeout,
+        )
+        msg = event.message
+        assert isinstance(msg, RetrievePaymentMessage)
+        code = status_code(msg.status)
+        return self._answer(
+            RetrievePaymentResponse(
+                success=code is ResponseCode.SUCCESS,
+                result=code,
+                reason=msg.reason,
+                message=msg.message,
+                external_payment_id=msg.external_payment_id,
+                query_status=msg.query_status,
+                payment=msg.payment,
+            )
+        )
+
+    async def retrieve_pending_payments(
+        self, *, timeout: float | None = None
+    ) -> RetrievePendingPaymentsResponse:
+        if not self.is_ready:
+            return self._not_ready(RetrievePendingPaymentsResponse, "retrievePendingPayments", "")
+        event = await self._request(
+            RetrievePendingPayments(), Method.RETRIEVE_PENDING_PAYMENTS_RESPONSE, timeout
+        )
+        msg: Any = event.message
+        code = status_code(msg.status)
+        if code is not ResponseCode.SUCCESS:
+            code = ResponseCode.ERROR
+        return self._answer(
+            RetrievePendingPaymentsResponse(
+                success=code is ResponseCode.SUCCESS,
+                result=code,
+                reason=msg.reason,
+                pending_payments=list(msg.pending_payment_entries or []),
+            )
+        )
+
+    async def retrieve_device_status(
+        self, *, send_last_message: bool = False, timeout: float | None = None
+    ) -> RetrieveDeviceStatusResponse:
+        if not self.is_ready:
+            return self._not_ready(RetrieveDeviceStatusResponse, "retrieveDeviceStatus", "")
+        event = await self._request(
+            RetrieveDeviceStatusRequest(send_last_message=send_last_message),
+            Method.RETRIEVE_DEVICE_STATUS_RESPONSE,
+            timeout,
+        )
+        msg = event.message
+        assert isinstance(msg, DeviceStatusMessage)
+        code = status_code(msg.status)
+        return self._answer(
+            RetrieveDeviceStatusResponse(
+                success=code is ResponseCode.SUCCESS,
+                result=code,
+                reason=msg.reason,
+                state=msg.state,
+                substate=msg.substate,
+                data=msg.data,
+            )
+        )
+
+    async def reset_device(self, *, timeout: float | None = None) -> ResetDeviceResponse:
+        """BREAK: the device abandons what it is doing (an open transaction included)."""
+        if not self.is_ready:
+            return self._not_ready(ResetDeviceResponse, "resetDevice", "")
+        event = await self._request(Break(), Method.RESET_DEVICE_RESPONSE, timeout)
+        msg: Any = event.message
+        return self._answer(
+            ResetDeviceResponse(
+                success=True, result=ResponseCode.SUCCESS, reason=msg.reason, state=msg.state
+            )
+        )
+
+    # -- screens and answers to the device ---------------------------------------------
+    async def show_message(self, text: str) -> None:
+        await self._send(TerminalMessage(text=text))
+
+    async def show_welcome_screen(self) -> None:
+        await self._send(ShowWelcomeScreen())
+
+    async def show_thank_you_screen(self) -> None:
+        await self._send(ShowThankYouScreen())
+
+    async def print_text(self, lines: list[str], *, print_job_id: str | None = None) -> None:
+        values: dict[str, Any] = {"text_lines": lines}
+        if print_job_id is not None:
+            values["external_print_job_id"] = print_job_id
+        await self._send(PrintText(**values))
+
+    async def invoke_input_option(self, key: KeyPress) -> None:
+        """Press a key on the device, e.g. ``KeyPress.ESC`` to cancel a transaction."""
+        await self._send(KeyPressMessage(key_press=key))
+
+    async def accept_payment(self, payment: Payment) -> None:
+        await self._send(PaymentConfirmed(payment=payment))
+
+    async def reject_payment(self, payment: Payment, reason: VoidReason) -> None:
+        await self._send(PaymentRejected(payment=payment, reason=reason))
+
+    async def accept_signature(self, payment: Payment) -> None:
+        await self._send(SignatureVerified(payment=payment, verified=True))
+
+    async def reject_signature(self, payment: Payment) -> None:
+        await self._send(SignatureVerified(payment=payment, verified=False))
+
+    # -- plumbing ---------------------------------------------------------------------
+    async def _request(
+        self,
+        message: Message,
+        response: Method | None,
+        timeout: float | None,
+        *,
+        wait_ack: bool = False,
+        **kw: Any,
+    ) -> MessageReceived:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[MessageReceived] = loop.create_future()
+
+        def register(mid: str | None) -> None:
+            if wait_ack and mid is not None:
+                self._waiters.by_ack[mid] = fut
+            elif response is not None:
+                self._waiters.by_method.setdefault(response, deque()).append(fut)
+
+        try:
+            await self._send(message, on_encoded=register, **kw)
+        except ConnectionClosed:
+            raise OutcomeUnknownError(
+                "connection lost while sending; outcome unknown", method=message.method
+            ) from None
+        try:
+            return await self._wait(fut, timeout, method=message.method, external_id=None)
+        finally:
+            queue = self._waiters.by_method.get(response) if response else None
+            if queue is not None and fut in queue:
+                queue.remove(fut)
+
+    def _local(self, cls: type[R], result: ResponseCode, reason: str, message: str) -> R:
+        return self._answer(cls(success=False, result=result, reason=reason, message=message))
+
+    def _not_ready(self, cls: type[R], call: str, kind: str) -> R:
+        prefix = f"In {call}: {kind} - " if kind else f"In {call}: "
+        return self._local(
+            cls,
+            ResponseCode.ERROR,
+            "Device Connection Error",
+            f"{prefix}The Clover device is not connected.",
+        )
+
+    def _answer(self, response: R) -> R:
+        self._notify(self.listener.on_response, response)
+        return response

@@ -1,0 +1,422 @@
+"""The connection half of the CloverConnector: owns the websocket, the heartbeat and
+reconnection, feeds frames to the sans-I/O core and routes its events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Self, TypeVar
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from ._config import ConnectorConfig
+from ._errors import NotReadyError, OutcomeUnknownError
+from ._listener import CloverConnectorListener, DeviceErrorEvent
+from ._responses import finish_cancel, finish_ok
+from ._tokens import MemoryTokenStore, TokenStore
+from .protocol import (
+    Ack,
+    ConfirmPaymentMessage,
+    DiscoveryRequest,
+    DiscoveryResponse,
+    Event,
+    FinishCancel,
+    FinishOk,
+    LocalProtocolError,
+    Message,
+    MessageReceived,
+    Method,
+    PairingCode,
+    PairingRequest,
+    PairingResponse,
+    Ping,
+    PingReceived,
+    Pong,
+    PongReceived,
+    ProtocolError,
+    RefundResponse,
+    RemoteError,
+    RemotePayProtocol,
+    RemoteProtocolError,
+    RequestInfo,
+    Role,
+    ShowWelcomeScreen,
+    TipAdded,
+    TxStartResponse,
+    UiDirection,
+    UiStateMessage,
+    UntypedMessage,
+    VerifySignature,
+)
+
+__all__ = ["ConnectorSession"]
+
+log = logging.getLogger("cloverpay.remotepay")
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class _Transaction:
+    """The one TX_START / REFUND_REQUEST in flight."""
+
+    info: RequestInfo
+    external_id: str | None
+    future: asyncio.Future[MessageReceived]
+    refund_response: RefundResponse | None = None
+
+
+@dataclass(slots=True)
+class _Waiters:
+    by_method: dict[Method, deque[asyncio.Future[MessageReceived]]] = field(default_factory=dict)
+    by_ack: dict[str, asyncio.Future[MessageReceived]] = field(default_factory=dict)
+
+
+class ConnectorSession:
+    """Connection management; :class:`CloverConnector` adds the requests."""
+
+    def __init__(
+        self,
+        config: ConnectorConfig,
+        listener: CloverConnectorListener | None = None,
+        *,
+        token_store: TokenStore | None = None,
+    ) -> None:
+        self.config = config
+        self.listener = listener or CloverConnectorListener()
+        self.token_store: TokenStore = token_store or MemoryTokenStore()
+        self.merchant_info: DiscoveryResponse | None = None
+        self._core: RemotePayProtocol | None = None
+        self._ws: ClientConnection | None = None
+        self._send_lock = asyncio.Lock()
+        self._ready = asyncio.Event()
+        self._closing = False
+        self._runner: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._pong: asyncio.Event = asyncio.Event()
+        self._tx: _Transaction | None = None
+        self._waiters = _Waiters()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle ------------------------------------------------------------
+    @property
+    def is_ready(self) -> bool:
+        return self._ready.is_set()
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def connect(self, *, wait_ready: bool = True, timeout: float | None = None) -> None:
+        """Start the connection loop; with ``wait_ready`` wait until the device is ready
+        (pairing included: the merchant may need to type the code)."""
+        if self._runner is None or self._runner.done():
+            self._closing = False
+            self._runner = asyncio.create_task(self._run(), name="cloverpay-connector")
+        if not wait_ready or self._ready.is_set():
+            return
+        ready = asyncio.ensure_future(self._ready.wait())
+        runner = self._runner
+        try:
+            done, _ = await asyncio.wait(
+                {ready, runner}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            ready.cancel()
+        if ready in done:
+            return
+        if runner in done:
+            raise NotReadyError(
+                "the connection loop stopped before the device was ready (see on_device_error)"
+            )
+        raise TimeoutError("the device did not become ready in time")
+
+    async def close(self) -> None:
+        """Close the connection (1000 NORMAL_CLOSURE) and stop reconnecting."""
+        self._closing = True
+        if self._ws is not None:
+            await self._ws.close(1000, "NORMAL_CLOSURE")
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+            self._runner = None
+
+    async def _run(self) -> None:
+        cfg = self.config
+        while not self._closing:
+            try:
+                await self._session()
+            except (OSError, InvalidHandshake, TimeoutError) as exc:
+                self._error("COMMUNICATION", "NotConnected", f"{type(exc).__name__}: {exc}")
+            if self._closing or cfg.reconnect_delay is None:
+                return
+            await asyncio.sleep(cfg.reconnect_delay)
+
+    async def _session(self) -> None:
+        cfg = self.config
+        async with connect(
+            cfg.url,
+            ssl=cfg.ssl_context(),
+            open_timeout=cfg.connect_timeout,
+            max_size=16 * 1024 * 1024,
+            compression=None,
+        ) as ws:
+            if cfg.secure:
+                ssl_object = ws.transport.get_extra_info("ssl_object")
+                cert = ssl_object.getpeercert(binary_form=True) if ssl_object else None
+                if not cfg.pin_matches(cert):
+                    self._error("COMMUNICATION", "CertificatePin", "certificate pin mismatch")
+                    await ws.close(1008, "certificate pin mismatch")
+                    self._closing = True
+                    return
+            self._ws = ws
+            self._core = RemotePayProtocol(
+                Role.POS,
+                remote_application_id=cfg.remote_application_id,
+                remote_source_sdk=cfg.remote_source_sdk,
+            )
+            self._notify(self.listener.on_device_connected)
+            try:
+                await self._send(
+                    PairingRequest(
+                        name=cfg.pos_name,
+                        serial_number=cfg.serial_number,
+                        application_name=cfg.pos_name,
+                        authentication_token=self.token_store.load(),
+                    )
+                )
+                async for text in ws:
+                    if isinstance(text, str):
+                        self._receive(text)
+            except ConnectionClosed:
+                pass
+            finally:
+                self._disconnected()
+
+    def _disconnected(self) -> None:
+        was_connected = self._core is not None
+        if self._core is not None:
+            self._core.connection_closed()
+        self._core = None
+        self._ws = None
+        self._ready.clear()
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
+        lost = "connection lost before the device answered"
+        if self._tx is not None and not self._tx.future.done():
+            self._tx.future.set_exception(
+                OutcomeUnknownError(lost, method="TX_START", external_id=self._tx.external_id)
+            )
+        self._tx = None
+        for queue in self._waiters.by_method.values():
+            for fut in queue:
+                if not fut.done():
+                    fut.set_exception(OutcomeUnknownError(lost, method="request"))
+        for fut in self._waiters.by_ack.values():
+            if not fut.done():
+                fut.set_exception(OutcomeUnknownError(lost, method="VOID_PAYMENT"))
+        self._waiters = _Waiters()
+        if was_connected:
+            self._notify(self.listener.on_device_disconnected)
+
+    # -- frames -----------------------------------------------------------------
+    async def _send(
+        self,
+        message: Message | UntypedMessage | Ping | Pong,
+        *,
+        on_encoded: Callable[[str | None], None] | None = None,
+        **kw: Any,
+    ) -> None:
+        """Encode and write a message. ``on_encoded(envelope id)`` runs once the frames
+        exist and before they are written, so a waiter is in place before any answer."""
+        core, ws = self._core, self._ws
+        if core is None or ws is None:
+            raise NotReadyError("The Clover device is not connected.")
+        async with self._send_lock:
+            frames = core.send(message, **kw)
+            if on_encoded is not None:
+                on_encoded(core.last_sent_id)
+            for frame in frames:
+                await ws.send(frame)
+
+    def _receive(self, text: str) -> None:
+        core = self._core
+        assert core is not None
+        try:
+            events = core.receive_data(text, now=asyncio.get_running_loop().time())
+        except RemoteProtocolError as exc:
+            self._error("PROTOCOL", "RemoteProtocolError", str(exc))
+            return
+        for event in events:
+            self._dispatch(event)
+
+    def _dispatch(self, event: Event) -> None:
+        if isinstance(event, PingReceived):
+            self._spawn(self._send(Pong()))
+            return
+        if isinstance(event, PongReceived):
+            self._pong.set()
+            return
+        if not isinstance(event, MessageReceived):
+            log.debug("ignored %s", type(event).__name__)
+            return
+        msg = event.message
+        if isinstance(msg, Ack):
+            fut = self._waiters.by_ack.pop(msg.source_message_id, None)
+            if fut is not None and not fut.done():
+                fut.set_result(event)
+        elif isinstance(msg, PairingCode):
+            self._notify(self.listener.on_pairing_code, msg.pairing_code)
+        elif isinstance(msg, PairingResponse):
+            self._paired(msg)
+        elif isinstance(msg, DiscoveryResponse):
+            self._discovered(msg)
+        elif isinstance(msg, UiStateMessage):
+            hook = (
+                self.listener.on_device_activity_start
+                if msg.ui_direction is UiDirection.ENTER
+                else self.listener.on_device_activity_end
+            )
+            self._notify(hook, msg)
+            if msg.ui_state == "RECEIPT_OPTIONS" and msg.ui_direction is UiDirection.EXIT:
+                self._background(ShowWelcomeScreen())
+        elif isinstance(msg, TxStartResponse | FinishOk | FinishCancel | RefundResponse):
+            self._transaction_event(event, msg)
+        elif isinstance(msg, ConfirmPaymentMessage):
+            self._notify(self.listener.on_confirm_payment_request, msg)
+        elif isinstance(msg, VerifySignature):
+            self._notify(self.listener.on_verify_signature_request, msg)
+        elif isinstance(msg, TipAdded):
+            self._notify(self.listener.on_tip_added, msg.tip_amount)
+        elif isinstance(msg, RemoteError):
+            self._error("EXCEPTION", "UnknownError", msg.model_dump_json(by_alias=True))
+        else:
+            queue = self._waiters.by_method.get(msg.method)
+            if queue:
+                fut = queue.popleft()
+                if not fut.done():
+                    fut.set_result(event)
+                    return
+            self._notify(self.listener.on_message, msg)
+
+    def _paired(self, msg: PairingResponse) -> None:
+        if msg.succeeded:
+            token = msg.authentication_token
+            if token:
+                self.token_store.save(token)
+                self._notify(self.listener.on_pairing_success, token)
+            self._background(DiscoveryRequest(supports_order_modification=False))
+        elif msg.failed:
+            self.token_store.save(None)
+            self._error("COMMUNICATION", "PairingFailed", "pairing failed; asking again")
+            self._background(
+                PairingRequest(
+                    name=self.config.pos_name,
+                    serial_number=self.config.serial_number,
+                    application_name=self.config.pos_name,
+                )
+            )
+
+    def _discovered(self, msg: DiscoveryResponse) -> None:
+        self.merchant_info = msg
+        if msg.ready:
+            self._ready.set()
+            self._notify(self.listener.on_device_ready, msg)
+            if self.config.heartbeat_interval is not None and self._heartbeat is None:
+                self._heartbeat = asyncio.create_task(self._heartbeat_loop())
+        else:
+            self._ready.clear()
+            self._notify(self.listener.on_device_connected)
+
+    def _transaction_event(
+        self,
+        event: MessageReceived,
+        msg: TxStartResponse | FinishOk | FinishCancel | RefundResponse,
+    ) -> None:
+
+        tx = self._tx
+        if isinstance(msg, RefundResponse):
+            if tx is not None:
+                tx.refund_response = msg
+            return
+        if isinstance(msg, TxStartResponse) and msg.accepted:
+            return
+        if tx is not None and not tx.future.done():
+            self._tx = None
+            tx.future.set_result(event)
+            return
+        # a result nobody waits for any more (e.g. after a timeout): never drop it
+        info = getattr(msg, "request_info", None) or RequestInfo.SALE
+        if isinstance(msg, FinishOk):
+            self._notify(self.listener.on_response, finish_ok(info, msg))
+        elif isinstance(msg, FinishCancel):
+            self._notify(self.listener.on_response, finish_cancel(info, msg))
+        else:
+            self._notify(self.listener.on_message, msg)
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.config.heartbeat_interval
+        assert interval is not None
+        while True:
+            await asyncio.sleep(interval)
+            self._pong.clear()
+            try:
+                await self._send(Ping())
+                async with asyncio.timeout(self.config.heartbeat_timeout):
+                    await self._pong.wait()
+            except TimeoutError:
+                self._ready.clear()  # not ready from now on; the close reconnects
+                self._error("COMMUNICATION", "HeartbeatTimeout", "no PONG from the device")
+                ws = self._ws
+                if ws is not None:
+                    await ws.close(4001, "Missed pong")
+                return
+            except (NotReadyError, ConnectionClosed, LocalProtocolError):
+                return
+
+    # -- helpers ----------------------------------------------------------------
+    def _notify(self, hook: Callable[..., None], *args: Any) -> None:
+        try:
+            hook(*args)
+        except Exception:
+            log.exception("listener callback %s failed", getattr(hook, "__name__", hook))
+
+    def _error(self, kind: str, code: str, message: str) -> None:
+        log.warning("device error %s/%s: %s", kind, code, message)
+        self._notify(self.listener.on_device_error, DeviceErrorEvent(kind, code, message))
+
+    def _background(self, message: Message) -> None:
+        self._spawn(self._send(message))
+
+    def _spawn(self, awaitable: Awaitable[Any]) -> None:
+        task = asyncio.create_task(self._quiet(awaitable))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _quiet(self, awaitable: Awaitable[Any]) -> None:
+        try:
+            await awaitable
+        except (NotReadyError, ConnectionClosed, ProtocolError) as exc:
+            log.debug("background send dropped: %s", exc)
+
+    async def _wait(
+        self, fut: asyncio.Future[T], timeout: float | None, *, method: str, external_id: str | None
+    ) -> T:
+        try:
+            async with asyncio.timeout(timeout or self.config.request_timeout):
+                return await fut
+        except TimeoutError:
+            raise OutcomeUnknownError(
+                f"no answer from the device to {method} in time; outcome unknown",
+                method=method,
+                external_id=external_id,
+            ) from None

@@ -1,0 +1,72 @@
+"""An emulated Clover terminal running Secure Network Pay Display (Remote Pay).
+
+The sandbox also plays the card terminal: a websocket server at
+``ws://HOST:PORT/remote_pay`` (or ``wss://`` with a certificate it generates) that
+speaks the device side of :mod:`cloverpay.remotepay.protocol` — the same sans-I/O
+core the POS side uses — and that Clover's official SDKs accept (spec §9): it pairs
+(by itself, or once the code is confirmed), answers discovery with its capability
+flags, ACKs every command, answers PINGs, and runs sales, auths, preauths, captures,
+increments, tip adjusts, voids, refunds, manual refunds, closeouts, payment and
+status lookups, resets, card reads, vaulting, printing and screens.
+
+The customer is scripted (:class:`CustomerScript`, ``POST /_sandbox/terminal/script``)
+or a person on the ``/terminal`` page. Money taken on the terminal lands in the
+sandbox's merchant state: the Platform v3 payments view and app webhooks see it.
+
+::
+
+    sandbox = Sandbox(seed=1)
+    with SandboxServer(sandbox, terminal_port=0) as server:
+        server.terminal_url            # ws://127.0.0.1:PORT/remote_pay
+        terminal_for(sandbox.state).push_script(CustomerScript(outcome="decline"))
+
+Modules: :mod:`._device` (the terminal: settings, screen, inputs, reboot),
+:mod:`._session` (one POS connection), :mod:`._handlers` and :mod:`._flows` (what the
+device does per request), :mod:`._ledger` (money into the merchant state),
+:mod:`._script` (scripted customers), :mod:`._server` (the websocket server),
+:mod:`._tls` (the self-signed certificate).
+"""
+
+from ._device import Input, Terminal, TerminalRebooted, TerminalSettings, terminal_for
+from ._flows import SIGNATURE, request_info_of, run_payment, run_refund
+from ._ledger import Books, LedgerError, TerminalLedger, card_transaction
+from ._script import (
+    CARDS,
+    DEFAULT_SCRIPT,
+    ENTRY_TYPES,
+    OUTCOMES,
+    CustomerScript,
+    ScriptError,
+    TestCard,
+)
+from ._server import REMOTE_PAY_PATH, TerminalServer
+from ._session import Session
+from ._tls import TerminalCertificate, generate_certificate
+
+__all__ = [
+    "CARDS",
+    "DEFAULT_SCRIPT",
+    "ENTRY_TYPES",
+    "OUTCOMES",
+    "REMOTE_PAY_PATH",
+    "SIGNATURE",
+    "Books",
+    "CustomerScript",
+    "Input",
+    "LedgerError",
+    "ScriptError",
+    "Session",
+    "Terminal",
+    "TerminalCertificate",
+    "TerminalLedger",
+    "TerminalRebooted",
+    "TerminalServer",
+    "TerminalSettings",
+    "TestCard",
+    "card_transaction",
+    "generate_certificate",
+    "request_info_of",
+    "run_payment",
+    "run_refund",
+    "terminal_for",
+]

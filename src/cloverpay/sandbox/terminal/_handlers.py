@@ -1,0 +1,405 @@
+"""What the emulated terminal does with each POS request other than pairing and
+discovery (spec §6): start a flow, answer at once, or update the screen."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from cloverpay.remotepay.protocol import (
+    ActivityRequest,
+    ActivityResponse,
+    Batch,
+    Break,
+    CapturePreAuth,
+    CapturePreAuthResponse,
+    CardData,
+    CardDataRequest,
+    CardDataResponse,
+    CloseoutRequest,
+    CloseoutResponse,
+    ExternalDeviceState,
+    ExternalDeviceSubState,
+    FinishCancel,
+    GetPrintersRequest,
+    GetPrintersResponse,
+    IncrementPreAuthRequest,
+    IncrementPreAuthResponse,
+    KeyPress,
+    KeyPressMessage,
+    Message,
+    MessageReceived,
+    PaymentConfirmed,
+    PaymentRejected,
+    Printer,
+    PrintImage,
+    PrintJobStatusRequest,
+    PrintJobStatusResponse,
+    PrintText,
+    QueryStatus,
+    RefundRequest,
+    RefundResponse,
+    RequestInfo,
+    ResetDeviceResponse,
+    ResultStatus,
+    RetrieveDeviceStatusRequest,
+    RetrieveDeviceStatusResponse,
+    RetrievePaymentRequest,
+    RetrievePaymentResponse,
+    RetrievePendingPayments,
+    RetrievePendingPaymentsResponse,
+    ShowThankYouScreen,
+    ShowWelcomeScreen,
+    SignatureVerified,
+    TerminalMessage,
+    TipAdjust,
+    TipAdjustResponse,
+    TxStart,
+    TxStartResponse,
+    TxStartResponseResult,
+    UiDirection,
+    UiStateMessage,
+    UntypedMessage,
+    VaultCard,
+    VaultCardResponse,
+    VaultedCard,
+    VoidPayment,
+    VoidPaymentResponse,
+    VoidReason,
+)
+from cloverpay.remotepay.protocol import Method as M
+
+from ._device import InFlight
+from ._flows import request_info_of, run_payment, run_refund
+from ._ledger import LedgerError
+
+if TYPE_CHECKING:
+    from ._device import Terminal
+    from ._session import Session
+
+__all__ = ["handle_message"]
+
+log = logging.getLogger("cloverpay.sandbox.terminal")
+_WAITING = {
+    "CUSTOMER": (
+        ExternalDeviceState.WAITING_FOR_CUSTOMER,
+        ExternalDeviceSubState.PROCESSING_PAYMENT,
+    ),
+    "POS": (ExternalDeviceState.WAITING_FOR_POS, ExternalDeviceSubState.CONFIRM_PAYMENT),
+    "PROCESSING": (ExternalDeviceState.BUSY, ExternalDeviceSubState.PROCESSING_PAYMENT),
+}
+
+
+def handle_message(session: Session, event: MessageReceived) -> None:
+    """Act on one message from the POS (already ACKed)."""
+    t = session.terminal
+    m = event.message
+    if isinstance(m, TxStart):
+        _start_tx(session, m)
+    elif isinstance(m, RefundRequest):
+        _start(
+            session,
+            RequestInfo.REFUND,
+            None,
+            lambda: run_refund(t, session, m),
+            busy=lambda: _refund_busy(session, m),
+        )
+    elif isinstance(m, KeyPressMessage):
+        if m.key_press is KeyPress.ESC:
+            t.post_input("pos_cancel")
+    elif isinstance(m, PaymentConfirmed):
+        t.post_input("pos_confirm")
+    elif isinstance(m, PaymentRejected):
+        t.post_input("pos_reject", reason=m.reason.value if m.reason else None)
+    elif isinstance(m, SignatureVerified):
+        t.post_input("pos_signature", verified=m.verified)
+    elif isinstance(m, Break):
+        session.spawn(_reset(session))
+    elif isinstance(m, RetrieveDeviceStatusRequest):
+        _device_status(session, bool(m.send_last_message))
+    elif isinstance(m, RetrievePaymentRequest):
+        _retrieve_payment(session, m.external_payment_id)
+    else:
+        answer = _answer(t, m, event.inner_version)
+        if answer is not None:
+            session.send(answer)
+
+
+# -- transactions ----------------------------------------------------------------------
+
+
+def _start_tx(session: Session, tx: TxStart) -> None:
+    t = session.terminal
+    ri = request_info_of(tx)
+    ext = tx.pay_intent.external_payment_id
+
+    def busy() -> None:
+        session.send(
+            TxStartResponse(
+                success=False,
+                result=TxStartResponseResult.FAIL,
+                external_payment_id=ext,
+                request_info=ri,
+                reason="DEVICE_BUSY",
+                message="The device is busy with another transaction",
+            )
+        )
+
+    script = t.next_script()
+    t.state.events.add("terminal_tx_start", request_info=ri.value, outcome=script.outcome)
+    _start(session, ri, ext, lambda: run_payment(t, session, tx, script), busy=busy)
+
+
+def _refund_busy(session: Session, req: RefundRequest) -> None:
+    session.send(
+        RefundResponse(
+            order_id=req.order_id,
+            payment_id=req.payment_id,
+            code=ResultStatus.FAIL,
+            reason="FAIL",
+            message="The device is busy with another transaction",
+        )
+    )
+    session.send(FinishCancel(request_info=RequestInfo.REFUND))
+
+
+def _start(
+    session: Session,
+    ri: RequestInfo,
+    ext: str | None,
+    flow: Callable[[], Coroutine[Any, Any, None]],
+    *,
+    busy: Callable[[], None],
+) -> None:
+    t = session.terminal
+    if t.in_flight is not None:
+        busy()
+        return
+    flight = InFlight(ri.value, ext, session)
+    t.in_flight = flight
+    t.drain_inputs()
+
+    async def runner() -> None:
+        try:
+            await flow()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("terminal flow failed")
+            t.state.events.add("terminal_flow_error", request_info=ri.value)
+            t.emit(FinishCancel(request_info=ri), session)
+        finally:
+            if t.in_flight is flight:
+                t.in_flight = None
+                t.last_external_payment_id = ext
+
+    flight.task = asyncio.ensure_future(runner())
+
+
+async def _reset(session: Session) -> None:
+    """BREAK: end the transaction in flight (as a cancel), then report IDLE."""
+    t = session.terminal
+    flight = t.in_flight
+    if flight is not None and flight.task is not None:
+        t.post_input("pos_cancel")
+        try:
+            await asyncio.wait_for(asyncio.shield(flight.task), 5)
+        except (TimeoutError, asyncio.CancelledError):
+            flight.task.cancel()
+    t.show("WELCOME_SCREEN", "Welcome")
+    session.send(
+        ResetDeviceResponse(
+            status=ResultStatus.SUCCESS, reason="Device reset", state=ExternalDeviceState.IDLE
+        )
+    )
+
+
+def _device_status(session: Session, send_last: bool) -> None:
+    t = session.terminal
+    flight = t.in_flight
+    if flight is None:
+        state, sub = ExternalDeviceState.IDLE, None
+        ext = t.last_external_payment_id
+    else:
+        state, sub = _WAITING.get(flight.waiting_for, (ExternalDeviceState.BUSY, None))
+        ext = flight.external_payment_id
+    session.send(
+        RetrieveDeviceStatusResponse(
+            status=ResultStatus.SUCCESS,
+            state=state,
+            substate=sub,
+            data={"externalPaymentId": ext} if ext else {},
+        )
+    )
+    if send_last and flight is None and t.last_message is not None:
+        session.send(t.last_message)
+
+
+def _retrieve_payment(session: Session, ext: str) -> None:
+    t = session.terminal
+    flight = t.in_flight
+    if flight is not None and flight.external_payment_id == ext:
+        session.send(
+            RetrievePaymentResponse(
+                status=ResultStatus.SUCCESS,
+                query_status=QueryStatus.IN_PROGRESS,
+                external_payment_id=ext,
+            )
+        )
+        return
+    found = t.books.by_external_id(ext)
+    if found is None:
+        session.send(
+            RetrievePaymentResponse(
+                status=ResultStatus.FAIL,
+                query_status=QueryStatus.NOT_FOUND,
+                external_payment_id=ext,
+                reason="NOT_FOUND",
+                message="No payment with that external id",
+            )
+        )
+        return
+    session.send(
+        RetrievePaymentResponse(
+            status=ResultStatus.SUCCESS,
+            query_status=QueryStatus.FOUND,
+            external_payment_id=ext,
+            payment=found,
+        )
+    )
+
+
+# -- immediate answers --------------------------------------------------------------------
+
+
+def _answer(t: Terminal, m: Message | UntypedMessage, inner_version: int | None) -> Message | None:
+    books = t.books
+    if isinstance(m, VoidPayment):
+        reason = m.void_reason or VoidReason.USER_CANCEL
+        try:
+            payment = books.void(m.payment.id, reason.value)
+            response = VoidPaymentResponse(
+                payment=payment, void_reason=reason, status=ResultStatus.SUCCESS
+            )
+        except LedgerError as exc:
+            response = VoidPaymentResponse(
+                payment=m.payment,
+                void_reason=reason,
+                status=ResultStatus.FAIL,
+                reason=exc.reason,
+                message=exc.message,
+            )
+        t.show("WELCOME_SCREEN", "Welcome")
+        # Version 3 asks for VOID_PAYMENT_RESPONSE; older SDKs take the ACK (spec §4.3).
+        return response if (inner_version or 0) >= 3 else None
+    if isinstance(m, TipAdjust):
+        try:
+            books.tip_adjust(m.payment_id, m.tip_amount)
+        except LedgerError as exc:
+            return TipAdjustResponse(
+                success=False,
+                payment_id=m.payment_id,
+                order_id=m.order_id,
+                reason=exc.reason,
+                message=exc.message,
+            )
+        return TipAdjustResponse(
+            success=True, amount=m.tip_amount, payment_id=m.payment_id, order_id=m.order_id
+        )
+    if isinstance(m, CapturePreAuth):
+        try:
+            books.capture(m.payment_id, m.amount, m.tip_amount or 0)
+        except LedgerError as exc:
+            return CapturePreAuthResponse(
+                status=ResultStatus.FAIL,
+                payment_id=m.payment_id,
+                reason=exc.reason,
+                message=exc.message,
+            )
+        return CapturePreAuthResponse(
+            status=ResultStatus.SUCCESS,
+            payment_id=m.payment_id,
+            amount=m.amount,
+            tip_amount=m.tip_amount or 0,
+        )
+    if isinstance(m, IncrementPreAuthRequest):
+        try:
+            _, auth = books.increment(m.payment_id, m.amount)
+        except LedgerError as exc:
+            return IncrementPreAuthResponse(status=ResultStatus.FAIL, reason=exc.message)
+        return IncrementPreAuthResponse(status=ResultStatus.SUCCESS, authorization=auth)
+    if isinstance(m, CloseoutRequest):
+        return CloseoutResponse(
+            status=ResultStatus.SUCCESS, batch=Batch.model_validate(books.closeout())
+        )
+    if isinstance(m, RetrievePendingPayments):
+        return RetrievePendingPaymentsResponse(
+            status=ResultStatus.SUCCESS, pending_payment_entries=[]
+        )
+    if isinstance(m, CardDataRequest):
+        card = _default_card(t)
+        t.emit(
+            UiStateMessage(ui_state="START", ui_text="Swipe card", ui_direction=UiDirection.ENTER)
+        )
+        t.emit(
+            UiStateMessage(ui_state="START", ui_text="Swipe card", ui_direction=UiDirection.EXIT)
+        )
+        masked = f"{card.first6}******{card.last4}"
+        return CardDataResponse(
+            status=ResultStatus.SUCCESS,
+            card_data=CardData(
+                first6=card.first6,
+                last4=card.last4,
+                cardholder_name=card.cardholder_name,
+                exp=card.exp,
+                encrypted=False,
+                masked_track1=f"%B{masked}^{card.cardholder_name}^{card.exp[2:]}{card.exp[:2]}?",
+                masked_track2=f";{masked}={card.exp[2:]}{card.exp[:2]}?",
+            ),
+        )
+    if isinstance(m, VaultCard):
+        card = _default_card(t)
+        return VaultCardResponse(
+            status=ResultStatus.SUCCESS,
+            card=VaultedCard(
+                first6=card.first6,
+                last4=card.last4,
+                cardholder_name=card.cardholder_name,
+                expiration_date=card.exp,
+                token=t.state.ids.token("vault-"),
+            ),
+        )
+    if isinstance(m, PrintText | PrintImage):
+        job = m.external_print_job_id or t.state.ids.clover_id()
+        t.print_jobs[job] = list(m.text_lines) if isinstance(m, PrintText) else ["<image>"]
+        t.state.events.add("terminal_print", job=job)
+        return None
+    if isinstance(m, PrintJobStatusRequest):
+        known = m.external_print_job_id in t.print_jobs
+        return PrintJobStatusResponse(
+            external_print_job_id=m.external_print_job_id, status="DONE" if known else "NOT_FOUND"
+        )
+    if isinstance(m, GetPrintersRequest):
+        return GetPrintersResponse(
+            printers=[Printer(id="PRN0SANDBOX01", name="Built-in", type="MY_LOCAL")]
+        )
+    if isinstance(m, TerminalMessage):
+        t.show("DISPLAY_MESSAGE", m.text)
+    elif isinstance(m, ShowWelcomeScreen):
+        t.show("WELCOME_SCREEN", "Welcome")
+    elif isinstance(m, ShowThankYouScreen):
+        t.show("THANKYOU_SCREEN", "Thank you")
+    elif isinstance(m, ActivityRequest):
+        return ActivityResponse(action=m.action, result_code=-1, payload=m.payload)
+    elif isinstance(m, UntypedMessage) and m.method is M.SHOW_ORDER_SCREEN:
+        order = m.fields.get("order") or {}
+        t.show("DISPLAY_ORDER", "Your order", amount=order.get("total"))
+    return None
+
+
+def _default_card(t: Terminal) -> Any:
+    from ._script import CARDS
+
+    return CARDS["VISA"]

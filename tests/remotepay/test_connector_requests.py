@@ -1,0 +1,181 @@
+"""Every connector request against the emulated device, plus the not-ready paths."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cloverpay.remotepay import (
+    CapturePreAuthRequest,
+    CloverConnector,
+    IncrementPreAuthRequest,
+    ManualRefundRequest,
+    NotReadyError,
+    ResponseCode,
+    SaleRequest,
+    TipAdjustAuthRequest,
+    VoidPaymentRequest,
+)
+from cloverpay.remotepay.protocol import KeyPress, Payment, VoidReason
+
+from .device import FakeDevice
+from .test_connector import Recorder, config
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def test_maintenance_requests() -> None:
+    fake = FakeDevice()
+    listener = Recorder()
+    async with fake.running() as url, CloverConnector(config(url), listener) as c:
+        tip = await c.tip_adjust_auth(TipAdjustAuthRequest(payment_id="P1", tip_amount=600))
+        cap = await c.capture_pre_auth(
+            CapturePreAuthRequest(payment_id="P2", amount=11_000, tip_amount=1000)
+        )
+        inc = await c.increment_pre_auth(IncrementPreAuthRequest(payment_id="P2", amount=2500))
+        close = await c.closeout(batch_id="B1")
+        pending = await c.retrieve_pending_payments()
+        await c.show_message("hello")
+        await c.show_welcome_screen()
+        await c.show_thank_you_screen()
+        await c.print_text(["a", "b"], print_job_id="job-1")
+        await c.invoke_input_option(KeyPress.ESC)
+        await c.reject_signature(Payment(id="P1"))
+        await c.accept_signature(Payment(id="P1"))
+        # a round trip last: the device handles frames in order, so all were seen
+        status = await c.retrieve_device_status(send_last_message=True)
+    assert (tip.success, tip.tip_amount, tip.payment_id) == (True, 600, "P1")
+    assert (cap.success, cap.amount, cap.tip_amount) == (True, 11_000, 1000)
+    assert inc.success
+    assert inc.authorization is not None
+    assert inc.authorization.amount == 2500
+    assert close.success
+    assert close.batch is not None
+    assert [p.payment_id for p in pending.pending_payments] == ["PEND1"]
+    assert (status.state, status.data) == ("IDLE", {"externalPaymentId": "x"})
+    assert len(listener.responses) == 6
+    for method in ("TERMINAL_MESSAGE", "SHOW_WELCOME_SCREEN", "PRINT_TEXT", "KEY_PRESS"):
+        assert method in fake.methods()
+    assert fake.methods().count("SIGNATURE_VERIFIED") == 2
+
+
+@pytest.mark.parametrize(
+    ("supports", "expected"),
+    [
+        ({"supports_void_payment_response": False}, "ack"),
+        ({"supports_void_payment_response": False, "supports_acknowledgement": False}, "none"),
+    ],
+)
+async def test_void_without_void_response(supports: dict[str, bool], expected: str) -> None:
+    fake = FakeDevice(supports=supports)
+    async with fake.running() as url, CloverConnector(config(url)) as c:
+        void = await c.void_payment(
+            VoidPaymentRequest(payment_id="P9", order_id="O9", void_reason=VoidReason.FRAUD)
+        )
+    assert void.success
+    assert void.payment is not None
+    assert void.payment.id == "P9"
+    (sent,) = [m for m in fake.received if m.method == "VOID_PAYMENT"]
+    assert sent.void_reason is VoidReason.FRAUD  # type: ignore[attr-defined]
+
+
+async def test_reject_payment_ends_with_cancel() -> None:
+    fake = FakeDevice(mode="challenge")
+    listener = Recorder()
+    async with fake.running() as url, CloverConnector(config(url), listener) as c:
+        import asyncio
+
+        sale = asyncio.create_task(c.sale(SaleRequest(amount=1, external_id="rj")))
+        async with asyncio.timeout(5):
+            await listener.confirm_asked.wait()
+        assert listener.confirm is not None
+        assert listener.confirm.payment is not None
+        await c.reject_payment(listener.confirm.payment, VoidReason.REJECT_DUPLICATE)
+        response = await sale
+    assert response.result is ResponseCode.CANCEL
+
+
+async def test_capability_and_validation_refusals() -> None:
+    fake = FakeDevice(
+        supports={
+            "supports_tip_adjust": False,
+            "supports_pre_auth": False,
+            "supports_manual_refund": False,
+            "supports_vault_card": False,
+        }
+    )
+    async with fake.running() as url, CloverConnector(config(url)) as c:
+        results: list[Any] = [
+            await c.tip_adjust_auth(TipAdjustAuthRequest(payment_id="P", tip_amount=1)),
+            await c.capture_pre_auth(CapturePreAuthRequest(payment_id="P", amount=1)),
+            await c.manual_refund(ManualRefundRequest(amount=1, external_id="m")),
+        ]
+        invalid: list[Any] = [
+            await c.tip_adjust_auth(TipAdjustAuthRequest(payment_id="", tip_amount=1)),
+            await c.tip_adjust_auth(TipAdjustAuthRequest(payment_id="P", tip_amount=-1)),
+            await c.capture_pre_auth(CapturePreAuthRequest(payment_id="", amount=1)),
+            await c.capture_pre_auth(CapturePreAuthRequest(payment_id="P", amount=-1)),
+            await c.increment_pre_auth(IncrementPreAuthRequest(payment_id="", amount=1)),
+            await c.increment_pre_auth(IncrementPreAuthRequest(payment_id="P", amount=0)),
+            await c.void_payment(VoidPaymentRequest(payment_id="")),
+        ]
+    assert [r.result for r in results] == [ResponseCode.UNSUPPORTED] * 3
+    assert {r.result for r in invalid} == {ResponseCode.FAIL}
+    sent = set(fake.methods())
+    assert not sent & {"TIP_ADJUST", "CAPTURE_PREAUTH", "TX_START", "INCREMENT_PREAUTH_REQUEST"}
+
+
+async def test_everything_answers_not_connected_before_ready() -> None:
+    c = CloverConnector(config("ws://127.0.0.1:9/remote_pay", reconnect_delay=None))
+    results: list[Any] = [
+        await c.tip_adjust_auth(TipAdjustAuthRequest(payment_id="P", tip_amount=1)),
+        await c.capture_pre_auth(CapturePreAuthRequest(payment_id="P", amount=1)),
+        await c.increment_pre_auth(IncrementPreAuthRequest(payment_id="P", amount=1)),
+        await c.void_payment(VoidPaymentRequest(payment_id="P")),
+        await c.closeout(),
+        await c.retrieve_payment("x"),
+        await c.retrieve_pending_payments(),
+        await c.retrieve_device_status(),
+        await c.reset_device(),
+    ]
+    assert {r.result for r in results} == {ResponseCode.ERROR}
+    assert all("not connected" in (r.message or "") for r in results)
+    with pytest.raises(NotReadyError):
+        await c.show_message("x")
+    with pytest.raises(NotReadyError):
+        await c.connect(timeout=5)  # nothing listens on port 9; no reconnect configured
+    await c.close()
+
+
+async def test_a_second_transaction_while_one_is_open_is_refused() -> None:
+    fake = FakeDevice(mode="silent")
+    async with fake.running() as url, CloverConnector(config(url)) as c:
+        import asyncio
+
+        first = asyncio.create_task(c.sale(SaleRequest(amount=1, external_id="one"), timeout=1))
+        await asyncio.sleep(0.2)
+        second = await c.sale(SaleRequest(amount=1, external_id="two"))
+        assert (second.result, second.reason) == (ResponseCode.ERROR, "Device Busy")
+        first.cancel()
+    assert fake.methods().count("TX_START") == 1
+
+
+async def test_remote_error_and_protocol_errors_reach_on_device_error() -> None:
+    fake = FakeDevice()
+    listener = Recorder()
+    async with fake.running() as url, CloverConnector(config(url), listener) as c:
+        await c.show_message("boom")  # the emulated device answers with REMOTE_ERROR
+        assert c._core is not None
+        c._receive('{"id":"x","type":"COMMAND","method":"TX_START","payload":"{}"}')
+        import asyncio
+
+        await asyncio.sleep(0.2)
+    codes = [v for k, v in listener.calls if k == "error"]
+    assert "UnknownError" in codes
+    assert "RemoteProtocolError" in codes
