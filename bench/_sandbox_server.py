@@ -4,13 +4,21 @@ Serves like ``cloverpay sandbox`` (:func:`cloverpay.sandbox.serve`: a listening
 socket first, one JSON line on stdout, then uvicorn) with the HTTP parser and event
 loop chosen on the command line, after optionally storing ``--fill`` charges.
 
-The fill goes through the whole ASGI app in this process (every middleware:
-events, rate limit, faults, body parsing, idempotency; then the charge route), with
-the same headers and body as the load generator, an idempotency key per charge:
-the stored state is what the same number of HTTP charges would leave behind. Only
-the socket and the HTTP parser are skipped.
+Two ways to store the ``--fill`` charges before serving, both in this process:
 
-    python bench/_sandbox_server.py [--fill 100000] [--http httptools] [--loop uvloop]
+* ``--fill-mode domain`` (default, ~10x faster): what the charge route does, without
+  HTTP: ``parse_charge`` / ``resolve_source`` / ``execute_charge`` under the state
+  lock (the charge, its order, the index entries, the notifications), then the
+  idempotency entry the middleware would keep (key, body fingerprint, the rendered
+  charge as the stored answer). Skipped: the event log (bounded at 10,000 entries
+  anyway), routing and middleware dispatch, which keep no state per charge.
+* ``--fill-mode app``: through the whole ASGI app (every middleware, then the route)
+  with the load generator's headers and body and an idempotency key per charge.
+
+Either way the stored state is what the same number of HTTP charges would leave.
+
+    python bench/_sandbox_server.py [--fill 100000] [--fill-mode domain|app]
+                                    [--http httptools] [--loop uvloop]
 
 Stdout line: credentials, ``customer_id`` (card on file, used as charge source),
 ``fill`` and ``fill_seconds``.
@@ -85,7 +93,34 @@ class InProcess:
         return status, b"".join(chunks)
 
 
-async def prepare(sandbox: Sandbox, fill: int) -> tuple[str, float]:
+def fill_domain(sandbox: Sandbox, customer_id: str, count: int) -> None:
+    """Store ``count`` charges through the charge route's own functions (no HTTP)."""
+    from cloverpay.sandbox import fingerprint
+    from cloverpay.sandbox._payments import execute_charge, parse_charge, resolve_source
+
+    state = sandbox.state
+    m = state.merchant
+    body = {"amount": 1000, "currency": "usd", "source": customer_id}
+    raw = json.dumps(body).encode()
+    ttl = state.config.idempotency_ttl_s
+    for _ in range(count):
+        parsed = json.loads(raw)
+        key = (m.merchant_id, "/v1/charges", str(uuid.uuid4()))
+        state.idempotency.begin(
+            key, fingerprint("POST", "/v1/charges", parsed, raw), state.clock.now(), ttl
+        )
+        req = parse_charge(parsed)
+        with state.lock:
+            charge = execute_charge(state, m, req, resolve_source(state, m, req))
+        out = json.dumps(charge.to_json(), separators=(",", ":")).encode()
+        headers = [
+            (b"content-length", str(len(out)).encode()),
+            (b"content-type", b"application/json"),
+        ]
+        state.idempotency.finish(key, 200, headers, out)
+
+
+async def prepare(sandbox: Sandbox, fill: int, mode: str = "app") -> tuple[str, float]:
     m = sandbox.state.merchant
     driver = InProcess(sandbox)
     auth = [
@@ -106,6 +141,9 @@ async def prepare(sandbox: Sandbox, fill: int) -> tuple[str, float]:
     customer_id = str(json.loads(cust)["id"])
     body = {"amount": 1000, "currency": "usd", "source": customer_id}
     t0 = time.perf_counter()
+    if mode == "domain":
+        fill_domain(sandbox, customer_id, fill)
+        return customer_id, time.perf_counter() - t0
     for _ in range(fill):
         key = (b"idempotency-key", str(uuid.uuid4()).encode())
         status, out = await driver.call("POST", "/v1/charges", body, [*auth, key])
@@ -119,12 +157,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--fill", type=int, default=0)
+    parser.add_argument("--fill-mode", choices=("domain", "app"), default="domain")
     parser.add_argument("--http", default="httptools")
     parser.add_argument("--loop", default="uvloop")
     args = parser.parse_args()
 
     sandbox = Sandbox(seed=args.seed)
-    customer_id, fill_s = asyncio.run(prepare(sandbox, args.fill))
+    customer_id, fill_s = asyncio.run(prepare(sandbox, args.fill, args.fill_mode))
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -5,9 +5,10 @@ Three server processes, each on 127.0.0.1 with one worker:
 * ``empty``: the sandbox (``bench/_sandbox_server.py``: uvicorn, httptools, uvloop),
   reset to an empty store (``POST /_sandbox/reset``) before each of its rounds;
 * ``full``: the same, holding ``--fill`` charges (default 100,000) stored before it
-  starts serving, through the whole ASGI app in its own process (every middleware and
-  the charge route, an idempotency key per charge: the state 100,000 HTTP charges
-  leave behind; only socket and HTTP parsing are skipped);
+  starts serving, in its own process: by default through the charge route's own
+  functions plus the idempotency entry per charge (``--fill-mode domain``), or through
+  the whole ASGI app (``--fill-mode app``, ~3x slower); either way the state 100,000
+  HTTP charges leave behind (see ``_sandbox_server.py``);
 * ``localstripe``: the peer, a stateful Stripe emulator (aiohttp), from the peers'
   venv (``bench/setup-peers``); its store is flushed (``DELETE /_config/data``) before
   each of its rounds, which favours it (it pickles its whole store after every POST).
@@ -16,7 +17,8 @@ This process is the load generator (``bench/_loadgen.py``: pre-rendered requests
 keep-alive connections, uvloop). Every request is a charge on a customer's card on
 file (``source=<customer>`` for the sandbox, ``customer=<cus_>`` for localstripe) with
 a fresh idempotency key. Rounds are interleaved (empty, full, localstripe, then the
-latency rounds) and the medians over rounds are reported.
+latency rounds, empty and full in alternating order) and the medians over rounds are
+reported.
 
 Figures:
 
@@ -160,6 +162,13 @@ def machine() -> dict[str, Any]:
     }
 
 
+def rss_mb(server: Server) -> float:
+    for line in Path(f"/proc/{server.proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def cpu_pressure() -> str:
     try:
         return Path("/proc/pressure/cpu").read_text().splitlines()[0]
@@ -182,7 +191,8 @@ def summarise(results: list[LoadResult]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fill", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--fill-mode", choices=("domain", "app"), default="domain")
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=3.0, help="per throughput round")
     parser.add_argument("--latency-seconds", type=float, default=2.0, help="per latency round")
     parser.add_argument("--concurrency", type=int, default=16)
@@ -200,7 +210,9 @@ def main() -> None:
     try:
         t0 = time.perf_counter()
         with console.status(f"storing {args.fill:,} charges in the 'full' sandbox..."):
-            full_srv = start_server([*ours, "--fill", str(args.fill)])
+            full_srv = start_server(
+                [*ours, "--fill", str(args.fill), "--fill-mode", args.fill_mode]
+            )
             servers.append(full_srv)
         console.print(
             f"filled {args.fill:,} charges in {full_srv.info['fill_seconds']:.1f} s "
@@ -225,7 +237,7 @@ def main() -> None:
         per_round = args.seconds * len(targets) + args.latency_seconds * 2
         with Progress(console=console) as progress:
             task = progress.add_task("interleaved rounds", total=args.rounds * per_round)
-            for _ in range(args.rounds):
+            for i in range(args.rounds):
                 for t in targets:
                     t.prepare()
                     throughput[t.name].append(
@@ -237,12 +249,14 @@ def main() -> None:
                         )
                     )
                     progress.advance(task, args.seconds)
-                for t in targets[:2]:
+                for t in targets[:2] if i % 2 == 0 else targets[1::-1]:
                     t.prepare()
                     latency[t.name].append(
                         run_load(t.server, t.charge, concurrency=1, duration_s=args.latency_seconds)
                     )
                     progress.advance(task, args.latency_seconds)
+        full_rss_mb = rss_mb(full_srv)
+        empty_rss_mb = rss_mb(empty_srv)
     finally:
         for s in servers:
             s.stop()
@@ -315,6 +329,10 @@ def main() -> None:
         "goal latency at scale within 10 %: p50 ratio "
         f"{ratios['p50_ms']:.3f} -> {'met' if ratios['p50_ms'] <= 1.10 else 'NOT met'}"
     )
+    console.print(
+        f"server memory (RSS): empty {empty_rss_mb:.0f} MB, full {full_rss_mb:.0f} MB; "
+        f"fill took {full_srv.info['fill_seconds']:.1f} s ({args.fill_mode})"
+    )
     console.print(f"machine: {mach}; cpu pressure at end: {pressure}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -325,6 +343,7 @@ def main() -> None:
                     "cpu_pressure": pressure,
                     "args": {k: str(v) for k, v in vars(args).items()},
                     "fill_seconds": full_srv.info["fill_seconds"],
+                    "rss_mb": {"empty": empty_rss_mb, "full": full_rss_mb},
                     "throughput": tp,
                     "latency": lat,
                     "full_over_empty": ratios,
