@@ -9,6 +9,11 @@ flags, ACKs every command, answers PINGs, and runs sales, auths, preauths, captu
 increments, tip adjusts, voids, refunds, manual refunds, closeouts, payment and
 status lookups, resets, card reads, vaulting, printing and screens.
 
+Cloud Pay Display (spec §1.2) is emulated too: ``POST /v2/merchant/{mId}/remote_pay``
+on the sandbox's HTTP port hands out a proxy token, and the terminal's port accepts
+``/support/remote_pay/cs?token=…`` with the merchant's OAuth token as sub-protocol
+(no pairing; OPTIONS answers ``X-CLOVER-CONNECTED-ID``).
+
 The customer is scripted (:class:`CustomerScript`, ``POST /_sandbox/terminal/script``)
 or a person on the ``/terminal`` page. Money taken on the terminal lands in the
 sandbox's merchant state: the Platform v3 payments view and app webhooks see it.
@@ -27,8 +32,9 @@ device does per request), :mod:`._ledger` (money into the merchant state),
 :mod:`._tls` (the self-signed certificate).
 """
 
-from ._device import Input, Terminal, TerminalRebooted, TerminalSettings, terminal_for
+from ._device import InFlight, Input, Terminal, TerminalSettings, terminal_for
 from ._flows import SIGNATURE, request_info_of, run_payment, run_refund
+from ._handlers import handle_message
 from ._ledger import Books, LedgerError, TerminalLedger, card_transaction
 from ._script import (
     CARDS,
@@ -39,12 +45,13 @@ from ._script import (
     ScriptError,
     TestCard,
 )
-from ._server import REMOTE_PAY_PATH, TerminalServer
+from ._server import CLOUD_PATH, REMOTE_PAY_PATH, TerminalServer
 from ._session import Session
 from ._tls import TerminalCertificate, generate_certificate
 
 __all__ = [
     "CARDS",
+    "CLOUD_PATH",
     "DEFAULT_SCRIPT",
     "ENTRY_TYPES",
     "OUTCOMES",
@@ -52,6 +59,7 @@ __all__ = [
     "SIGNATURE",
     "Books",
     "CustomerScript",
+    "InFlight",
     "Input",
     "LedgerError",
     "ScriptError",
@@ -59,12 +67,12 @@ __all__ = [
     "Terminal",
     "TerminalCertificate",
     "TerminalLedger",
-    "TerminalRebooted",
     "TerminalServer",
     "TerminalSettings",
     "TestCard",
     "card_transaction",
     "generate_certificate",
+    "handle_message",
     "request_info_of",
     "run_payment",
     "run_refund",
