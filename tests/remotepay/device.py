@@ -31,6 +31,8 @@ from cloverpay.remotepay.protocol import (
     DiscoveryResponse,
     FinishCancel,
     FinishOk,
+    GetPrintersRequest,
+    GetPrintersResponse,
     IncrementPreAuthRequest,
     IncrementPreAuthResponse,
     Message,
@@ -44,6 +46,9 @@ from cloverpay.remotepay.protocol import (
     PendingPaymentEntry,
     PingReceived,
     Pong,
+    Printer,
+    PrintJobStatusRequest,
+    PrintJobStatusResponse,
     Reference,
     Refund,
     RefundRequest,
@@ -259,6 +264,11 @@ class FakeDevice:
             await send(
                 ActivityResponse(action=msg.action, result_code=-1, payload=f"echo:{msg.payload}")
             )
+        elif isinstance(msg, GetPrintersRequest):
+            await send(GetPrintersResponse(printers=[Printer(id="PRN1", name="Built-in")]))
+        elif isinstance(msg, PrintJobStatusRequest):
+            job = msg.external_print_job_id
+            await send(PrintJobStatusResponse(external_print_job_id=job, status="DONE"))
         elif isinstance(msg, RemoteErrorTrigger):
             await send(RemoteError(error_code="E1", error_message="boom"))
         return None

@@ -16,6 +16,7 @@ from .protocol import (
     FinishOk,
     Payment,
     PendingPaymentEntry,
+    Printer,
     Refund,
     RefundResponse,
     RequestInfo,
@@ -33,6 +34,7 @@ __all__ = [
     "IncrementPreAuthResponse",
     "ManualRefundResponse",
     "PreAuthResponse",
+    "PrintJobStatusResponse",
     "ReadCardDataResponse",
     "RefundPaymentResponse",
     "ResetDeviceResponse",
@@ -41,6 +43,7 @@ __all__ = [
     "RetrieveDeviceStatusResponse",
     "RetrievePaymentResponse",
     "RetrievePendingPaymentsResponse",
+    "RetrievePrintersResponse",
     "SaleResponse",
     "TipAdjustAuthResponse",
     "TransactionResponse",
@@ -140,6 +143,17 @@ class RetrievePaymentResponse(Response):
     external_payment_id: str | None = None
     query_status: str | None = None
     payment: Payment | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetrievePrintersResponse(Response):
+    printers: list[Printer] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrintJobStatusResponse(Response):
+    print_request_id: str | None = None
+    status: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
