@@ -45,6 +45,7 @@ from .protocol import (
     RemoteProtocolError,
     RequestInfo,
     Role,
+    SessionState,
     ShowWelcomeScreen,
     TipAdded,
     TxStartResponse,
@@ -238,10 +239,11 @@ class ConnectorSession:
     ) -> None:
         """Encode and write a message. ``on_encoded(envelope id)`` runs once the frames
         exist and before they are written, so a waiter is in place before any answer."""
-        core, ws = self._core, self._ws
-        if core is None or ws is None:
-            raise NotReadyError("The Clover device is not connected.")
         async with self._send_lock:
+            # read under the lock: a reconnect may have replaced the connection meanwhile
+            core, ws = self._core, self._ws
+            if core is None or ws is None or core.state is SessionState.CLOSED:
+                raise NotReadyError("The Clover device is not connected.")
             frames = core.send(message, **kw)
             if on_encoded is not None:
                 on_encoded(core.last_sent_id)
