@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 from ._config import ConnectorConfig
 from ._errors import NotReadyError, OutcomeUnknownError
 from ._listener import CloverConnectorListener, DeviceErrorEvent
-from ._responses import finish_cancel, finish_ok
+from ._responses import finish_cancel, finish_ok, infer_request_info
 from ._tokens import MemoryTokenStore, TokenStore
 from .protocol import (
     Ack,
@@ -357,11 +357,10 @@ class ConnectorSession:
             tx.future.set_result(event)
             return
         # a result nobody waits for any more (e.g. after a timeout): never drop it
-        info = getattr(msg, "request_info", None) or RequestInfo.SALE
         if isinstance(msg, FinishOk):
-            self._notify(self.listener.on_response, finish_ok(info, msg))
+            self._notify(self.listener.on_response, finish_ok(infer_request_info(msg), msg))
         elif isinstance(msg, FinishCancel):
-            self._notify(self.listener.on_response, finish_cancel(info, msg))
+            self._notify(self.listener.on_response, finish_cancel(infer_request_info(msg), msg))
         else:
             self._notify(self.listener.on_message, msg)
 
