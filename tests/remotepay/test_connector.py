@@ -54,6 +54,7 @@ class Recorder(CloverConnectorListener):
         self.confirm_asked = asyncio.Event()
         self.heartbeat_failed = asyncio.Event()
         self.response_seen = asyncio.Event()
+        self.error_seen = asyncio.Event()
 
     def on_device_connected(self) -> None:
         self.calls.append(("connected", None))
@@ -72,6 +73,7 @@ class Recorder(CloverConnectorListener):
 
     def on_device_error(self, error: DeviceErrorEvent) -> None:
         self.calls.append(("error", error.code))
+        self.error_seen.set()
         if error.code == "HeartbeatTimeout":
             self.heartbeat_failed.set()
 
