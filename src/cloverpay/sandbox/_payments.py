@@ -337,6 +337,14 @@ def capture_charge(state: SandboxState, charge: Charge, amount: int | None) -> N
         raise E.amount_too_large("amount", f"amount must not exceed the authorized {charge.amount}")
     captured = charge.amount if amount is None else amount
     now = state.clock.now_ms()
+    if now - charge.created_ms > state.config.preauth_ttl_s * 1000:
+        raise E.SandboxError(
+            400,
+            "invalid_request_error",
+            "charge_expired_for_capture",
+            f"Charge {charge.id} was authorized too long ago to be captured",
+            "charge",
+        )
     charge.captured = True
     charge.amount_captured = captured
     order = state.ecommerce.orders.get(charge.order or "", charge.merchant_id)

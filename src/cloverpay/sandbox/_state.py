@@ -97,6 +97,9 @@ class SandboxConfig:
     max_body_bytes: int = 1 << 20
     #: ``x-forwarded-for`` required on charge create and order pay (spec §2 [C2]).
     require_forwarded_for: bool = True
+    #: An uncaptured charge can be captured for this many (sandbox clock) seconds, then
+    #: capture fails with ``charge_expired_for_capture``; Clover gives no figure [G].
+    preauth_ttl_s: float = 7 * 24 * 3600
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -107,6 +110,7 @@ class SandboxConfig:
             "ecommerce_error_message": self.ecommerce_error_message,
             "max_body_bytes": self.max_body_bytes,
             "require_forwarded_for": self.require_forwarded_for,
+            "preauth_ttl_s": self.preauth_ttl_s,
         }
 
 

@@ -170,6 +170,7 @@ _CONFIG_FIELDS: dict[str, tuple[type, ...]] = {
     "ecommerce_error_message": (bool,),
     "max_body_bytes": (int,),
     "require_forwarded_for": (bool,),
+    "preauth_ttl_s": (int, float),
 }
 _CONFIG_CHOICES: dict[str, tuple[Any, ...]] = {
     "decline_status": (400, 402),
