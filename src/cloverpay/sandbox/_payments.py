@@ -166,7 +166,7 @@ def resolve_source(state: SandboxState, merchant: Merchant, req: ChargeRequest) 
             raise E.token_already_used(token.id)
         if token.type != "ONEOFF" and req.stored_credentials is None:
             raise E.missing_param("stored_credentials", "field with a multi-pay token")
-        return ResolvedSource(token.source_json(), "card", token)
+        return ResolvedSource(token.source_json(), token.payment_method, token)
     customer = store.customers.get(src, mid)
     if customer is None:
         raise E.resource_missing("source", src, "source")
@@ -174,7 +174,9 @@ def resolve_source(state: SandboxState, merchant: Merchant, req: ChargeRequest) 
     saved = store.tokens.get(card.token_id, mid) if card is not None else None
     if card is None or saved is None:
         raise E.card_on_file_missing(customer.id)
-    return ResolvedSource({**saved.source_json(), "id": card.id}, "card", saved, customer.id)
+    return ResolvedSource(
+        {**saved.source_json(), "id": card.id}, saved.payment_method, saved, customer.id
+    )
 
 
 def _new_order(state: SandboxState, merchant: Merchant, req: ChargeRequest, now: int) -> Order:
@@ -306,6 +308,8 @@ def multipay_copy(state: SandboxState, token: CardToken, now: int) -> CardToken:
         address_zip=token.address_zip,
         cvc_check=token.cvc_check,
         cof_initialized=True,
+        instrument=token.instrument,
+        details=dict(token.details),
     )
     state.ecommerce.tokens.add(copy.id, copy, now)
     return copy
