@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 import threading
 import time
@@ -192,6 +193,20 @@ class Sandbox:
         self.close()
 
 
+class _HideInjectedDrops(logging.Filter):
+    """uvicorn logs every exception escaping the app; an injected drop is not a bug."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, SandboxConnectionDropped)
+
+
+def _quiet_injected_drops() -> None:
+    log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _HideInjectedDrops) for f in log.filters):
+        log.addFilter(_HideInjectedDrops())
+
+
 class SandboxServer:
     """Serve a :class:`Sandbox` on a real socket in a background thread.
 
@@ -213,6 +228,7 @@ class SandboxServer:
             access_log=False,
         )
         self._server = uvicorn.Server(self._config)
+        _quiet_injected_drops()
         self._thread: threading.Thread | None = None
         self.port = port
 
@@ -278,4 +294,5 @@ def serve(
     sys.stdout.write(json.dumps(info) + "\n")
     sys.stdout.flush()
     config = uvicorn.Config(sandbox.app, log_level="warning", lifespan="off", access_log=False)
+    _quiet_injected_drops()  # after Config: it (re)configures uvicorn's loggers
     uvicorn.Server(config).run(sockets=[sock])
