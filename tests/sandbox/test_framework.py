@@ -449,3 +449,41 @@ def test_ecommerce_errors_carry_top_level_message(sandbox: Sandbox, http: httpx.
     # middleware-made errors follow the same switch
     sandbox.state.faults.arm("status", status=503)
     assert set(http.get("/pakms/apikey").json()) == {"error"}
+
+
+def test_merchants_are_isolated(sandbox: Sandbox, http: httpx.Client) -> None:
+    added = http.post("/_sandbox/merchants", json={"name": "Second Shop"}).json()
+    assert added["merchant_id"] != sandbox.state.merchant.merchant_id
+    listed = http.get("/_sandbox/merchants").json()["merchants"]
+    assert [m["merchant_id"] for m in listed] == [
+        sandbox.state.merchant.merchant_id,
+        added["merchant_id"],
+    ]
+    assert http.post("/_sandbox/merchants", json={"name": ""}).json()["error"]["param"] == "name"
+    third = sandbox.add_merchant("Third")
+    assert third.merchant_id in sandbox.state.merchants
+    other = {"Authorization": f"Bearer {added['access_token']}"}
+    pakms = http.get("/pakms/apikey", headers=other).json()
+    assert pakms["merchantUuid"] == added["merchant_id"]
+    assert pakms["apiAccessKey"] == added["api_access_key"]
+    # a token from one merchant is unknown to another
+    tok = http.post(
+        "/v1/tokens",
+        json={
+            "card": {
+                "number": "4242424242424242",
+                "exp_month": "1",
+                "exp_year": "2035",
+                "cvv": "123",
+            }
+        },
+        headers={"apikey": added["api_access_key"]},
+    ).json()
+    r = http.post("/v1/charges", json={"amount": 5, "currency": "usd", "source": tok["id"]})
+    assert r.status_code == 404
+    ok = http.post(
+        "/v1/charges", json={"amount": 5, "currency": "usd", "source": tok["id"]}, headers=other
+    )
+    assert ok.status_code == 200
+    assert http.get("/v1/charges").json()["data"] == []
+    assert len(http.get("/v1/charges", headers=other).json()["data"]) == 1

@@ -131,8 +131,9 @@ class Sandbox:
         self.app: Starlette = create_app(self.state)
         self._sync: list[_SyncASGITransport] = []
 
-    def credentials_for(self, base_url: str) -> SandboxCredentials:
-        m = self.state.merchant
+    def credentials_for(self, base_url: str, merchant_id: str | None = None) -> SandboxCredentials:
+        """Credentials of ``merchant_id`` (default: the first merchant) at ``base_url``."""
+        m = self.state.merchants[merchant_id] if merchant_id else self.state.merchant
         return SandboxCredentials(
             merchant_id=m.merchant_id,
             access_token=m.access_token,
@@ -150,6 +151,11 @@ class Sandbox:
     @property
     def base_url(self) -> str:
         return IN_PROCESS_BASE_URL
+
+    def add_merchant(self, name: str = "Sandbox Merchant") -> SandboxCredentials:
+        """Another merchant with its own credentials (objects never cross merchants)."""
+        merchant = self.state.add_merchant(name)
+        return self.credentials_for(IN_PROCESS_BASE_URL, merchant.merchant_id)
 
     def async_transport(self) -> httpx.AsyncBaseTransport:
         """For ``httpx.AsyncClient(transport=..., base_url=sandbox.base_url)``."""
