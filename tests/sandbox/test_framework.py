@@ -487,3 +487,18 @@ def test_merchants_are_isolated(sandbox: Sandbox, http: httpx.Client) -> None:
     assert ok.status_code == 200
     assert http.get("/v1/charges").json()["data"] == []
     assert len(http.get("/v1/charges", headers=other).json()["data"]) == 1
+
+
+def test_unseeded_reset_keeps_the_startup_credentials() -> None:
+    sb = Sandbox()  # no seed
+    before = sb.credentials
+    sb.state.add_merchant("Extra")
+    with sb.client() as c:
+        assert c.post("/_sandbox/reset").status_code == 200
+        assert sb.credentials == before
+        assert c.get("/pakms/apikey").json()["merchantUuid"] == before.merchant_id
+        assert len(c.get("/_sandbox/merchants").json()["merchants"]) == 1
+        # choosing a seed derives new credentials from it
+        c.post("/_sandbox/seed", json={"seed": 3})
+        assert sb.credentials.merchant_id == Sandbox(seed=3).credentials.merchant_id
+    sb.close()
