@@ -1,0 +1,42 @@
+"""The FastAPI app factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from cloverpay.service.api.errors import install_error_handlers
+from cloverpay.service.api.idempotency import IdempotencyMiddleware
+from cloverpay.service.api.routes import audit, customers, invoices, payments
+from cloverpay.service.core.config import Settings, get_settings
+from cloverpay.service.services.context import ServiceContext
+
+__all__ = ["create_app"]
+
+
+def create_app(
+    settings: Settings | None = None, *, context: ServiceContext | None = None
+) -> FastAPI:
+    """The service's API. ``context`` replaces the one built from ``settings`` (tests
+    pass one whose Clover gateway reaches an in-process sandbox)."""
+    settings = settings or (context.settings if context else get_settings())
+    ctx = context or ServiceContext.build(settings)
+    app = FastAPI(
+        title="cloverpay service",
+        version="0.1.0",
+        description=(
+            "Invoices, payments and refunds through Clover. Authenticate with "
+            "`Authorization: Bearer <API key>`. Every POST honours `Idempotency-Key`. "
+            'Errors: `{"error": {"type", "code", "message", "field"}}`.'
+        ),
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    for module in (customers, invoices, payments, audit):
+        app.include_router(module.router)
+    app.add_middleware(IdempotencyMiddleware, ctx=ctx)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

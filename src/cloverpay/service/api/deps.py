@@ -1,0 +1,47 @@
+"""``Annotated`` dependencies: the service context and the authenticated merchant."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from cloverpay.service.errors import AuthError
+from cloverpay.service.services.context import ServiceContext
+from cloverpay.service.services.merchants import Principal, authenticate
+
+__all__ = ["ClientIp", "Ctx", "CurrentPrincipal"]
+
+_bearer = HTTPBearer(auto_error=False, description="API key of the merchant: `Bearer cpk_...`")
+
+
+def get_ctx(request: Request) -> ServiceContext:
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[ServiceContext, Depends(get_ctx)]
+
+
+def get_principal(
+    ctx: Ctx,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or not credentials.credentials:
+        raise AuthError("missing API key (Authorization: Bearer ...)", field="Authorization")
+    with ctx.sessions() as s:
+        return authenticate(s, credentials.credentials)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def get_client_ip(request: Request) -> str | None:
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded:
+        return forwarded.split(",")[0].strip() or None
+    return request.client.host if request.client else None
+
+
+ClientIp = Annotated[str | None, Depends(get_client_ip)]

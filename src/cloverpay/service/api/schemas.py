@@ -1,0 +1,175 @@
+"""Request and response bodies of the API (unknown fields are refused, by name)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+__all__ = [
+    "AttemptOut",
+    "AuditEntryOut",
+    "CardIn",
+    "CardOut",
+    "CustomerIn",
+    "CustomerOut",
+    "InvoiceIn",
+    "InvoiceOut",
+    "LineItemIn",
+    "PayIn",
+    "PaymentOut",
+    "RefundIn",
+]
+
+Cents = Annotated[int, Field(ge=0, le=99_999_999)]
+PositiveCents = Annotated[int, Field(ge=1, le=99_999_999)]
+Token = Annotated[str, StringConstraints(pattern=r"^clv_[A-Za-z0-9_]+$", max_length=64)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$")]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CustomerIn(_In):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    email: Email | None = None
+    phone: Annotated[str, StringConstraints(max_length=40)] | None = None
+    external_id: Annotated[str, StringConstraints(max_length=100)] | None = None
+
+
+class CustomerOut(BaseModel):
+    id: str
+    name: str | None
+    email: str | None
+    phone: str | None
+    external_id: str | None
+    clover_customer_id: str | None
+    created_at: datetime
+
+
+class CardIn(_In):
+    """A one-time ``clv_`` token from Clover's iframe, with what it showed (no PAN)."""
+
+    token: Token
+    brand: Annotated[str, StringConstraints(max_length=20)] | None = None
+    first6: Annotated[str, StringConstraints(pattern=r"^\d{6}$")] | None = None
+    last4: Annotated[str, StringConstraints(pattern=r"^\d{4}$")] | None = None
+    exp_month: Annotated[str, StringConstraints(pattern=r"^(0[1-9]|1[0-2])$")] | None = None
+    exp_year: Annotated[str, StringConstraints(pattern=r"^\d{4}$")] | None = None
+
+
+class CardOut(BaseModel):
+    id: str
+    customer_id: str
+    brand: str | None
+    first6: str | None
+    last4: str | None
+    exp_month: str | None
+    exp_year: str | None
+    created_at: datetime
+
+
+class LineItemIn(_In):
+    description: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    quantity: Annotated[int, Field(ge=1, le=100_000)] = 1
+    unit_amount: Cents
+
+
+class InvoiceIn(_In):
+    customer_id: str | None = None
+    currency: Currency | None = None
+    line_items: Annotated[list[LineItemIn], Field(min_length=1, max_length=200)]
+    tax_amount: Cents = 0
+    memo: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class LineItemOut(BaseModel):
+    description: str
+    quantity: int
+    unit_amount: int
+    amount: int
+
+
+class InvoiceOut(BaseModel):
+    id: str
+    number: str
+    status: str
+    currency: str
+    customer_id: str | None
+    subtotal: int
+    tax_amount: int
+    total: int
+    amount_paid: int
+    amount_refunded: int
+    amount_due: int
+    clover_order_id: str | None
+    memo: str | None
+    line_items: list[LineItemOut]
+    created_at: datetime
+
+
+class PayIn(_In):
+    """Pay with a one-time ``clv_`` token, or with a card on file."""
+
+    token: (
+        Annotated[str, StringConstraints(pattern=r"^clv_[A-Za-z0-9_]+$", max_length=64)] | None
+    ) = None
+    card_on_file_id: str | None = None
+    amount: PositiveCents | None = None
+    tip_amount: Cents = 0
+    initiator: Literal["CARDHOLDER", "MERCHANT"] = "CARDHOLDER"
+
+
+class RefundIn(_In):
+    amount: PositiveCents | None = None
+    reason: Literal["requested_by_customer", "duplicate", "fraudulent"] | None = None
+
+
+class PaymentOut(BaseModel):
+    id: str
+    invoice_id: str | None
+    attempt_id: str
+    clover_charge_id: str
+    amount: int
+    tip_amount: int
+    amount_refunded: int
+    currency: str
+    tender: str
+    card_brand: str | None
+    card_last4: str | None
+    created_at: datetime
+
+
+class AttemptOut(BaseModel):
+    id: str
+    kind: str
+    state: str
+    amount: int
+    tip_amount: int
+    currency: str
+    invoice_id: str | None
+    payment_id: str | None
+    clover_charge_id: str | None
+    clover_refund_id: str | None
+    failure_code: str | None
+    failure_message: str | None
+    next_check_at: datetime | None
+    created_at: datetime
+    payment: PaymentOut | None = None
+    invoice: InvoiceOut | None = None
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str
+    from_state: str | None
+    to_state: str | None
+    reason: str | None
+    data: dict[str, Any] | None
+    created_at: datetime

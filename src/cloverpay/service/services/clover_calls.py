@@ -1,0 +1,194 @@
+"""The calls that move money, reduced to one outcome each.
+
+Only an answer from Clover is evidence: ``succeeded`` (a charge or refund id),
+``declined`` (the card was refused), ``rejected`` (Clover refused the request, e.g. a
+used token; nothing moved by *this* request, but a resend can be rejected because an
+earlier send succeeded, so the reconciler looks the object up before believing it).
+Everything else (timeouts, drops, 5xx, 429, a key still in flight) is ``unknown``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import select
+
+from cloverpay.api import (
+    APIConnectionError,
+    APIError,
+    CardDeclinedError,
+    ChargeSource,
+    CloverError,
+    IdempotencyError,
+    RateLimitError,
+    ServerError,
+    StoredCredentialsParams,
+)
+from cloverpay.service.db import Merchant, Payment, PaymentAttempt, Refund
+from cloverpay.service.services.context import ServiceContext
+
+__all__ = [
+    "CallOutcome",
+    "lookup_charge",
+    "lookup_refund",
+    "send_charge",
+    "send_refund",
+]
+
+Status = Literal["succeeded", "declined", "rejected", "unknown", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallOutcome:
+    status: Status
+    clover_id: str | None = None
+    code: str | None = None
+    message: str | None = None
+    field: str | None = None
+    card_brand: str | None = None
+    card_last4: str | None = None
+
+
+def _from_error(exc: CloverError) -> CallOutcome:
+    if isinstance(exc, CardDeclinedError):
+        return CallOutcome(
+            "declined",
+            clover_id=exc.charge,
+            code=exc.decline_code or exc.code or "card_declined",
+            message=exc.message,
+        )
+    if isinstance(exc, IdempotencyError | RateLimitError | ServerError):
+        return CallOutcome("unknown", code=exc.code or type(exc).__name__, message=exc.message)
+    if isinstance(exc, APIError):
+        if exc.http_status is not None and 400 <= exc.http_status < 500:
+            return CallOutcome("rejected", code=exc.code, message=exc.message, field=exc.param)
+        return CallOutcome("unknown", code=exc.code, message=exc.message)
+    if isinstance(exc, APIConnectionError):
+        return CallOutcome("unknown", code=type(exc).__name__, message=exc.message)
+    return CallOutcome("unknown", code=type(exc).__name__, message=exc.message)
+
+
+def _stored_credentials(attempt: PaymentAttempt, req: dict[str, Any]) -> StoredCredentialsParams:
+    return {
+        "sequence": "SUBSEQUENT" if req.get("cof_initialized") else "FIRST",
+        "initiator": "MERCHANT" if attempt.initiator == "MERCHANT" else "CARDHOLDER",
+        "is_scheduled": bool(req.get("is_scheduled", False)),
+    }
+
+
+def send_charge(ctx: ServiceContext, merchant: Merchant, attempt: PaymentAttempt) -> CallOutcome:
+    """Pay the invoice's Clover order with the attempt's key (a resend replays)."""
+    req: dict[str, Any] = json.loads(attempt.request_json)
+    assert attempt.clover_order_id is not None
+    try:
+        with ctx.gateway.client(merchant, client_ip=req.get("client_ip")) as clover:
+            if attempt.source_kind == "card_on_file":
+                order = clover.orders.pay(
+                    attempt.clover_order_id,
+                    idempotency_key=attempt.idempotency_key,
+                    customer=req["customer"],
+                    amount=attempt.amount,
+                    tip_amount=attempt.tip_amount,
+                    stored_credentials=_stored_credentials(attempt, req),
+                )
+            else:
+                order = clover.orders.pay(
+                    attempt.clover_order_id,
+                    idempotency_key=attempt.idempotency_key,
+                    source=req["source"],
+                    amount=attempt.amount,
+                    tip_amount=attempt.tip_amount,
+                )
+    except CloverError as exc:
+        return _from_error(exc)
+    if not order.charge:
+        return CallOutcome("unknown", code="no_charge_in_answer", message="order has no charge")
+    source = order.source if isinstance(order.source, ChargeSource) else None
+    return CallOutcome(
+        "succeeded",
+        clover_id=order.charge,
+        card_brand=source.brand if source else None,
+        card_last4=source.last4 if source else None,
+    )
+
+
+def send_refund(ctx: ServiceContext, merchant: Merchant, attempt: PaymentAttempt) -> CallOutcome:
+    req: dict[str, Any] = json.loads(attempt.request_json)
+    try:
+        with ctx.gateway.client(merchant) as clover:
+            refund = clover.refunds.create(
+                idempotency_key=attempt.idempotency_key,
+                charge=req["charge"],
+                amount=attempt.amount,
+                **({"reason": req["reason"]} if req.get("reason") else {}),
+            )
+    except CloverError as exc:
+        return _from_error(exc)
+    if refund.status == "failed":
+        return CallOutcome("declined", clover_id=refund.id, code="refund_failed")
+    return CallOutcome("succeeded", clover_id=refund.id)
+
+
+def _charge_ids(order_charge: str | None, past: list[Any] | None) -> list[str]:
+    ids = [order_charge] if order_charge else []
+    for item in past or []:
+        cid = item if isinstance(item, str) else (item or {}).get("id")
+        if cid:
+            ids.append(str(cid))
+    return ids
+
+
+def lookup_charge(ctx: ServiceContext, merchant: Merchant, attempt: PaymentAttempt) -> CallOutcome:
+    """Find the attempt's charge on its Clover order: a charge there that no payment of
+    ours records, for the attempt's amount. None there is evidence of no charge."""
+    assert attempt.clover_order_id is not None
+    try:
+        with ctx.gateway.client(merchant) as clover:
+            order = clover.orders.retrieve(attempt.clover_order_id)
+            with ctx.sessions() as s:
+                recorded = set(
+                    s.scalars(
+                        select(Payment.clover_charge_id).where(
+                            Payment.clover_order_id == attempt.clover_order_id
+                        )
+                    ).all()
+                )
+            unrecorded = [
+                c for c in _charge_ids(order.charge, order.past_charges) if c not in recorded
+            ]
+            for cid in unrecorded:
+                charge = clover.charges.retrieve(cid)
+                if charge.status == "succeeded" and charge.amount == attempt.amount:
+                    return CallOutcome("succeeded", clover_id=charge.id)
+            if unrecorded:
+                return CallOutcome(
+                    "unknown",
+                    code="lookup_mismatch",
+                    message=f"unrecorded charges {unrecorded} do not match the attempt",
+                )
+    except CloverError as exc:
+        return _from_error(exc) if not isinstance(exc, APIError) else CallOutcome("unknown")
+    return CallOutcome(
+        "failed", code="lookup_no_charge", message="Clover's order shows no charge for it"
+    )
+
+
+def lookup_refund(ctx: ServiceContext, merchant: Merchant, attempt: PaymentAttempt) -> CallOutcome:
+    req: dict[str, Any] = json.loads(attempt.request_json)
+    try:
+        with ctx.gateway.client(merchant) as clover:
+            refunds = list(clover.refunds.list(charge=req["charge"]))
+    except CloverError:
+        return CallOutcome("unknown", code="lookup_failed")
+    with ctx.sessions() as s:
+        recorded = set(
+            s.scalars(
+                select(Refund.clover_refund_id).where(Refund.payment_id == attempt.payment_id)
+            )
+        )
+    for refund in refunds:
+        if refund.id not in recorded and refund.amount == attempt.amount:
+            return CallOutcome("succeeded", clover_id=refund.id)
+    return CallOutcome("failed", code="lookup_no_refund", message="Clover lists no such refund")

@@ -1,0 +1,314 @@
+"""Paying an invoice, the money path (RELIABILITY.md rules 1, 2, 5, 7, 8).
+
+1. One transaction commits the intent: a ``pending`` attempt whose idempotency key is
+   derived from its id, scheduled for the reconciler's first look. A second open
+   attempt for the invoice loses at the partial unique index.
+2. The call to Clover happens outside any transaction, with that key.
+3. One transaction settles the answer: the payment row, the attempt's new state, the
+   invoice's derived state, the audit rows and the outbox rows, together.
+   ``unknown`` stays unknown (the reconciler resolves it); ``declined`` is ``failed``
+   with Clover's code.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from cloverpay.api import idempotency_key_for
+from cloverpay.service.core.crash import crash_point
+from cloverpay.service.db import CardOnFile, Merchant, Payment, PaymentAttempt, new_id
+from cloverpay.service.domain import (
+    FINAL_ATTEMPT_STATES,
+    AttemptKind,
+    AttemptState,
+    InvoiceStatus,
+    apply_transition,
+)
+from cloverpay.service.errors import AttemptUnresolvedError, ConflictError, InvalidRequest, NotFound
+from cloverpay.service.services.clover_calls import CallOutcome, send_charge
+from cloverpay.service.services.context import ServiceContext
+from cloverpay.service.services.invoices import (
+    _refuse_if_unresolved,
+    invoice_totals,
+    load_invoice,
+    set_invoice_status,
+)
+from cloverpay.service.services.records import add_audit, add_outbox
+
+__all__ = [
+    "PAYABLE_STATES",
+    "pay_invoice",
+    "settle_charge",
+    "transition_attempt",
+]
+
+PAYABLE_STATES = frozenset(
+    {
+        InvoiceStatus.OPEN.value,
+        InvoiceStatus.PARTIALLY_PAID.value,
+        InvoiceStatus.UNCOLLECTIBLE.value,
+    }
+)
+KEY_NAMESPACE = "cloverpay-attempt"
+
+
+def attempt_key(attempt_id: str) -> str:
+    return idempotency_key_for(KEY_NAMESPACE, attempt_id)
+
+
+def transition_attempt(
+    session: Session,
+    attempt: PaymentAttempt,
+    target: AttemptState,
+    *,
+    actor: str,
+    reason: str | None = None,
+) -> bool:
+    current = AttemptState(attempt.state)
+    if not apply_transition("payment_attempt", current, target):
+        return False
+    attempt.state = target.value
+    add_audit(
+        session,
+        merchant_id=attempt.merchant_id,
+        actor=actor,
+        action=f"{attempt.kind}_attempt.{target.value}",
+        entity_type="payment_attempt",
+        entity_id=attempt.id,
+        from_state=current.value,
+        to_state=target.value,
+        reason=reason,
+    )
+    return True
+
+
+def lock_attempt(session: Session, attempt_id: str) -> PaymentAttempt:
+    attempt = session.scalar(
+        select(PaymentAttempt).where(PaymentAttempt.id == attempt_id).with_for_update()
+    )
+    if attempt is None:
+        raise NotFound(f"no payment attempt {attempt_id}", field="attempt_id")
+    return attempt
+
+
+def pay_invoice(
+    ctx: ServiceContext,
+    merchant_id: str,
+    invoice_id: str,
+    *,
+    token: str | None = None,
+    card_on_file_id: str | None = None,
+    amount: int | None = None,
+    tip_amount: int = 0,
+    initiator: str = "CARDHOLDER",
+    client_ip: str | None = None,
+    actor: str,
+) -> PaymentAttempt:
+    """Charge a ``clv_`` token or a card on file for (part of) an invoice."""
+    if (token is None) == (card_on_file_id is None):
+        raise InvalidRequest("give exactly one of token or card_on_file_id", field="token")
+    if token is not None and not token.startswith("clv_"):
+        raise InvalidRequest("token must be a Clover card token (clv_...)", field="token")
+    if initiator not in ("CARDHOLDER", "MERCHANT"):
+        raise InvalidRequest("initiator must be CARDHOLDER or MERCHANT", field="initiator")
+    if tip_amount < 0:
+        raise InvalidRequest("tip_amount must be >= 0", field="tip_amount")
+    now = ctx.now()
+    try:
+        with ctx.sessions.begin() as s:
+            invoice = load_invoice(s, merchant_id, invoice_id, lock=True)
+            if invoice.status not in PAYABLE_STATES or invoice.clover_order_id is None:
+                raise ConflictError(
+                    f"invoice {invoice.number} is {invoice.status} and cannot be paid",
+                    field="invoice_id",
+                    code="invoice_not_payable",
+                )
+            _refuse_if_unresolved(s, invoice)
+            due = invoice_totals(s, invoice).amount_due
+            charge_amount = due if amount is None else amount
+            if charge_amount <= 0 or charge_amount > due:
+                raise InvalidRequest(
+                    f"amount must be between 1 and the {due} cents due", field="amount"
+                )
+            request: dict[str, Any] = {"client_ip": client_ip}
+            if card_on_file_id is not None:
+                card = s.scalar(
+                    select(CardOnFile).where(
+                        CardOnFile.id == card_on_file_id,
+                        CardOnFile.merchant_id == merchant_id,
+                        CardOnFile.deleted_at.is_(None),
+                    )
+                )
+                if card is None:
+                    raise NotFound(f"no card on file {card_on_file_id}", field="card_on_file_id")
+                request.update(
+                    customer=card.clover_customer_id,
+                    cof_initialized=card.cof_initialized,
+                    is_scheduled=False,
+                )
+            else:
+                request["source"] = token
+            attempt_id = new_id()
+            attempt = PaymentAttempt(
+                id=attempt_id,
+                merchant_id=merchant_id,
+                kind=AttemptKind.CHARGE.value,
+                state=AttemptState.PENDING.value,
+                invoice_id=invoice.id,
+                amount=charge_amount,
+                tip_amount=tip_amount,
+                currency=invoice.currency,
+                idempotency_key=attempt_key(attempt_id),
+                source_kind="card_on_file" if card_on_file_id else "token",
+                card_on_file_id=card_on_file_id,
+                initiator=initiator if card_on_file_id else None,
+                request_json=json.dumps(request, sort_keys=True),
+                clover_order_id=invoice.clover_order_id,
+                next_check_at=now + timedelta(seconds=ctx.settings.reconciler_steps_s[0]),
+                created_by=actor,
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(attempt)
+            s.flush()
+            add_audit(
+                s,
+                merchant_id=merchant_id,
+                actor=actor,
+                action="charge_attempt.created",
+                entity_type="payment_attempt",
+                entity_id=attempt.id,
+                to_state=AttemptState.PENDING.value,
+                data={"invoice_id": invoice.id, "amount": charge_amount, "tip": tip_amount},
+                now=now,
+            )
+            merchant = s.get_one(Merchant, merchant_id)
+    except IntegrityError:
+        raise AttemptUnresolvedError(
+            "another payment of this invoice is in progress", field="invoice_id"
+        ) from None
+    crash_point("after_intent_committed")
+    outcome = send_charge(ctx, merchant, attempt)
+    crash_point("after_charge_sent")
+    return settle_charge(ctx, attempt.id, outcome, actor=actor)
+
+
+def _record_payment(
+    s: Session, attempt: PaymentAttempt, outcome: CallOutcome, *, actor: str
+) -> Payment:
+    assert outcome.clover_id is not None
+    attempt.clover_charge_id = outcome.clover_id
+    payment = Payment(
+        merchant_id=attempt.merchant_id,
+        invoice_id=attempt.invoice_id,
+        attempt_id=attempt.id,
+        clover_charge_id=outcome.clover_id,
+        clover_order_id=attempt.clover_order_id,
+        amount=attempt.amount,
+        tip_amount=attempt.tip_amount,
+        currency=attempt.currency,
+        tender="card",
+        card_brand=outcome.card_brand,
+        card_last4=outcome.card_last4,
+    )
+    s.add(payment)
+    s.flush()
+    add_outbox(
+        s,
+        merchant_id=attempt.merchant_id,
+        topic="payment.succeeded",
+        dedupe_key=f"payment.succeeded:{payment.id}",
+        payload={
+            "payment_id": payment.id,
+            "invoice_id": attempt.invoice_id,
+            "amount": payment.amount,
+            "tip_amount": payment.tip_amount,
+            "currency": payment.currency,
+        },
+    )
+    if attempt.card_on_file_id is not None:
+        card = s.get(CardOnFile, attempt.card_on_file_id)
+        if card is not None and not card.cof_initialized:
+            card.cof_initialized = True
+    if attempt.invoice_id is not None:
+        invoice = load_invoice(s, attempt.merchant_id, attempt.invoice_id, lock=True)
+        totals = invoice_totals(s, invoice)
+        target = InvoiceStatus.PAID if totals.paid >= totals.total else InvoiceStatus.PARTIALLY_PAID
+        changed = set_invoice_status(
+            s, invoice, target, actor=actor, reason=f"payment {payment.id}"
+        )
+        if changed and target is InvoiceStatus.PAID:
+            add_outbox(
+                s,
+                merchant_id=attempt.merchant_id,
+                topic="invoice.paid",
+                dedupe_key=f"invoice.paid:{invoice.id}",
+                payload={"invoice_id": invoice.id, "number": invoice.number},
+            )
+    return payment
+
+
+def settle_charge(
+    ctx: ServiceContext,
+    attempt_id: str,
+    outcome: CallOutcome,
+    *,
+    actor: str,
+) -> PaymentAttempt:
+    """Apply Clover's answer to a charge attempt in one transaction (idempotent)."""
+    now = ctx.now()
+    with ctx.sessions.begin() as s:
+        attempt = lock_attempt(s, attempt_id)
+        if AttemptState(attempt.state) in FINAL_ATTEMPT_STATES:
+            return attempt  # settled already (by the reconciler or another request)
+        if outcome.status == "succeeded":
+            transition_attempt(s, attempt, AttemptState.SUCCEEDED, actor=actor)
+            _record_payment(s, attempt, outcome, actor=actor)
+            attempt.resolved_at = now
+            attempt.next_check_at = None
+        elif outcome.status in ("declined", "rejected", "failed"):
+            transition_attempt(s, attempt, AttemptState.FAILED, actor=actor, reason=outcome.message)
+            attempt.failure_code = outcome.code
+            attempt.failure_message = outcome.message
+            if outcome.status == "declined" and outcome.clover_id:
+                attempt.clover_charge_id = outcome.clover_id
+            attempt.resolved_at = now
+            attempt.next_check_at = None
+            add_outbox(
+                s,
+                merchant_id=attempt.merchant_id,
+                topic="payment.failed",
+                dedupe_key=f"payment.failed:{attempt.id}",
+                payload={
+                    "attempt_id": attempt.id,
+                    "invoice_id": attempt.invoice_id,
+                    "code": outcome.code,
+                },
+            )
+        else:
+            transition_attempt(
+                s, attempt, AttemptState.UNKNOWN, actor=actor, reason=outcome.code or "no answer"
+            )
+            attempt.failure_code = outcome.code
+            attempt.failure_message = outcome.message
+        attempt.updated_at = now
+    return attempt
+
+
+def get_attempt(ctx: ServiceContext, merchant_id: str, attempt_id: str) -> PaymentAttempt:
+    with ctx.sessions() as s:
+        attempt = s.get(PaymentAttempt, attempt_id)
+        if attempt is None or attempt.merchant_id != merchant_id:
+            raise NotFound(f"no payment attempt {attempt_id}", field="attempt_id")
+        return attempt
+
+
+def payment_for_attempt(ctx: ServiceContext, attempt_id: str) -> Payment | None:
+    with ctx.sessions() as s:
+        return s.scalar(select(Payment).where(Payment.attempt_id == attempt_id))
