@@ -502,3 +502,14 @@ def test_unseeded_reset_keeps_the_startup_credentials() -> None:
         c.post("/_sandbox/seed", json={"seed": 3})
         assert sb.credentials.merchant_id == Sandbox(seed=3).credentials.merchant_id
     sb.close()
+
+
+def test_expired_idempotency_entries_are_dropped(sandbox: Sandbox, http: httpx.Client) -> None:
+    _add_counter_route(sandbox)
+    for i in range(20):
+        http.post("/v1/_count", json={}, headers={"idempotency-key": f"old-{i}"})
+    assert len(sandbox.state.idempotency) == 20
+    http.post("/_sandbox/clock/advance", json={"seconds": 24 * 3600 + 1})
+    for i in range(5):
+        http.post("/v1/_count", json={}, headers={"idempotency-key": f"new-{i}"})
+    assert len(sandbox.state.idempotency) == 5  # 8 old ones dropped per request at most
