@@ -269,3 +269,11 @@ def test_ach_and_gift_validation(
     assert r.status_code == 400
     assert error(r)["param"] == param
     assert len(sandbox.state.ecommerce.tokens) == 0
+
+
+def test_token_ids_in_paths_are_not_logged(sandbox: Sandbox, http: httpx.Client) -> None:
+    token_id = tokenize(http, sandbox)
+    http.get(f"/v1/tokens/{token_id}", headers={"apikey": sandbox.state.merchant.api_access_key})
+    logged = http.get("/_sandbox/events").json()["events"]
+    assert token_id not in json.dumps(logged)
+    assert logged[-1]["path"] == "/v1/tokens/clv_***"
