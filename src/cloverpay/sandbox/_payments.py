@@ -250,7 +250,7 @@ def execute_charge(
         status="succeeded" if approved else "failed",
         captured=approved and req.capture,
         amount_captured=req.amount if approved and req.capture else 0,
-        source=dict(resolved.source_json),
+        source=resolved.source_json,  # a fresh dict per resolve
         payment_method_details=resolved.payment_method_details,
         order=order.id,
         customer=resolved.customer_id,
@@ -318,11 +318,6 @@ def multipay_copy(state: SandboxState, token: CardToken, now: int) -> CardToken:
 def mark_paid(order: Order, amount: int, charge: Charge, now: int) -> None:
     order.amount_paid += amount
     order.charges.append(charge.id)
-    order.last_payment = {
-        "ref_num": charge.ref_num,
-        "auth_code": charge.auth_code,
-        "source": charge.source,
-        "ecomind": charge.ecomind,
-    }
+    order.last_charge = charge
     if order.amount_paid >= order.amount and order.status == "created":
         transition(order, "paid", now)

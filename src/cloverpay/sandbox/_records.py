@@ -272,8 +272,8 @@ class Order:
     #: successful charge ids paying this order, oldest first
     charges: list[str] = field(default_factory=list)
     status_transitions: dict[str, int] = field(default_factory=dict)
-    #: fields copied from the latest successful charge (ref_num, auth_code, source, ecomind)
-    last_payment: dict[str, Any] = field(default_factory=dict)
+    #: the latest successful charge (its ref_num, auth_code, source, ecomind are shown)
+    last_charge: Charge | None = None
 
     @property
     def amount_due(self) -> int:
@@ -304,7 +304,12 @@ class Order:
                 out[key] = value
         if self.charges:
             out["charge"] = self.charges[-1]
-            out.update(self.last_payment)
+            last = self.last_charge
+            if last is not None:
+                out["ref_num"] = last.ref_num
+                out["auth_code"] = last.auth_code
+                out["source"] = last.source
+                out["ecomind"] = last.ecomind
         if len(self.charges) > 1:
             out["past_charges"] = list(self.charges[:-1])
         return out
