@@ -29,6 +29,8 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
     [
         ({"card": "NOPE"}, "card"),
         ({"outcome": "explode"}, "outcome"),
+        ({"outcome": []}, "outcome"),
+        ({"stage": {}}, "stage"),
         ({"tip": -1}, "tip"),
         ({"signature": "yes"}, "signature"),
         ({"challenge": "MAYBE"}, "challenge"),
