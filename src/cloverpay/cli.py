@@ -2,6 +2,9 @@
 
 ``cloverpay sandbox --host 127.0.0.1 --port 8080 [--seed N] [--rate-limits]`` runs the
 offline Clover emulator; it prints one JSON line with the credentials, then serves.
+``--terminal-port 12345 [--terminal-tls] [--terminal-cert-dir DIR]
+[--terminal-pairing confirm]`` also runs the emulated Clover terminal (Remote Pay at
+``ws(s)://HOST:PORT/remote_pay``).
 ``cloverpay demo`` runs the same sandbox and walks through token, charge and refund
 against it over a real socket, then keeps serving. ``cloverpay db upgrade``,
 ``cloverpay serve`` and ``cloverpay reconcile`` run the payments service
@@ -52,6 +55,19 @@ def _build_app() -> Any:
         rate_limits: Annotated[
             bool, typer.Option("--rate-limits", help="Enforce Clover's per-token limits.")
         ] = False,
+        terminal_port: Annotated[
+            int | None,
+            typer.Option(help="Also run the emulated terminal on this port (0: any free one)."),
+        ] = None,
+        terminal_tls: Annotated[
+            bool, typer.Option("--terminal-tls", help="Serve wss:// with a generated certificate.")
+        ] = False,
+        terminal_cert_dir: Annotated[
+            str | None, typer.Option(help="Write the terminal's CA and certificate PEMs here.")
+        ] = None,
+        terminal_pairing: Annotated[
+            str, typer.Option(help="'auto' pairs at once; 'confirm' waits for the code.")
+        ] = "auto",
     ) -> None:
         """Run the offline Clover sandbox (prints one JSON line of credentials)."""
         try:
@@ -59,7 +75,19 @@ def _build_app() -> Any:
         except ImportError:
             sys.stderr.write(_MISSING)
             raise typer.Exit(2) from None
-        serve(host=host, port=port, seed=seed, rate_limits=rate_limits)
+        if terminal_pairing not in ("auto", "confirm"):
+            sys.stderr.write("--terminal-pairing must be 'auto' or 'confirm'\n")
+            raise typer.Exit(2)
+        serve(
+            host=host,
+            port=port,
+            seed=seed,
+            rate_limits=rate_limits,
+            terminal_port=terminal_port,
+            terminal_tls=terminal_tls,
+            terminal_cert_dir=terminal_cert_dir,
+            terminal_pairing=terminal_pairing,
+        )
 
     @cli.command("demo")
     def demo_command(

@@ -110,7 +110,19 @@ def server() -> Iterator[Any]:
     ids=["inproc-sync", "inproc-async", "socket-sync", "socket-async"],
 )
 async def env(request: pytest.FixtureRequest, server: Any) -> AsyncIterator[Env]:
-    mode, is_async = request.param
+    async for e in _make_env(request.param, server):
+        yield e
+
+
+@pytest.fixture(params=[("socket", False), ("socket", True)], ids=["socket-sync", "socket-async"])
+async def socket_env(request: pytest.FixtureRequest, server: Any) -> AsyncIterator[Env]:
+    """Only the real-socket ways (timeouts and refused connections need a socket)."""
+    async for e in _make_env(request.param, server):
+        yield e
+
+
+async def _make_env(param: tuple[str, bool], server: Any) -> AsyncIterator[Env]:
+    mode, is_async = param
     if mode == "inproc":
         sb = sandbox_mod.Sandbox(seed=11)
         e = Env(sb, sb.base_url, mode, is_async)

@@ -14,6 +14,7 @@ from cloverpay.api import (
     CloverClient,
     ConfigurationError,
     Limiter,
+    OutcomeUnknownError,
     RateLimit,
 )
 
@@ -221,3 +222,56 @@ def test_default_hosts_for_sandbox() -> None:
         f"https://apisandbox.dev.clover.com/v3/merchants/{MID}",
         "https://sandbox.dev.clover.com/recurring/v1/plans/X",
     ]
+
+
+@pytest.mark.parametrize("ip", ["", "not-an-ip", "1.2.3.4\r\nx-evil: 1", "1.2.3.4,", "999.1.1.1"])
+def test_bad_client_ip_is_refused(fake: FakeClover, ip: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        client(fake).charges.create(amount=1, currency="usd", source="clv_1", client_ip=ip)
+    assert info.value.param == "client_ip"
+    with pytest.raises(ConfigurationError):
+        CloverClient(TOKEN, client_ip=ip)
+    assert fake.requests == []
+
+
+def test_good_client_ips(fake: FakeClover) -> None:
+    fake.always("POST", "/v1/charges", json_response(200, CHARGE))
+    for ip in ["203.0.113.7", "2001:db8::1", "203.0.113.7, 10.0.0.1"]:
+        client(fake).charges.create(amount=1, currency="usd", source="clv_1", client_ip=ip)
+    assert [r.headers["x-forwarded-for"] for r in fake.requests] == [
+        "203.0.113.7",
+        "2001:db8::1",
+        "203.0.113.7, 10.0.0.1",
+    ]
+
+
+def test_with_options_shares_connections_and_limiter(fake: FakeClover) -> None:
+    fake.always("POST", "/v1/charges", ecom_error(503, "processing_error"))
+    base = client(fake, retry=3)
+    patient = base.with_options(retry=0, timeout=120, client_ip="203.0.113.9")
+    assert patient.http_client is base.http_client
+    assert patient._runner.limiter is base._runner.limiter
+    assert patient._core.retry.max_retries == 0
+    assert base._core.retry.max_retries == 3
+    base._runner.sleep = lambda s: None
+    with pytest.raises(OutcomeUnknownError):
+        patient.charges.create(amount=1, currency="usd", source="clv_1")
+    assert len(fake.requests) == 1  # no retries on the clone
+    assert fake.requests[0].headers["x-forwarded-for"] == "203.0.113.9"
+    assert fake.requests[0].extensions["timeout"]["read"] == 120
+    patient.close()
+    assert not base.http_client.is_closed
+    with pytest.raises(ConfigurationError):
+        base.with_options(client_ip="nope")
+
+
+@pytest.mark.anyio
+async def test_async_with_options(fake: FakeClover) -> None:
+    fake.add("GET", "/v1/charges/X", json_response(200, CHARGE))
+    base = AsyncCloverClient(TOKEN, base_url="http://clover.test", transport=fake.async_transport())
+    clone = base.with_options(timeout=5)
+    assert isinstance(clone, AsyncCloverClient)
+    assert (await clone.charges.retrieve("X")).id == CHARGE["id"]
+    await clone.aclose()
+    assert not base.http_client.is_closed
+    await base.aclose()

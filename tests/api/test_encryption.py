@@ -178,3 +178,12 @@ def test_import_does_not_load_cryptography() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_decrypt_rejects_a_prefixed_plaintext_that_is_not_a_pan(
+    private_key: rsa.RSAPrivateKey,
+) -> None:
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
+    junk = private_key.public_key().encrypt(b"00000000abc", oaep)
+    with pytest.raises(ValueError, match=r"^encrypted_pan: pan: must be a string of digits"):
+        decrypt_pan(base64.b64encode(junk).decode(), private_key)

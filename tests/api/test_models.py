@@ -114,3 +114,27 @@ def test_recurring_times() -> None:
 def test_unknown_fields_never_break_parsing(extra: dict[str, object]) -> None:
     charge = Charge.model_validate({"id": "X", **extra})
     assert charge.id == "X"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@given(
+    json_values
+    | st.fixed_dictionaries({"data": json_values, "has_more": json_values})
+    | st.fixed_dictionaries({"elements": json_values})
+)
+def test_list_envelope_parser_only_raises_validation_errors(value: object) -> None:
+    import pydantic
+
+    try:
+        page = ListObject[Charge].model_validate_json(json.dumps(value))
+    except pydantic.ValidationError:
+        return
+    assert all(isinstance(c, Charge) for c in page.data)

@@ -21,6 +21,8 @@ from cloverpay.api import (
     OAuthToken,
     authorize_url,
     code_challenge,
+    parse_authorize_callback,
+    parse_token_response,
 )
 
 ACCESS = "acc-4f1d0c2e9b7a"
@@ -219,12 +221,20 @@ def test_refresh_request_shape() -> None:
 @pytest.mark.parametrize(
     ("status", "body", "match"),
     [
-        (401, {"message": f"refresh token {REFRESH} is not valid"}, "HTTP 401: refresh token"),
-        (400, {"error_description": "bad", "error": "invalid_grant"}, "HTTP 400: bad"),
-        (500, b"<html>oops</html>", "HTTP 500$"),
+        (
+            401,
+            {"message": f"refresh token {REFRESH} is not valid"},
+            r"failed: refresh token \*+ is not valid \(http_status=401\)$",
+        ),
+        (
+            400,
+            {"error_description": "bad", "error": "invalid_grant"},
+            r"failed: bad \(http_status=400\)$",
+        ),
+        (500, b"<html>oops</html>", r"refresh failed \(http_status=500\)$"),
         (200, b"not json", "not JSON"),
         (200, [1, 2], "not a JSON object"),
-        (200, {"access_token": 42, "refresh_token": REFRESH}, "access_token: string_type"),
+        (200, {"access_token": 42, "refresh_token": REFRESH}, r"access_token \(string_type\)"),
     ],
 )
 def test_refresh_errors_are_clear_and_never_echo_secrets(
@@ -255,7 +265,7 @@ async def test_async_client_uses_injected_client_without_closing_it() -> None:
     rec = Recorder(status=403, body={"message": "nope"})
     async with httpx.AsyncClient(transport=httpx.MockTransport(rec)) as http:
         oauth = AsyncOAuthClient("APP", "sec", http_client=http)
-        with pytest.raises(OAuthError, match="HTTP 403: nope"):
+        with pytest.raises(OAuthError, match=r"failed: nope \(http_status=403\)"):
             await oauth.exchange_code("c")
         await oauth.aclose()
         assert not http.is_closed
@@ -269,3 +279,63 @@ def test_long_server_message_is_redacted_before_it_is_cut() -> None:
     assert REFRESH[:6] not in str(info.value)
     assert info.value.server_message is not None
     assert len(info.value.server_message) == 200
+
+
+def test_usage_errors_name_the_argument() -> None:
+    with pytest.raises(ValueError, match="client_id"):
+        OAuthClient("")
+    with pytest.raises(ValueError, match="not both"):
+        OAuthClient("APP", http_client=httpx.Client(), transport=httpx.MockTransport(Recorder()))
+    with pytest.raises(ValueError, match="not both"):
+        AsyncOAuthClient(
+            "APP", http_client=httpx.AsyncClient(), transport=httpx.MockTransport(Recorder())
+        )
+    oauth = OAuthClient("APP", "s", transport=httpx.MockTransport(Recorder()))
+    with pytest.raises(ValueError, match="code"):
+        oauth.exchange_code("")
+    with pytest.raises(ValueError, match="refresh_token"):
+        oauth.refresh("")
+
+
+def test_nested_error_message_and_a_response_without_request() -> None:
+    rec = Recorder(401, {"error": {"message": "token revoked", "code": "x"}})
+    oauth = OAuthClient("APP", transport=httpx.MockTransport(rec))
+    with pytest.raises(OAuthError, match=r"failed: token revoked \(http_status=401\)"):
+        oauth.refresh(REFRESH)
+    bare = httpx.Response(500, json={"message": "boom"})
+    with pytest.raises(OAuthError, match=r"^OAuth failed: boom \(http_status=500\)$"):
+        parse_token_response(bare)
+
+
+def test_same_grant() -> None:
+    token = OAuthToken.model_validate(token_body())
+    assert token.same_grant(OAuthToken.model_validate(token_body()))
+    assert not token.same_grant(None)
+    assert not token.same_grant(OAuthToken.model_validate(token_body(refresh="other")))
+
+
+def test_parse_authorize_callback_forms() -> None:
+    url = "https://app.example/cb?merchant_id=MID1&client_id=APP&code=c0de-1&state=s1"
+    for given_value in (url, url.split("?", 1)[1], "?" + url.split("?", 1)[1]):
+        cb = parse_authorize_callback(given_value, expected_state="s1")
+        assert (cb.code, cb.merchant_id, cb.client_id, cb.state) == ("c0de-1", "MID1", "APP", "s1")
+        assert "c0de-1" not in repr(cb)
+    mapping = {"code": "x", "merchant_id": "M", "employee_id": "E"}
+    assert parse_authorize_callback(mapping).employee_id == "E"
+
+
+@pytest.mark.parametrize(
+    ("callback", "expected_state", "match"),
+    [
+        ("https://a/cb?error=access_denied&state=s", "s", "not granted: access_denied"),
+        ("https://a/cb?code=c&state=other", "s1", "state does not match"),
+        ("https://a/cb?code=c", "s1", "state does not match"),
+        ("https://a/cb?merchant_id=M&state=s1", "s1", "no code"),
+        ("https://a/cb?code=&state=s1", None, "no code"),
+    ],
+)
+def test_parse_authorize_callback_refusals(
+    callback: str, expected_state: str | None, match: str
+) -> None:
+    with pytest.raises(OAuthError, match=match):
+        parse_authorize_callback(callback, expected_state=expected_state)

@@ -14,6 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from cloverpay.api import (
     CloverOAuth,
@@ -224,7 +227,7 @@ def test_failed_refresh_raises_without_leaking_the_token(caplog: pytest.LogCaptu
     caplog.set_level(logging.DEBUG)
     with (
         httpx.Client(transport=httpx.MockTransport(fake.handler), auth=auth) as http,
-        pytest.raises(OAuthError, match="HTTP 400") as info,
+        pytest.raises(OAuthError, match="http_status=400") as info,
     ):
         http.get(URL)
     refresh = token.refresh_token.get_secret_value()  # type: ignore[union-attr]
@@ -354,6 +357,27 @@ def test_adopted_token_that_is_itself_expiring_is_refreshed() -> None:
     }
 
 
+def test_adopted_token_that_is_refused_too_is_then_refreshed() -> None:
+    """Found by the state machine below: our cached token is stale, the store holds a
+    newer one that Clover has since revoked as well. Adopt, get a 401 again, then spend
+    the stored refresh token once and succeed, instead of failing the request."""
+    clock = Clock()
+    fake = FakeClover(clock)
+    first = fake.issue()
+    auth, store = make(fake, clock, first)
+    with httpx.Client(transport=httpx.MockTransport(fake.handler), auth=auth) as http:
+        assert http.get(URL).status_code == 200  # caches `first`
+        newer = fake.issue()
+        store.save(MERCHANT, newer)  # another process refreshed...
+        with fake.lock:
+            fake.access.clear()  # ...and then every access token was revoked
+        response = http.get(URL)
+    assert response.status_code == 200
+    assert [r.status_code for r in response.history] == [401, 401, 200]
+    assert fake.refresh_spent == {newer.refresh_token.get_secret_value()}  # type: ignore[union-attr]
+    assert fake.reused == []
+
+
 def test_oauth_client_auth_helper_uses_its_api_host() -> None:
     fake = FakeClover(time.time)  # OAuthClient.auth uses the real clock
     seen: list[str] = []
@@ -380,3 +404,63 @@ def test_constructor_validation() -> None:
     with pytest.raises(ValueError, match="client_id"):
         CloverOAuth("", MERCHANT, token=token)
     assert "a" not in repr(CloverOAuth("APP", MERCHANT, token=token)).split("'")[1::2][2:]
+
+
+class RefreshMachine(RuleBasedStateMachine):
+    """Random interleavings of clock jumps, server-side revocations, requests through
+    two CloverOAuth instances over one store, and a third party refreshing properly
+    (under the store lock, with CAS). The grant must never be lost or double-spent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = Clock()
+        self.fake = FakeClover(self.clock, slow=0)
+        self.store = InMemoryTokenStore({MERCHANT: self.fake.issue()})
+        transport = httpx.MockTransport(self.fake.handler)
+        self.clients = [
+            httpx.Client(
+                transport=transport,
+                auth=CloverOAuth("APP", MERCHANT, store=self.store, clock=self.clock),
+            )
+            for _ in range(2)
+        ]
+        self.oauth = OAuthClient("APP", transport=transport)
+
+    @rule(seconds=st.integers(min_value=0, max_value=4000))
+    def advance(self, seconds: int) -> None:
+        self.clock.now += seconds
+
+    @rule()
+    def revoke_access_tokens(self) -> None:
+        with self.fake.lock:
+            self.fake.access.clear()
+
+    @rule(which=st.integers(min_value=0, max_value=1))
+    def request(self, which: int) -> None:
+        assert self.clients[which].get(URL).status_code == 200
+
+    @rule()
+    def third_party_refresh(self) -> None:
+        with self.store.lock(MERCHANT):
+            current = self.store.get(MERCHANT)
+            assert current is not None
+            assert current.refresh_token is not None
+            spent = current.refresh_token.get_secret_value()
+            assert self.store.save(MERCHANT, self.oauth.refresh(spent), replaces=spent)
+
+    @invariant()
+    def never_double_spent_and_grant_alive(self) -> None:
+        assert self.fake.reused == []
+        current = self.store.get(MERCHANT)
+        assert current is not None
+        assert current.refresh_token is not None
+        assert current.refresh_token.get_secret_value() in self.fake.refresh_live
+
+    def teardown(self) -> None:
+        for client in self.clients:
+            client.close()
+        self.oauth.close()
+
+
+RefreshMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=25, deadline=None)
+test_refresh_state_machine = RefreshMachine.TestCase

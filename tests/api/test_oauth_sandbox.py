@@ -5,6 +5,7 @@ refreshing exactly once when the sandbox clock expires the token under concurren
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,8 @@ from cloverpay.api import (
     OAuthClient,
     OAuthError,
     OAuthToken,
+    authorize_url,
+    parse_authorize_callback,
 )
 
 sandbox_mod = pytest.importorskip("cloverpay.sandbox")
@@ -56,6 +59,24 @@ def approve(http: httpx.Client, url: str) -> dict[str, list[str]]:
     location = r.headers["location"]
     assert location.startswith(REDIRECT)
     return parse_qs(urlsplit(location).query)
+
+
+def test_callback_parsing_on_approve_and_deny(sandbox: Any) -> None:
+    creds = sandbox.credentials
+    with httpx.Client(transport=sandbox.sync_transport()) as browser:
+        url = authorize_url(creds.app_id, REDIRECT, state="csrf-1", base_url=sandbox.base_url)
+        r = browser.get(url + "&sandbox_auto_approve=true")
+        callback = parse_authorize_callback(r.headers["location"], expected_state="csrf-1")
+        assert callback.merchant_id == creds.merchant_id
+        assert callback.client_id == creds.app_id
+        with pytest.raises(OAuthError, match="state does not match"):
+            parse_authorize_callback(r.headers["location"], expected_state="csrf-2")
+        page = browser.get(url)  # the approval page; the merchant clicks Deny
+        fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', page.text))
+        denied = browser.post(url.split("?")[0], data={**fields, "decision": "deny"})
+        assert denied.status_code == 302
+        with pytest.raises(OAuthError, match="access_denied"):
+            parse_authorize_callback(denied.headers["location"], expected_state="csrf-1")
 
 
 def test_high_trust_flow_in_process(sandbox: Any) -> None:

@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ from cryptography.fernet import Fernet
 
 from cloverpay.api import (
     CloverOAuth,
+    ConfigurationError,
     FileTokenStore,
     InMemoryTokenStore,
     OAuthError,
@@ -240,7 +242,7 @@ def test_async_store_refuses_the_sync_flow() -> None:
     auth = CloverOAuth("APP", M, store=AsyncDictStore(tok("a", "r")))
     with (
         httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200)), auth=auth) as h,
-        pytest.raises(TypeError, match="AsyncClient"),
+        pytest.raises(ConfigurationError, match="AsyncClient"),
     ):
         h.get("https://x/y")
 
@@ -457,5 +459,106 @@ async def test_async_401_storm_through_a_small_connection_pool() -> None:
                 asyncio.gather(*(client.get(url) for _ in range(n))), timeout=30
             )
     assert [r.status_code for r in responses] == [200] * n
+    assert clover.refresh_calls == 1
+    assert clover.reused == []
+
+
+def test_file_store_with_the_wrong_key_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.bin"
+    FileTokenStore(path, codec=Fernet(Fernet.generate_key())).save(M, tok("a", "r"))
+    with pytest.raises(OAuthError, match="cannot decrypt the token file"):
+        FileTokenStore(path, codec=Fernet(Fernet.generate_key())).get(M)
+    with pytest.raises(OAuthError, match="not valid JSON"):
+        FileTokenStore(path).get(M)  # encrypted file read without the codec
+
+
+class SqliteTokenStore:
+    """The TokenStore protocol over a database, as a service would write it (here
+    sqlite3; with PostgreSQL the lock is ``SELECT … FOR UPDATE`` on the row or an
+    advisory lock). One connection per thread; ``lock`` is a write transaction that
+    the CAS ``save`` inside it joins."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.local = threading.local()
+        with contextlib.closing(self._connect()) as db, db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS oauth_token (merchant_id TEXT PRIMARY KEY, "
+                "refresh_token TEXT, data TEXT NOT NULL)"
+            )
+
+    def _connect(self) -> Any:
+        import sqlite3
+
+        return sqlite3.connect(self.path, timeout=30, isolation_level=None)
+
+    @property
+    def db(self) -> Any:
+        if not hasattr(self.local, "db"):
+            self.local.db = self._connect()
+        return self.local.db
+
+    def get(self, merchant_id: str) -> OAuthToken | None:
+        row = self.db.execute(
+            "SELECT data FROM oauth_token WHERE merchant_id = ?", (merchant_id,)
+        ).fetchone()
+        return None if row is None else OAuthToken.from_storage_dict(json.loads(row[0]))
+
+    def save(self, merchant_id: str, token: OAuthToken, *, replaces: str | None = None) -> bool:
+        data = json.dumps(token.to_storage_dict())
+        refresh = token.refresh_token.get_secret_value() if token.refresh_token else None
+        if replaces is None:
+            self.db.execute(
+                "INSERT INTO oauth_token VALUES (?, ?, ?) ON CONFLICT(merchant_id) "
+                "DO UPDATE SET refresh_token = excluded.refresh_token, data = excluded.data",
+                (merchant_id, refresh, data),
+            )
+            return True
+        cursor = self.db.execute(
+            "UPDATE oauth_token SET refresh_token = ?, data = ? "
+            "WHERE merchant_id = ? AND refresh_token = ?",
+            (refresh, data, merchant_id, replaces),
+        )
+        return bool(cursor.rowcount == 1)
+
+    @contextlib.contextmanager
+    def lock(self, merchant_id: str) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+
+@pytest.mark.slow
+def test_a_database_store_serves_the_protocol(tmp_path: Path) -> None:
+    """Workers with their own store objects and connections (as separate processes
+    would have) share one database: one refresh, the spent token never reused."""
+    with RealClover().running() as clover:
+        path = tmp_path / "tokens.db"
+        seed = SqliteTokenStore(path)
+        assert seed.save(M, clover.issue(lifetime=-10))
+        assert not seed.save(M, tok("x", "y"), replaces="not-the-current-one")
+        workers = 6
+        barrier = threading.Barrier(workers)
+        results: dict[int, tuple[int, int]] = {}
+
+        def worker(i: int) -> None:
+            auth = CloverOAuth("APP", M, store=SqliteTokenStore(path), base_url=clover.base)
+            with httpx.Client(auth=auth, timeout=30) as client:
+                barrier.wait()
+                status = client.get(clover.base + "/v3/merchants/" + M).status_code
+            results[i] = (status, auth.refresh_count)
+
+        threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(workers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert sorted(results) == list(range(workers))
+    assert [status for status, _ in results.values()] == [200] * workers
+    assert sum(count for _, count in results.values()) == 1
     assert clover.refresh_calls == 1
     assert clover.reused == []

@@ -142,3 +142,11 @@ def test_platform_devices_and_orders(fake: FakeClover) -> None:
     assert [d.serial for d in client.platform.devices.list()] == ["C0"]
     assert [o.total for o in client.platform.orders.list(filter="state=open")] == [5]
     assert fake.requests[1].url.params["filter"] == "state=open"
+
+
+def test_default_page_size_is_clovers_maximum(fake: FakeClover) -> None:
+    fake.always("GET", "/v1/orders", json_response(200, {"data": []}))
+    client = CloverClient("t", base_url="http://clover.test", transport=fake.transport())
+    list(client.orders.list())
+    list(client.orders.list(limit=5))
+    assert [r.url.params["limit"] for r in fake.requests] == ["100", "5"]

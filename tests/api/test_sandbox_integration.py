@@ -28,9 +28,9 @@ from cloverpay.api import (
     idempotency_key_for,
 )
 
-from .sandbox_env import DECLINE, Env, env, server, token
+from .sandbox_env import DECLINE, Env, env, server, socket_env, token
 
-__all__ = ["env", "server"]  # fixtures used below
+__all__ = ["env", "server", "socket_env"]  # fixtures used below
 
 pytestmark = pytest.mark.anyio
 
@@ -198,9 +198,8 @@ async def test_paging_over_several_pages(env: Env) -> None:
     assert len(got) == 5
 
 
-async def test_connection_refused_is_connection_error(env: Env) -> None:
-    if env.mode != "socket":
-        pytest.skip("needs a real socket")
+async def test_connection_refused_is_connection_error(socket_env: Env) -> None:
+    env = socket_env
     c = env.client()
     c._core.environment = type(c._core.environment).custom("http://127.0.0.1:9")
     with pytest.raises(APIConnectionError) as info:
@@ -242,11 +241,11 @@ async def test_default_limiter_and_retries_get_a_burst_through(env: Env) -> None
         env._control.post("/_sandbox/rate_limits", json={"enabled": False})
 
 
-async def test_read_timeout_after_send_is_retried_with_the_same_key(env: Env) -> None:
-    """Over a real socket: the first attempt times out while the sandbox is still working
-    on it; the retry with the same key meets 'in flight' (409), then the replay. One charge."""
-    if env.mode != "socket":
-        pytest.skip("httpx enforces timeouts on real sockets only")
+async def test_read_timeout_after_send_is_retried_with_the_same_key(socket_env: Env) -> None:
+    """Over a real socket: the first attempt times out while the sandbox is still holding
+    it; the retry carries the same key, so whichever attempt the sandbox runs second is
+    answered from the first one's stored result (or 409 'in flight', retried). One charge."""
+    env = socket_env
     c = env.client(
         timeout=httpx.Timeout(5.0, read=0.3),
         retry=RetryPolicy(initial_backoff=0.5, max_retries=6, rng=lambda: 1.0),
@@ -270,9 +269,8 @@ async def test_read_timeout_after_send_is_retried_with_the_same_key(env: Env) ->
     assert len(set(keys)) == 1
 
 
-async def test_read_timeout_without_retries_is_outcome_unknown(env: Env) -> None:
-    if env.mode != "socket":
-        pytest.skip("httpx enforces timeouts on real sockets only")
+async def test_read_timeout_without_retries_is_outcome_unknown(socket_env: Env) -> None:
+    env = socket_env
     c = env.client(timeout=httpx.Timeout(5.0, read=0.3), retry=0)
     tok = await token(env, c)
     env.fault(kind="delay", method="POST", path="/v1/charges", delay_s=0.8, count=1)

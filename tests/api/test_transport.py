@@ -234,3 +234,21 @@ async def test_rate_limiter_can_be_disabled(clients: Clients) -> None:
     c = clients.make(rate_limit=None)
     assert c._runner.limiter is None
     await clients.call(lambda: c.charges.retrieve("X"))
+
+
+async def test_already_done_after_a_lost_attempt_is_outcome_unknown(clients: Clients) -> None:
+    """Attempt 1 reached Clover (timeout); the retry says the token was used: by attempt 1."""
+    clients.fake.add(
+        "POST", "/v1/charges", httpx.ReadTimeout("slow"), ecom_error(400, "token_already_used")
+    )
+    c = clients.make()
+    with pytest.raises(OutcomeUnknownError) as info:
+        await clients.call(lambda: charge(c))
+    assert isinstance(info.value.__cause__, InvalidRequestError)
+
+
+async def test_already_done_on_a_first_attempt_is_a_plain_error(clients: Clients) -> None:
+    clients.fake.add("POST", "/v1/charges", ecom_error(400, "token_already_used"))
+    c = clients.make()
+    with pytest.raises(InvalidRequestError):
+        await clients.call(lambda: charge(c))

@@ -71,7 +71,10 @@ def test_any_single_byte_change_fails(body: bytes, secret: str, data: st.DataObj
     assert info.value.reason is SignatureFailure.NO_MATCHING_SIGNATURE
 
 
-@given(body=bodies, secret=secrets_, other=secrets_)
+random_secrets = st.binary(min_size=16, max_size=32).map(bytes.hex)
+
+
+@given(body=bodies, secret=random_secrets, other=secrets_)
 def test_wrong_secret_fails_and_is_never_echoed(body: bytes, secret: str, other: str) -> None:
     if secret == other:
         return
@@ -79,8 +82,8 @@ def test_wrong_secret_fails_and_is_never_echoed(body: bytes, secret: str, other:
     with pytest.raises(WebhookSignatureError) as info:
         verify_checkout_signature(body, header, secret, now=T)
     assert info.value.reason is SignatureFailure.NO_MATCHING_SIGNATURE
-    if len(secret) >= 4:
-        assert secret not in str(info.value)
+    assert secret not in str(info.value)
+    assert secret not in repr(info.value)
 
 
 @given(skew=st.integers(min_value=301, max_value=10**9), sign=st.sampled_from([-1, 1]))

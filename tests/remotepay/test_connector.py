@@ -22,6 +22,7 @@ from cloverpay.remotepay import (
     Response,
     ResponseCode,
     SaleRequest,
+    SaleResponse,
     VoidPaymentRequest,
 )
 from cloverpay.remotepay.protocol import ConfirmPaymentMessage, DiscoveryResponse
@@ -213,7 +214,8 @@ async def test_timeout_is_outcome_unknown_and_nothing_is_resent(
         with pytest.raises(OutcomeUnknownError) as info:
             await connector.sale(SaleRequest(amount=500, external_id="t-1"), timeout=0.3)
         assert info.value.external_id == "t-1"
-        await asyncio.sleep(0.2)
+        busy = await connector.sale(SaleRequest(amount=500, external_id="t-2"))
+        assert (busy.result, busy.reason) == (ResponseCode.ERROR, "Device Busy")
         reset = await connector.reset_device()
         assert reset.success
     assert fake.methods().count("TX_START") == 1
@@ -294,3 +296,19 @@ async def test_heartbeat_failure_reconnects(device: tuple[FakeDevice, str]) -> N
 async def test_plain_ws_needs_to_be_asked_for() -> None:
     with pytest.raises(ValueError, match="allow_plain_ws"):
         ConnectorConfig(url="ws://127.0.0.1:12345/remote_pay", remote_application_id=RAID)
+
+
+async def test_listener_style_submit(device: tuple[FakeDevice, str]) -> None:
+    fake, url = device
+    listener = Recorder()
+    async with CloverConnector(config(url), listener) as connector:
+        await connector.submit(connector.sale(SaleRequest(amount=100, external_id="cb-1")))
+        fake.mode = "silent"
+        await connector.submit(
+            connector.sale(SaleRequest(amount=100, external_id="cb-2"), timeout=0.2)
+        )
+        await connector.submit(connector.show_message("hi"))
+    (response,) = listener.responses
+    assert isinstance(response, SaleResponse)
+    assert response.success
+    assert ("error", "OutcomeUnknown") in listener.calls

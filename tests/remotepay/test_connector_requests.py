@@ -179,3 +179,47 @@ async def test_remote_error_and_protocol_errors_reach_on_device_error() -> None:
     codes = [v for k, v in listener.calls if k == "error"]
     assert "UnknownError" in codes
     assert "RemoteProtocolError" in codes
+
+
+async def test_custom_activity_and_its_messages() -> None:
+    fake = FakeDevice()
+    listener = Recorder()
+    seen: list[Any] = []
+    listener.on_message = seen.append  # type: ignore[method-assign]
+    async with fake.running() as url, CloverConnector(config(url), listener) as c:
+        await c.send_message_to_activity("com.example.A", "ping")
+        result = await c.start_custom_activity("com.example.A", '{"q":1}')
+    assert result.success
+    assert (result.action, result.payload) == ("com.example.A", 'echo:{"q":1}')
+    assert [m.method for m in seen] == ["ACTIVITY_MESSAGE_FROM_ACTIVITY"]
+    assert "ACTIVITY_MESSAGE_TO_ACTIVITY" in fake.methods()
+
+
+async def test_vault_card_unsupported_and_cards_not_ready() -> None:
+    fake = FakeDevice(supports={"supports_vault_card": False})
+    async with fake.running() as url, CloverConnector(config(url)) as c:
+        vaulted = await c.vault_card()
+    assert vaulted.result is ResponseCode.UNSUPPORTED
+    idle = CloverConnector(config("ws://127.0.0.1:9/remote_pay", reconnect_delay=None))
+    assert (await idle.read_card_data()).result is ResponseCode.ERROR
+    assert (await idle.vault_card()).result is ResponseCode.ERROR
+    assert (await idle.start_custom_activity("a")).result is ResponseCode.ERROR
+
+
+@pytest.mark.parametrize("version", [2, 1])
+async def test_print_image_fragmented_or_inline(version: int) -> None:
+    import base64
+    import os
+
+    png = b"\x89PNG\r\n\x1a\n" + os.urandom(90_000)
+    fake = FakeDevice(max_version=version)
+    async with fake.running() as url, CloverConnector(config(url)) as c:
+        await c.print_image(png, print_job_id="img-1")
+        await c.retrieve_device_status()  # a round trip: the image was handled
+    (sent,) = [m for m in fake.received if m.method == "PRINT_IMAGE"]
+    if version == 2:
+        assert sent.png is None  # type: ignore[attr-defined]
+        assert [base64.b64decode(a) for a in fake.attachments] == [png]
+    else:
+        assert base64.b64decode(sent.png) == png  # type: ignore[attr-defined]
+        assert fake.attachments == []

@@ -55,7 +55,8 @@ def test_every_spec_code_has_a_helper(code: str) -> None:
     assert err.body("platform") == {"message": err.message}
     status, headers, body = err.render("ecommerce")
     assert 400 <= status < 600
-    assert json.loads(body) == {"error": nested}
+    assert json.loads(body) == {"message": err.message, "error": nested}
+    assert err.body("ecommerce", top_level_message=False) == {"error": nested}
     assert (b"content-type", b"application/json") in headers
 
 

@@ -22,6 +22,7 @@ def test_every_public_name_of_private_modules_is_exported() -> None:
         "_errors",
         "_http",
         "_middleware",
+        "_order_states",
         "_orders",
         "_payments",
         "_records",

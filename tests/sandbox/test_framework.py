@@ -438,3 +438,14 @@ def test_domain_stores_are_reset() -> None:
     assert sb.state.domain(Things).items == {"a": 1}
     sb.state.reset()
     assert sb.state.domain(Things).items == {}
+
+
+def test_ecommerce_errors_carry_top_level_message(sandbox: Sandbox, http: httpx.Client) -> None:
+    r = http.get("/v1/charges/NOPE")
+    body = r.json()
+    assert body["message"] == body["error"]["message"]
+    http.post("/_sandbox/config", json={"ecommerce_error_message": False})
+    assert set(http.get("/v1/charges/NOPE").json()) == {"error"}
+    # middleware-made errors follow the same switch
+    sandbox.state.faults.arm("status", status=503)
+    assert set(http.get("/pakms/apikey").json()) == {"error"}

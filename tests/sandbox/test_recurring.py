@@ -229,3 +229,18 @@ def test_concurrent_billing_runs_charge_once_per_period(sandbox: Sandbox) -> Non
             with ThreadPoolExecutor(max_workers=6) as pool:
                 assert set(pool.map(run, range(12))) == {200}
             assert len(_charges(client)) == 9
+
+
+def test_retry_settings(rc: httpx.Client, sandbox: Sandbox) -> None:
+    r = rc.post(
+        "/_sandbox/recurring/settings",
+        json={"retry_interval_s": 3600, "max_consecutive_failures": 2},
+    )
+    assert r.json() == {"retry_interval_s": 3600, "max_consecutive_failures": 2}
+    assert rc.post("/_sandbox/recurring/settings", json={"bogus": 1}).status_code == 400
+    assert rc.post("/_sandbox/recurring/settings", json={"retry_interval_s": 0}).status_code == 400
+    cust = _customer(rc, sandbox, number="4005571702222222")
+    sub = _subscribe(rc, _plan(rc)["id"], cust)
+    _advance(rc, 3600)
+    assert len(_charges(rc)) == 2
+    assert rc.get(f"/recurring/v1/subscriptions/{sub['id']}").json()["active"] is False

@@ -85,7 +85,12 @@ from cloverpay.api._oauth import (
     parse_token_response,
 )
 from cloverpay.api._oauth_auth import CloverOAuth
-from cloverpay.api._oauth_client import AsyncOAuthClient, OAuthClient
+from cloverpay.api._oauth_client import (
+    AsyncOAuthClient,
+    AuthorizationCallback,
+    OAuthClient,
+    parse_authorize_callback,
+)
 from cloverpay.api._oauth_store import (
     AsyncTokenStore,
     FileTokenStore,
@@ -130,23 +135,25 @@ from cloverpay.api._params import (
     alternate_tender,
 )
 from cloverpay.api._retry import RetryDecision, RetryPolicy
-from cloverpay.api._webhooks import (
-    APP_AUTH_HEADER,
-    CHECKOUT_SIGNATURE_HEADER,
+from cloverpay.api._webhook_events import (
     AppEvent,
     AppEventType,
     AppWebhook,
     CheckoutEvent,
     CheckoutStatus,
-    SignatureFailure,
     VerificationRequest,
-    WebhookError,
-    WebhookPayloadError,
-    WebhookSignatureError,
     build_app_webhook,
     build_checkout_webhook,
     parse_app_webhook,
     parse_checkout_event,
+)
+from cloverpay.api._webhooks import (
+    APP_AUTH_HEADER,
+    CHECKOUT_SIGNATURE_HEADER,
+    SignatureFailure,
+    WebhookError,
+    WebhookPayloadError,
+    WebhookSignatureError,
     sign_checkout_webhook,
     verify_app_webhook,
     verify_checkout_signature,
@@ -180,6 +187,7 @@ __all__ = [
     "AsyncPager",
     "AsyncTokenStore",
     "AuthenticationError",
+    "AuthorizationCallback",
     "CamelModel",
     "Card",
     "CardDeclinedError",
@@ -286,6 +294,7 @@ __all__ = [
     "load_ta_keys",
     "new_idempotency_key",
     "parse_app_webhook",
+    "parse_authorize_callback",
     "parse_checkout_event",
     "parse_recurring_time",
     "parse_token_response",

@@ -13,11 +13,14 @@ from cloverpay.api._config import (
     build_core,
     client_repr,
     resolve_rate_limit,
+    resolve_retry,
+    resolve_timeout,
 )
 from cloverpay.api._environments import Environment, EnvironmentName, Region
 from cloverpay.api._errors import ConfigurationError
 from cloverpay.api._limiter import AsyncLimiter, RateLimit, limiter_key, shared_async_limiter
 from cloverpay.api._operation import Operation
+from cloverpay.api._operation import client_ip as check_ip
 from cloverpay.api._resources_async import (
     AsyncCharges,
     AsyncCheckout,
@@ -102,6 +105,9 @@ class AsyncCloverClient:
             else:
                 limiter = AsyncLimiter(limit)
         self._runner = AsyncRunner(self._core, http, auth=auth, limiter=limiter)
+        self._bind()
+
+    def _bind(self) -> None:
         self.pakms = AsyncPakms(self)
         self.tokens = AsyncTokens(self)
         self.charges = AsyncCharges(self)
@@ -111,6 +117,34 @@ class AsyncCloverClient:
         self.recurring = AsyncRecurring(self)
         self.checkout = AsyncCheckout(self)
         self.platform = AsyncPlatform(self)
+
+    def with_options(
+        self,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        retry: RetryPolicy | int | None = None,
+        client_ip: str | None = None,
+    ) -> AsyncCloverClient:
+        """A client that shares this one's connections, credentials and limiter but uses
+        other settings, e.g. ``clover.with_options(retry=0, timeout=120)`` for a
+        reconciler, or ``clover.with_options(client_ip=request_ip)`` per web request.
+        Closing it does nothing; close the original."""
+        clone = object.__new__(AsyncCloverClient)
+        clone._access_token = self._access_token
+        clone._owns_http = False
+        clone._core = self._core.derive(
+            timeout=resolve_timeout(timeout),
+            retry=resolve_retry(retry),
+            client_ip=check_ip(client_ip),
+        )
+        clone._runner = AsyncRunner(
+            clone._core,
+            self._runner.http,
+            auth=self._runner.auth,
+            limiter=self._runner.limiter,
+        )
+        clone._bind()
+        return clone
 
     @property
     def environment(self) -> Environment:

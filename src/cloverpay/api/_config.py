@@ -12,11 +12,20 @@ from cloverpay._redact import mask_secret
 from cloverpay.api._environments import Environment, EnvironmentName, Region, resolve_environment
 from cloverpay.api._errors import ConfigurationError
 from cloverpay.api._limiter import RateLimit
+from cloverpay.api._operation import client_ip as check_ip
 from cloverpay.api._operation import path_id
 from cloverpay.api._retry import RetryPolicy
 from cloverpay.api._transport import RequestCore
 
-__all__ = ["DEFAULT", "DEFAULT_TIMEOUT", "Default", "build_core", "client_repr"]
+__all__ = [
+    "DEFAULT",
+    "DEFAULT_TIMEOUT",
+    "Default",
+    "build_core",
+    "client_repr",
+    "resolve_retry",
+    "resolve_timeout",
+]
 
 
 class Default:
@@ -51,6 +60,7 @@ def build_core(
     env = resolve_environment(environment, region=region, base_url=base_url)
     if merchant_id is not None:
         path_id("merchant_id", merchant_id)
+    check_ip(client_ip)
     if access_token is not None and (not isinstance(access_token, str) or not access_token):
         raise ConfigurationError("access_token must be a non-empty string", param="access_token")
     if timeout is None:
@@ -89,3 +99,15 @@ def client_repr(name: str, core: RequestCore, access_token: str | None) -> str:
         f"{name}(environment={core.environment.name!r}, merchant_id={core.merchant_id!r}, "
         f"access_token={mask_secret(access_token)!r})"
     )
+
+
+def resolve_timeout(timeout: float | httpx.Timeout | None) -> httpx.Timeout | None:
+    if timeout is None or isinstance(timeout, httpx.Timeout):
+        return timeout
+    return httpx.Timeout(timeout)
+
+
+def resolve_retry(retry: RetryPolicy | int | None) -> RetryPolicy | None:
+    if retry is None or isinstance(retry, RetryPolicy):
+        return retry
+    return RetryPolicy(max_retries=retry)

@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from ._errors import CloverError, ConfigurationError
+
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import (
         RSAPrivateKey,
@@ -48,7 +50,7 @@ _DEV_NAMES = {"dev", "sandbox", "development", "test"}
 _PROD_NAMES = {"prod", "production", "live"}
 
 
-class MissingCryptographyError(ImportError):
+class MissingCryptographyError(CloverError, ImportError):
     """``cryptography`` is not installed; the message says how to install it."""
 
 
@@ -73,9 +75,11 @@ def _oaep() -> Any:
 
 def _check_pan(pan: str) -> str:
     if not isinstance(pan, str) or not pan.isascii() or not pan.isdigit():
-        raise ValueError("pan: must be a string of digits only (no spaces or dashes)")
+        raise ConfigurationError(
+            "pan: must be a string of digits only (no spaces or dashes)", param="pan"
+        )
     if not 12 <= len(pan) <= 19:
-        raise ValueError(f"pan: must be 12 to 19 digits, got {len(pan)}")
+        raise ConfigurationError(f"pan: must be 12 to 19 digits, got {len(pan)}", param="pan")
     return pan
 
 
@@ -84,16 +88,21 @@ def _public_key(public_key_b64: str) -> RSAPublicKey:
     try:
         raw = base64.b64decode(public_key_b64, validate=True)
     except (binascii.Error, ValueError):
-        raise ValueError("public_key_b64: not valid base64") from None
+        raise ConfigurationError(
+            "public_key_b64: not valid base64", param="public_key_b64"
+        ) from None
     if len(raw) <= MODULUS_BYTES:
-        raise ValueError(
+        raise ConfigurationError(
             f"public_key_b64: expected {MODULUS_BYTES} modulus bytes plus the exponent, "
-            f"got {len(raw)} bytes"
+            f"got {len(raw)} bytes",
+            param="public_key_b64",
         )
     modulus = int.from_bytes(raw[:MODULUS_BYTES], "big")
     exponent = int.from_bytes(raw[MODULUS_BYTES:], "big")
     if modulus.bit_length() != MODULUS_BYTES * 8 or exponent < 3 or exponent % 2 == 0:
-        raise ValueError("public_key_b64: not an RSA-2048 public key")
+        raise ConfigurationError(
+            "public_key_b64: not an RSA-2048 public key", param="public_key_b64"
+        )
     key: RSAPublicKey = rsa.RSAPublicNumbers(exponent, modulus).public_key()
     return key
 
@@ -114,18 +123,22 @@ def decrypt_pan(encrypted_pan: str, private_key: RSAPrivateKey) -> str:
     try:
         ciphertext = base64.b64decode(encrypted_pan, validate=True)
     except (binascii.Error, ValueError):
-        raise ValueError("encrypted_pan: not valid base64") from None
+        raise ConfigurationError("encrypted_pan: not valid base64", param="encrypted_pan") from None
     try:
         plaintext = private_key.decrypt(ciphertext, _oaep())
     except ValueError:
-        raise ValueError("encrypted_pan: does not decrypt with this key") from None
+        raise ConfigurationError(
+            "encrypted_pan: does not decrypt with this key", param="encrypted_pan"
+        ) from None
     text = plaintext.decode("ascii", "replace")
     if not text.startswith(PAN_PREFIX):
-        raise ValueError(f"encrypted_pan: plaintext lacks the {PAN_PREFIX!r} prefix")
+        raise ConfigurationError(
+            f"encrypted_pan: plaintext lacks the {PAN_PREFIX!r} prefix", param="encrypted_pan"
+        )
     try:
         return _check_pan(text[len(PAN_PREFIX) :])
     except ValueError as exc:
-        raise ValueError(f"encrypted_pan: {exc}") from None
+        raise ConfigurationError(f"encrypted_pan: {exc}", param="encrypted_pan") from None
 
 
 def ta_public_key_from_rsa(public_key: RSAPublicNumbers | RSAPublicKey) -> str:
@@ -134,7 +147,9 @@ def ta_public_key_from_rsa(public_key: RSAPublicNumbers | RSAPublicKey) -> str:
     numbers = public_key.public_numbers() if hasattr(public_key, "public_numbers") else public_key
     n, e = numbers.n, numbers.e
     if n.bit_length() != MODULUS_BYTES * 8:
-        raise ValueError(f"public_key: must be RSA-2048, got {n.bit_length()} bits")
+        raise ConfigurationError(
+            f"public_key: must be RSA-2048, got {n.bit_length()} bits", param="public_key"
+        )
     raw = n.to_bytes(MODULUS_BYTES, "big") + e.to_bytes((e.bit_length() + 7) // 8, "big")
     return base64.b64encode(raw).decode("ascii")
 
@@ -156,10 +171,11 @@ def load_ta_keys(keys_json: Mapping[str, Any], environment: object) -> str:
     elif name in _PROD_NAMES or base in _PROD_NAMES:
         field = "TA_PUBLIC_KEY_PROD"
     else:
-        raise ValueError(
-            f"environment: expected 'sandbox' or 'production' (or 'dev'/'prod'), got {raw!r}"
+        raise ConfigurationError(
+            f"environment: expected 'sandbox' or 'production' (or 'dev'/'prod'), got {raw!r}",
+            param="environment",
         )
     value = keys_json.get(field)
     if not isinstance(value, str) or not value:
-        raise ValueError(f"keys_json: {field} missing or not a string")
+        raise ConfigurationError(f"keys_json: {field} missing or not a string", param="keys_json")
     return value

@@ -23,10 +23,11 @@ The tree::
 
 :class:`OutcomeUnknownError` is what a request that moves money (charge, capture,
 refund, order pay/returns) raises whenever the client cannot tell whether it happened:
-a timeout or dropped connection after sending, a 5xx once its retries ran out, or a
-2xx whose body cannot be read. Only a real answer from Clover (a decline, a 4xx)
-means it did not happen. The 5xx :class:`ServerError` it replaces is its
-``__cause__``.
+a timeout or dropped connection after sending, a 5xx once its retries ran out, a
+2xx whose body cannot be read, or any non-definitive failure (connection refused,
+409, 429) of a retry after an earlier attempt may have acted. Only a definitive answer
+from Clover (a decline, another 4xx) means it did not happen. The error it replaces
+(e.g. a 5xx :class:`ServerError`) is its ``__cause__``.
 
 Every error carries ``http_status``, Clover's error ``code``, a ``message``, the
 ``request_id`` and, where the request had one, the ``idempotency_key``. Messages are

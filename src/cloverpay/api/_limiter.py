@@ -3,13 +3,22 @@
 (spec §13.5). The rate arithmetic is pure (:class:`SlidingWindow`, time passed in);
 :class:`Limiter` wraps it with a lock and a semaphore for threads,
 :class:`AsyncLimiter` with an asyncio semaphore. When under the limits, acquiring
-costs one clock read, a deque append and an uncontended lock.
+costs one clock read and an uncontended lock, and so does releasing.
 
 Why a sliding window and not a token bucket: a bucket of 16 refilled at 16/s lets
 up to 32 requests through in one second, which a server counting a sliding
 one-second window (as Clover's documentation describes, and the sandbox does) would
-refuse. A sliding log of the last N admission times never admits more than N in
-any window, whatever the server's counting, and still allows bursts of N.
+refuse.
+
+Why the window counts from when each request *finished*: the server stamps a
+request when it arrives, some time between our send and our reading of the answer.
+Counting sends alone, a request delayed on its way (a busy event loop, a slow
+connect, network jitter) lands later than we think, and the next send one window
+after it can reach the server less than a window later: a 429. Counting every
+request from its send until its answer plus one window bounds the server's stamps
+whatever the delays, so no window at the server can hold more than N of ours; the
+cost is the latency of one request per window (16 per 1.002 s against a local
+sandbox; at high latency the 5-in-flight cap binds first anyway).
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from weakref import WeakValueDictionary
+from weakref import WeakKeyDictionary, WeakValueDictionary
 
 __all__ = ["AsyncLimiter", "Limiter", "RateLimit", "SlidingWindow"]
 
@@ -34,13 +43,14 @@ LimiterKey = tuple[str, "RateLimit"]
 class RateLimit:
     """Limits for one access token. Pass ``rate_limit=None`` to the client to disable.
 
-    ``margin`` widens the window a little so that network jitter cannot make two
-    requests sent one window apart arrive closer together at Clover.
+    ``margin`` widens the window (seconds). Delays between our send and the server's
+    count need no margin (see the module docstring); it is there for servers that
+    count more strictly than a sliding window.
     """
 
     requests_per_second: float = 16.0
     max_in_flight: int = 5
-    margin: float = 0.05
+    margin: float = 0.0
 
     def __post_init__(self) -> None:
         if self.requests_per_second <= 0:
@@ -57,27 +67,45 @@ class RateLimit:
 
 
 class SlidingWindow:
-    """At most ``limit`` admissions in any ``window`` seconds; pure (time passed in).
+    """At most ``limit`` requests in any ``window`` seconds at the server; pure.
 
-    ``reserve(now)`` books the earliest allowed slot and returns how long to wait for
-    it. Booked slots may lie in the future, so waiting callers queue up in order.
+    A request counts from :meth:`reserve` (it may be sent, or be about to be) until
+    one ``window`` after :meth:`release` (its answer came back: the server counted it
+    at the latest then). ``reserve(now)`` books one send and returns how long to wait
+    before sending so that, at that moment, no more than ``limit`` requests count,
+    itself included. Callers keep at most ``limit`` requests reserved and unreleased
+    (:class:`Limiter` caps its in-flight slots at ``limit``).
     """
 
-    __slots__ = ("_times", "limit", "window")
+    __slots__ = ("_done", "_pending", "limit", "window")
 
     def __init__(self, limit: int, window: float) -> None:
         self.limit = limit
         self.window = window
-        self._times: deque[float] = deque(maxlen=limit)
+        self._done: deque[float] = deque()  # release times, ascending
+        self._pending = 0
 
     def reserve(self, now: float) -> float:
-        """Book one admission; return seconds to wait before sending (0 if none)."""
-        times = self._times
-        start = now
-        if len(times) == self.limit:
-            start = max(now, times[0] + self.window)
-        times.append(start)  # maxlen drops the oldest
-        return start - now
+        """Book one send; return seconds to wait before sending (0 if none)."""
+        done = self._done
+        horizon = now - self.window
+        while done and done[0] <= horizon:
+            done.popleft()
+        room = self.limit - 1 - self._pending
+        if room < 0:
+            raise RuntimeError(f"more than {self.limit} requests reserved at once")
+        self._pending += 1
+        excess = len(done) - room
+        if excess <= 0:
+            return 0.0
+        # send once the ``excess`` oldest answers are a whole window old
+        return max(0.0, done[excess - 1] + self.window - now)
+
+    def release(self, now: float) -> None:
+        """The answer to one reserved request arrived (or it failed) at ``now``."""
+        self._pending -= 1
+        done = self._done
+        done.append(now if not done or now >= done[-1] else done[-1])
 
 
 class Limiter:
@@ -99,24 +127,33 @@ class Limiter:
         self._sleep = sleep
         self._window = self.limit.window()
         self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(self.limit.max_in_flight)
+        self._slots = threading.BoundedSemaphore(min(self.limit.max_in_flight, self._window.limit))
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        """Hold one in-flight slot and one rate token for the duration of a request."""
+        """Hold one in-flight slot and one place in the window for a request."""
         self._slots.acquire()
         try:
             with self._lock:
                 wait = self._window.reserve(self._clock())
-            if wait > 0:
-                self._sleep(wait)
-            yield
+            try:
+                if wait > 0:
+                    self._sleep(wait)
+                yield
+            finally:
+                with self._lock:
+                    self._window.release(self._clock())
         finally:
             self._slots.release()
 
 
 class AsyncLimiter:
-    """asyncio limiter for the async client (one event loop at a time)."""
+    """asyncio limiter for the async client.
+
+    The rate window is shared by every event loop (and thread) that uses the limiter;
+    the in-flight cap is kept per event loop, because an asyncio semaphore belongs to
+    one loop (so a limiter outlives ``asyncio.run()`` calls and test loops safely).
+    """
 
     def __init__(
         self, limit: RateLimit | None = None, *, clock: Callable[[], float] = time.monotonic
@@ -124,16 +161,33 @@ class AsyncLimiter:
         self.limit = limit or RateLimit()
         self._clock = clock
         self._window = self.limit.window()
-        self._slots = asyncio.Semaphore(self.limit.max_in_flight)
+        self._lock = threading.Lock()
+        self._slots: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            WeakKeyDictionary()
+        )
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        sem = self._slots.get(loop)
+        if sem is None:
+            in_flight = min(self.limit.max_in_flight, self._window.limit)
+            with self._lock:
+                sem = self._slots.setdefault(loop, asyncio.Semaphore(in_flight))
+        return sem
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        """Hold one in-flight slot and one rate token for the duration of a request."""
-        async with self._slots:
-            wait = self._window.reserve(self._clock())
-            if wait > 0:
-                await asyncio.sleep(wait)
-            yield
+        """Hold one in-flight slot and one place in the window for a request."""
+        async with self._semaphore():
+            with self._lock:
+                wait = self._window.reserve(self._clock())
+            try:
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                yield
+            finally:
+                with self._lock:
+                    self._window.release(self._clock())
 
 
 _shared_lock = threading.Lock()

@@ -4,6 +4,10 @@ Every model keeps unknown fields (``extra="allow"``): Clover adds fields without
 notice, and a payments system must not drop what it was told. Fields whose values
 Clover documents are typed ``Literal[...] | str`` so new values from the server still
 parse.
+
+Validators are built on first use (``defer_build=True``), not at import: a program
+pays only for the models it reads, and ``import cloverpay.api`` stays cheaper
+(bench/import_time.py).
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ NumStr = Annotated[str, BeforeValidator(_num_to_str)]
 class CloverModel(BaseModel):
     """Base of Ecommerce models (Clover's snake_case field names)."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
 
 class CamelModel(BaseModel):
@@ -57,7 +61,9 @@ class CamelModel(BaseModel):
     (``intervalCount``) is the alias, used by ``model_dump(by_alias=True)``.
     """
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True, alias_generator=to_camel)
+    model_config = ConfigDict(
+        extra="allow", populate_by_name=True, alias_generator=to_camel, defer_build=True
+    )
 
 
 class ListObject(CloverModel, Generic[T]):

@@ -11,10 +11,12 @@ the sandbox, ``https://www.clover.com`` in production NA); the token calls go to
 ``base_url`` may stand for both, which is how a local emulator serving every host on
 one port is addressed.
 
-Exceptions::
+Exceptions (in the :class:`~cloverpay.api.CloverError` tree)::
 
-    OAuthError              an OAuth endpoint refused, or answered something unreadable
-    └── MissingTokenError   no token is stored for the merchant: authorize it first
+    CloverError
+    ├── ConfigurationError      bad arguments (also ValueError); nothing was sent
+    └── OAuthError              an OAuth endpoint refused, or answered something unreadable
+        └── MissingTokenError   no token is stored for the merchant: authorize it first
 
 Tokens, client secrets, codes and code verifiers never appear in reprs, logs or
 exception messages.
@@ -33,6 +35,8 @@ from urllib.parse import urlencode
 
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+
+from ._errors import CloverError, ConfigurationError
 
 __all__ = [
     "PKCE",
@@ -62,19 +66,23 @@ _SECRET_KEY_RE = re.compile(r"token|secret|code|verifier|password|key", re.IGNOR
 _MAX_MESSAGE = 200
 
 
-class OAuthError(Exception):
+class OAuthError(CloverError):
     """An OAuth endpoint refused the request, or answered something we cannot read.
 
-    ``status_code`` is the HTTP status (``None`` when no response was involved) and
-    ``message`` Clover's own message, if any, with every secret we sent redacted.
+    ``http_status`` (alias ``status_code``) is the HTTP status (``None`` when no
+    response was involved) and ``server_message`` Clover's own message, if any, with
+    every secret we sent masked.
     """
 
     def __init__(
         self, message: str, *, status_code: int | None = None, server_message: str | None = None
     ) -> None:
-        super().__init__(message)
-        self.status_code = status_code
+        super().__init__(message, http_status=status_code)
         self.server_message = server_message
+
+    @property
+    def status_code(self) -> int | None:
+        return self.http_status
 
 
 class MissingTokenError(OAuthError):
@@ -148,7 +156,7 @@ def _reveal(secret: SecretStr | None) -> str | None:
 def _describe_validation(exc: ValidationError) -> str:
     # pydantic messages embed the input value; name the fields and the error kind only.
     return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['type']}"
+        f"{'.'.join(str(p) for p in err['loc']) or '<root>'} ({err['type']})"
         for err in exc.errors(include_input=False, include_url=False)
     )
 
@@ -164,13 +172,18 @@ def code_challenge(code_verifier: str, method: CodeChallengeMethod = "S256") -> 
     guessed, hence the ``method`` switch (``plain`` sends the verifier itself).
     """
     if not _VERIFIER_RE.match(code_verifier):
-        raise ValueError("code_verifier: must be 43-128 characters of [A-Za-z0-9-._~]")
+        raise ConfigurationError(
+            "code_verifier must be 43-128 characters of [A-Za-z0-9-._~]", param="code_verifier"
+        )
     if method == "plain":
         return code_verifier
     if method == "S256":
         digest = hashlib.sha256(code_verifier.encode("ascii")).digest()
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-    raise ValueError(f"code_challenge_method: expected 'S256' or 'plain', got {method!r}")
+    raise ConfigurationError(
+        f"code_challenge_method must be 'S256' or 'plain', got {method!r}",
+        param="code_challenge_method",
+    )
 
 
 @dataclass(frozen=True)
@@ -211,9 +224,9 @@ def authorize_url(
     ``{redirect_uri}?merchant_id=…&client_id=…&code=…`` (and ``state`` if sent).
     """
     if not client_id:
-        raise ValueError("client_id: required")
+        raise ConfigurationError("client_id is required", param="client_id")
     if pkce is not None and code_challenge is not None:
-        raise ValueError("pass either pkce or code_challenge, not both")
+        raise ConfigurationError("pass either pkce or code_challenge, not both", param="pkce")
     if pkce is not None:
         code_challenge, code_challenge_method = pkce.code_challenge, pkce.code_challenge_method
     params: dict[str, str] = {"client_id": client_id}
@@ -245,13 +258,14 @@ def build_token_request(
     """``POST {api host}/oauth/v2/token``: high-trust apps send ``client_secret``,
     low-trust (PKCE) apps send ``code_verifier``."""
     if not code:
-        raise ValueError("code: required")
+        raise ConfigurationError("code is required", param="code")
     secret = (
         client_secret.get_secret_value() if isinstance(client_secret, SecretStr) else client_secret
     )
     if secret is None and code_verifier is None:
-        raise ValueError(
-            "exchange_code needs client_secret (high-trust app) or code_verifier (PKCE app)"
+        raise ConfigurationError(
+            "exchange_code needs client_secret (high-trust app) or code_verifier (PKCE app)",
+            param="code_verifier",
         )
     body: dict[str, str] = {"client_id": client_id, "code": code}
     if secret is not None:
@@ -272,7 +286,7 @@ def build_refresh_request(
         refresh_token.get_secret_value() if isinstance(refresh_token, SecretStr) else refresh_token
     )
     if not value:
-        raise ValueError("refresh_token: required")
+        raise ConfigurationError("refresh_token is required", param="refresh_token")
     body = {"client_id": client_id, "refresh_token": value}
     return httpx.Request("POST", _join(api_base_url, REFRESH_PATH), json=body, headers=_JSON)
 
@@ -288,7 +302,7 @@ def parse_token_response(
         server_message = _redact(_server_message(response), redact)
         detail = f": {server_message}" if server_message else ""
         raise OAuthError(
-            f"{what} failed with HTTP {response.status_code}{detail}",
+            f"{what} failed{detail}",
             status_code=response.status_code,
             server_message=server_message,
         )
@@ -357,6 +371,8 @@ def resolve_hosts(
     """(api host, www host): ``base_url`` sets both; the defaults are Clover's sandbox."""
     if base_url is not None:
         if api_base_url is not None or authorize_base_url is not None:
-            raise ValueError("pass base_url, or api_base_url/authorize_base_url, not both")
+            raise ConfigurationError(
+                "pass base_url, or api_base_url/authorize_base_url, not both", param="base_url"
+            )
         return base_url, base_url
     return api_base_url or SANDBOX_API_BASE_URL, authorize_base_url or SANDBOX_AUTHORIZE_BASE_URL

@@ -6,9 +6,11 @@ How a request goes:
 1. Take the cached token (or load it from the store on first use).
 2. If it expires within ``refresh_skew`` seconds, refresh (below) before sending.
 3. Send with ``Authorization: Bearer <access token>``.
-4. On a 401, refresh once (below) and, if that produced a different token, resend
-   once. Clover answers 401 for a missing permission too, so a second 401 is
-   returned to the caller as is.
+4. On a 401, refresh (below) and resend with the new token. If that refresh only
+   adopted a token someone else had stored and it is refused too, refresh again,
+   now spending its refresh token. At most one refresh token is spent per request
+   and at most three sends are made; Clover answers 401 for a missing permission
+   too, so a 401 after a spend is returned to the caller as is.
 
 A refresh takes the in-process lock (``threading.Lock`` in the sync flow, an
 ``asyncio.Lock`` per event loop in the async flow), then the store's per-merchant
@@ -36,6 +38,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 
+from ._errors import ConfigurationError
 from ._oauth import (
     MissingTokenError,
     OAuthToken,
@@ -51,6 +54,8 @@ if TYPE_CHECKING:
 __all__ = ["CloverOAuth"]
 
 logger = logging.getLogger("cloverpay.api.oauth")
+
+_MAX_SENDS = 3  # first try; after adopting a stored token; after spending its refresh
 
 
 class CloverOAuth(httpx.Auth):
@@ -79,11 +84,13 @@ class CloverOAuth(httpx.Auth):
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not client_id:
-            raise ValueError("client_id: required")
+            raise ConfigurationError("client_id is required", param="client_id")
         if not merchant_id:
-            raise ValueError("merchant_id: required")
+            raise ConfigurationError("merchant_id is required", param="merchant_id")
         if store is not None and token is not None:
-            raise ValueError("pass store or token, not both (save the token into the store)")
+            raise ConfigurationError(
+                "pass store or token, not both (save the token into the store)", param="token"
+            )
         if store is None:
             store = InMemoryTokenStore({merchant_id: token} if token is not None else None)
         self.client_id = client_id
@@ -114,13 +121,16 @@ class CloverOAuth(httpx.Auth):
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
         store = self._sync_store
         if store is None:
-            raise TypeError("CloverOAuth with an AsyncTokenStore works with httpx.AsyncClient only")
+            raise ConfigurationError(
+                "CloverOAuth with an AsyncTokenStore works with httpx.AsyncClient only",
+                param="store",
+            )
         request.read()
         token = self._token
         if token is None:
             token = self._adopt(store.get(self.merchant_id))
-        after_401 = False
-        while True:
+        after_401 = spent = False
+        for _ in range(_MAX_SENDS):
             if after_401 or self._needs_refresh(token):
                 seen = token
                 with self._thread_lock, store.lock(self.merchant_id):
@@ -132,11 +142,12 @@ class CloverOAuth(httpx.Auth):
                         new = self._parse(refresh_response, current)
                         saved = store.save(self.merchant_id, new, replaces=_refresh_value(current))
                         current = self._saved(new, saved)
+                        spent = True
                     token = current
                 if after_401 and token.same_grant(seen):
                     return  # nothing new to try: the 401 stands
             response = yield self._authorize(request, token)
-            if after_401 or not self._retry_on(response):
+            if spent or not self._retry_on(response):
                 return
             response.read()  # hand the connection back to the pool before waiting
             after_401 = True
@@ -149,8 +160,8 @@ class CloverOAuth(httpx.Auth):
         token = self._token
         if token is None:
             token = self._adopt(await store.get(self.merchant_id))
-        after_401 = False
-        while True:
+        after_401 = spent = False
+        for _ in range(_MAX_SENDS):
             if after_401 or self._needs_refresh(token):
                 seen = token
                 async with self._async_lock(), store.lock(self.merchant_id):
@@ -164,11 +175,12 @@ class CloverOAuth(httpx.Auth):
                             self.merchant_id, new, replaces=_refresh_value(current)
                         )
                         current = self._saved(new, saved)
+                        spent = True
                     token = current
                 if after_401 and token.same_grant(seen):
                     return
             response = yield self._authorize(request, token)
-            if after_401 or not self._retry_on(response):
+            if spent or not self._retry_on(response):
                 return
             await response.aread()  # hand the connection back to the pool before waiting
             after_401 = True

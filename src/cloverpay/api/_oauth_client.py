@@ -10,14 +10,20 @@ refresh token twice.
 
 from __future__ import annotations
 
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 from pydantic import SecretStr
 
+from ._errors import ConfigurationError
 from ._oauth import (
     PKCE,
+    OAuthError,
     OAuthToken,
     authorize_url,
     build_refresh_request,
@@ -28,9 +34,59 @@ from ._oauth import (
 from ._oauth_auth import CloverOAuth
 from ._oauth_store import AsyncTokenStore, TokenStore
 
-__all__ = ["AsyncOAuthClient", "OAuthClient"]
+__all__ = [
+    "AsyncOAuthClient",
+    "AuthorizationCallback",
+    "OAuthClient",
+    "parse_authorize_callback",
+]
 
 DEFAULT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class AuthorizationCallback:
+    """What Clover put on the redirect back to the app (``code`` is masked in reprs)."""
+
+    code: str = field(repr=False)
+    merchant_id: str | None
+    client_id: str | None
+    state: str | None
+    employee_id: str | None = None
+
+
+def parse_authorize_callback(
+    callback: str | Mapping[str, str], *, expected_state: str | None = None
+) -> AuthorizationCallback:
+    """Read the redirect Clover sends the browser back with: a full URL, a query
+    string, or a mapping (e.g. a web framework's query parameters).
+
+    Raises :class:`~cloverpay.api.OAuthError` when the merchant denied access
+    (``error=access_denied``), when there is no ``code``, or when ``expected_state``
+    is given and ``state`` differs (compared in constant time: a forged callback).
+    """
+    if isinstance(callback, str):
+        query = urlsplit(callback).query if "?" in callback or "://" in callback else callback
+        params = dict(parse_qsl(query.lstrip("?"), keep_blank_values=True))
+    else:
+        params = dict(callback)
+    if params.get("error"):
+        raise OAuthError(f"authorization was not granted: {params['error'][:100]}")
+    state = params.get("state")
+    if expected_state is not None and not hmac.compare_digest(
+        (state or "").encode(), expected_state.encode()
+    ):
+        raise OAuthError("authorization callback: state does not match the one sent")
+    code = params.get("code")
+    if not code:
+        raise OAuthError("authorization callback has no code")
+    return AuthorizationCallback(
+        code=code,
+        merchant_id=params.get("merchant_id"),
+        client_id=params.get("client_id"),
+        state=state,
+        employee_id=params.get("employee_id"),
+    )
 
 
 class _OAuthApp:
@@ -45,7 +101,7 @@ class _OAuthApp:
         authorize_base_url: str | None,
     ) -> None:
         if not client_id:
-            raise ValueError("client_id: required")
+            raise ConfigurationError("client_id is required", param="client_id")
         self.client_id = client_id
         self.client_secret = (
             SecretStr(client_secret) if isinstance(client_secret, str) else client_secret
@@ -144,7 +200,7 @@ class OAuthClient(_OAuthApp):
     ) -> None:
         super().__init__(client_id, client_secret, base_url, api_base_url, authorize_base_url)
         if http_client is not None and transport is not None:
-            raise ValueError("pass http_client or transport, not both")
+            raise ConfigurationError("pass http_client or transport, not both", param="transport")
         self._owns_client = http_client is None
         self._http = http_client or httpx.Client(transport=transport, timeout=timeout)
 
@@ -193,7 +249,7 @@ class AsyncOAuthClient(_OAuthApp):
     ) -> None:
         super().__init__(client_id, client_secret, base_url, api_base_url, authorize_base_url)
         if http_client is not None and transport is not None:
-            raise ValueError("pass http_client or transport, not both")
+            raise ConfigurationError("pass http_client or transport, not both", param="transport")
         self._owns_client = http_client is None
         self._http = http_client or httpx.AsyncClient(transport=transport, timeout=timeout)
 

@@ -23,6 +23,9 @@ The protocol has both halves:
   refresh_token = :spent``, row count 1). ``replaces=None`` saves unconditionally
   (a fresh authorization replaces whatever was there).
 
+``SqliteTokenStore`` in ``tests/api/test_oauth_store.py`` is a worked example over a
+database (a write transaction as the lock, the CAS ``UPDATE`` inside it).
+
 A store that cannot lock across processes may make ``lock`` a process-local lock and
 rely on the CAS alone: the loser of a race then learns it lost (``save`` returns
 False) instead of silently overwriting the winner, but one of the two refresh calls
@@ -200,7 +203,13 @@ class FileTokenStore:
         except FileNotFoundError:
             return {}
         if self._codec is not None:
-            raw = self._codec.decrypt(raw)
+            try:
+                raw = self._codec.decrypt(raw)
+            except Exception as exc:  # e.g. cryptography.fernet.InvalidToken
+                raise OAuthError(
+                    f"{self.path}: cannot decrypt the token file ({type(exc).__name__}); "
+                    "wrong key, or the file was not written with this codec"
+                ) from None
         try:
             data = json.loads(raw)
         except ValueError:

@@ -8,6 +8,7 @@ run them. Validation of arguments happens while building, so bad input raises
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, Literal, TypeVar
@@ -202,3 +203,20 @@ def parse_deleted(content: bytes) -> DeletedObject:
     if not content.strip():
         return DeletedObject(deleted=True)
     return DeletedObject.model_validate_json(content)
+
+
+def client_ip(value: str | None) -> str | None:
+    """Validate an ``x-forwarded-for`` value: one IP address or a comma-separated chain."""
+    if value is None:
+        return None
+    parts = value.split(",") if isinstance(value, str) else None
+    try:
+        if not parts:
+            raise ValueError
+        for part in parts:
+            ipaddress.ip_address(part.strip())
+    except ValueError:
+        raise ConfigurationError(
+            f"client_ip must be an IP address (the payer's), got {value!r}", param="client_ip"
+        ) from None
+    return value

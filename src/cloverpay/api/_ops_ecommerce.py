@@ -30,8 +30,12 @@ from cloverpay.api._operation import (
     path_id,
     query,
 )
+from cloverpay.api._operation import (
+    client_ip as check_ip,
+)
 
 E = Service.ECOMMERCE
+MAX_PAGE = 100
 
 _charge = Charge.model_validate_json
 _charges = ListObject[Charge].model_validate_json
@@ -118,7 +122,7 @@ def charge_create(
         body=json_body(p),
         idempotency_key=money_key(idempotency_key),
         moves_money=True,
-        client_ip=client_ip,
+        client_ip=check_ip(client_ip),
         needs_client_ip=True,
     )
 
@@ -143,7 +147,7 @@ def charge_capture(
         body=json_body(params),
         idempotency_key=money_key(idempotency_key),
         moves_money=True,
-        client_ip=client_ip,
+        client_ip=check_ip(client_ip),
     )
 
 
@@ -151,7 +155,10 @@ def _list(path: str, parse: Any, params: Mapping[str, Any]) -> ListSpec[Any]:
     def make(q: dict[str, str]) -> Operation[Any]:
         return Operation("GET", E, path, parse, params=q)
 
-    return ListSpec(make, query(params))
+    q = query(params)
+    # Pages of Clover's maximum (100, not its default 10): fewer calls under the rate limit.
+    q.setdefault("limit", str(MAX_PAGE))
+    return ListSpec(make, q, default_limit=MAX_PAGE)
 
 
 def charge_list(params: Mapping[str, Any]) -> ListSpec[Charge]:
@@ -201,7 +208,7 @@ def order_pay(
         body=json_body(params),
         idempotency_key=money_key(idempotency_key),
         moves_money=True,
-        client_ip=client_ip,
+        client_ip=check_ip(client_ip),
         needs_client_ip=True,
     )
 

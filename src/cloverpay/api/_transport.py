@@ -27,7 +27,6 @@ from cloverpay.api._errors import (
     ConfigurationError,
     MalformedResponseError,
     OutcomeUnknownError,
-    ServerError,
 )
 from cloverpay.api._limiter import AsyncLimiter, Limiter
 from cloverpay.api._operation import Operation
@@ -53,11 +52,21 @@ _FATAL: tuple[type[Exception], ...] = (
 )
 
 
+# After an attempt that may have acted, these answers to the retry suggest it did.
+_ALREADY_DONE = frozenset(
+    {
+        "token_already_used",
+        "order_already_paid",
+        "charge_already_captured",
+        "charge_already_refunded",
+    }
+)
+
+
 class RequestCore:
     """Everything about a request that does not depend on sync vs async."""
 
     __slots__ = (
-        "_auth_header",
         "_base_headers",
         "_timeout_ext",
         "api_access_key",
@@ -127,6 +136,25 @@ class RequestCore:
             extensions=self._timeout_ext,
         )
 
+    def derive(
+        self,
+        *,
+        timeout: httpx.Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        client_ip: str | None = None,
+    ) -> RequestCore:
+        """A copy with some settings replaced (credentials and hosts are kept)."""
+        new = object.__new__(RequestCore)
+        for name in RequestCore.__slots__:
+            setattr(new, name, getattr(self, name))
+        if timeout is not None:
+            new._timeout_ext = {"timeout": timeout.as_dict()}
+        if retry is not None:
+            new.retry = retry
+        if client_ip is not None:
+            new.client_ip = client_ip
+        return new
+
     def require_merchant_id(self) -> str:
         if not self.merchant_id:
             raise ConfigurationError(
@@ -168,28 +196,47 @@ class RequestCore:
             idempotency_key=op.idempotency_key,
         )
 
-    def give_up_status(self, op: Operation[Any], err: APIError, attempts: int) -> NoReturn:
-        """Raise the final error for an error answer."""
-        if op.moves_money and isinstance(err, ServerError):
+    def give_up_status(
+        self, op: Operation[Any], err: APIError, attempts: int, maybe_acted: bool
+    ) -> NoReturn:
+        """Raise the final error for an error answer.
+
+        For a request that moves money, only a definitive answer (a 4xx other than 409
+        and 429) proves nothing happened. A 5xx, or a 409/429 after an earlier attempt
+        that may have acted, leaves the outcome unknown; so does an "already done" code
+        (e.g. ``token_already_used``) after such an attempt, since that attempt is the
+        likely one that did it.
+        """
+        status = err.http_status or 0
+        if op.moves_money and (
+            status >= 500 or (maybe_acted and (status in (409, 429) or err.code in _ALREADY_DONE))
+        ):
             raise OutcomeUnknownError(
-                f"{op.method} {op.path} failed with HTTP {err.http_status} after {attempts} "
+                f"{op.method} {op.path} failed with HTTP {status} after {attempts} "
                 "attempt(s); the operation may have taken effect",
                 idempotency_key=op.idempotency_key,
                 method=op.method,
                 url=op.path,
                 attempts=attempts,
-                http_status=err.http_status,
+                http_status=status,
             ) from err
         raise err
 
     def give_up_transport(
-        self, op: Operation[Any], exc: Exception, sent: bool, attempts: int
+        self, op: Operation[Any], exc: Exception, maybe_acted: bool, attempts: int
     ) -> NoReturn:
-        """Raise the final error for a failed connection."""
+        """Raise the final error for a failed connection.
+
+        ``maybe_acted``: this attempt or an earlier one may have reached Clover.
+        """
         what = f"{op.method} {op.path}: {type(exc).__name__}"
-        if sent and op.method not in ("GET", "HEAD", "OPTIONS") and not op.replay_safe_override:
+        if (
+            maybe_acted
+            and op.method not in ("GET", "HEAD", "OPTIONS")
+            and not op.replay_safe_override
+        ):
             raise OutcomeUnknownError(
-                f"{what} after the request was sent ({attempts} attempt(s)); "
+                f"{what} after the request may have reached Clover ({attempts} attempt(s)); "
                 "the operation may have taken effect",
                 idempotency_key=op.idempotency_key,
                 method=op.method,
@@ -245,6 +292,7 @@ class SyncRunner:
         core = self.core
         request = core.build(op)
         attempt = 0
+        maybe_acted = False  # has any attempt possibly reached Clover without an answer?
         while True:
             attempt += 1
             try:
@@ -254,12 +302,13 @@ class SyncRunner:
                     with self.limiter.slot():
                         response = self._send(request)
             except _FATAL as exc:
-                core.give_up_transport(op, exc, False, attempt)
+                core.give_up_transport(op, exc, maybe_acted, attempt)
             except httpx.TransportError as exc:
                 sent = not isinstance(exc, _NOT_SENT)
+                maybe_acted = maybe_acted or sent
                 decision = core.retry.decide(attempt=attempt, replay_safe=op.replay_safe, sent=sent)
                 if not decision.retry:
-                    core.give_up_transport(op, exc, sent, attempt)
+                    core.give_up_transport(op, exc, maybe_acted, attempt)
                 log.info(
                     "retrying %s %s in %.2fs: %s",
                     op.method,
@@ -275,6 +324,8 @@ class SyncRunner:
             if status < 300:
                 return core.parse(op, response, attempt)
             err = core.error(op, response)
+            if status >= 500 or status == 409:  # it may have acted, or another is acting
+                maybe_acted = True
             decision = core.retry.decide(
                 attempt=attempt,
                 replay_safe=op.replay_safe,
@@ -283,7 +334,7 @@ class SyncRunner:
                 retry_after=parse_retry_after(response.headers.get("retry-after")),
             )
             if not decision.retry:
-                core.give_up_status(op, err, attempt)
+                core.give_up_status(op, err, attempt, maybe_acted)
             log.info("retrying %s %s in %.2fs: HTTP %d", op.method, op.path, decision.delay, status)
             self.sleep(decision.delay)
 
@@ -317,6 +368,7 @@ class AsyncRunner:
         core = self.core
         request = core.build(op)
         attempt = 0
+        maybe_acted = False  # has any attempt possibly reached Clover without an answer?
         while True:
             attempt += 1
             try:
@@ -326,12 +378,13 @@ class AsyncRunner:
                     async with self.limiter.slot():
                         response = await self._send(request)
             except _FATAL as exc:
-                core.give_up_transport(op, exc, False, attempt)
+                core.give_up_transport(op, exc, maybe_acted, attempt)
             except httpx.TransportError as exc:
                 sent = not isinstance(exc, _NOT_SENT)
+                maybe_acted = maybe_acted or sent
                 decision = core.retry.decide(attempt=attempt, replay_safe=op.replay_safe, sent=sent)
                 if not decision.retry:
-                    core.give_up_transport(op, exc, sent, attempt)
+                    core.give_up_transport(op, exc, maybe_acted, attempt)
                 log.info(
                     "retrying %s %s in %.2fs: %s",
                     op.method,
@@ -347,6 +400,8 @@ class AsyncRunner:
             if status < 300:
                 return core.parse(op, response, attempt)
             err = core.error(op, response)
+            if status >= 500 or status == 409:  # it may have acted, or another is acting
+                maybe_acted = True
             decision = core.retry.decide(
                 attempt=attempt,
                 replay_safe=op.replay_safe,
@@ -355,6 +410,6 @@ class AsyncRunner:
                 retry_after=parse_retry_after(response.headers.get("retry-after")),
             )
             if not decision.retry:
-                core.give_up_status(op, err, attempt)
+                core.give_up_status(op, err, attempt, maybe_acted)
             log.info("retrying %s %s in %.2fs: HTTP %d", op.method, op.path, decision.delay, status)
             await self.sleep(decision.delay)

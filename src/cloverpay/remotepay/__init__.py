@@ -10,6 +10,9 @@ Direct LAN connection to Secure Network Pay Display (``wss://<device>:12345/remo
     async with CloverConnector(config, MyListener(), token_store=FileTokenStore(path)) as c:
         response = await c.sale(SaleRequest(amount=1000, external_id="invoice-42-try-1"))
 
+Listener style instead of awaiting: ``connector.submit(connector.sale(request))``; the
+response arrives in ``listener.on_response`` (every response does, awaited or not).
+
 The wire protocol lives, without any I/O, in :mod:`cloverpay.remotepay.protocol`;
 this package is the asyncio shell around it (websocket, heartbeat, reconnection).
 
@@ -46,6 +49,7 @@ from ._responses import (
     AuthResponse,
     CapturePreAuthResponse,
     CloseoutResponse,
+    CustomActivityResponse,
     IncrementPreAuthResponse,
     ManualRefundResponse,
     PreAuthResponse,
@@ -75,6 +79,7 @@ __all__ = [
     "CloverConnectorError",
     "CloverConnectorListener",
     "ConnectorConfig",
+    "CustomActivityResponse",
     "DeviceErrorEvent",
     "FileTokenStore",
     "IncrementPreAuthRequest",

@@ -41,7 +41,9 @@ class ConnectorConfig:
     """Default wait for a device answer; a transaction waits for a customer."""
     connect_timeout: float = 10.0
     heartbeat_interval: float | None = 15.0
-    """Application-level PING every so often once ready (None: off)."""
+    """Application-level PING every so often once ready (None: off). The JS SDK keeps
+    its own heartbeat off by default; devices answer PINGs per the SDKs [guess for real
+    devices: if yours does not, set None, or every missed PONG drops the connection]."""
     heartbeat_timeout: float = 5.0
     """No PONG within this time: the connection is dropped and re-established."""
     reconnect_delay: float | None = 3.0

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from websockets.exceptions import ConnectionClosed
 
+from ._calls import CONFIG_ERROR
+from ._device_calls import DeviceCalls
 from ._errors import NotReadyError, OutcomeUnknownError
 from ._requests import (
     AuthRequest,
@@ -31,12 +32,8 @@ from ._responses import (
     ManualRefundResponse,
     PreAuthResponse,
     RefundPaymentResponse,
-    ResetDeviceResponse,
     Response,
     ResponseCode,
-    RetrieveDeviceStatusResponse,
-    RetrievePaymentResponse,
-    RetrievePendingPaymentsResponse,
     SaleResponse,
     TipAdjustAuthResponse,
     VoidPaymentResponse,
@@ -45,56 +42,41 @@ from ._responses import (
     status_code,
     tx_start_rejected,
 )
-from ._session import ConnectorSession, _Transaction
+from ._session import _Transaction
 from .protocol import (
-    Break,
     CapturePreAuth,
     CloseoutRequest,
     FinishCancel,
     FinishOk,
-    KeyPress,
-    KeyPressMessage,
     LocalProtocolError,
     Message,
     MessageReceived,
     Method,
     PayIntent,
     Payment,
-    PaymentConfirmed,
-    PaymentRejected,
-    PrintText,
     Reference,
     RefundRequest,
     RequestInfo,
-    RetrieveDeviceStatusRequest,
-    RetrievePaymentRequest,
-    RetrievePendingPayments,
     ShowThankYouScreen,
     ShowWelcomeScreen,
-    SignatureVerified,
-    TerminalMessage,
     TipAdjust,
     TipMode,
     TransactionType,
     TxStart,
     TxStartResponse,
     VoidPayment,
-    VoidReason,
 )
 from .protocol import CloseoutResponse as CloseoutMessage
 from .protocol import (
     IncrementPreAuthRequest as IncrementMessage,
 )
-from .protocol import RetrieveDeviceStatusResponse as DeviceStatusMessage
-from .protocol import RetrievePaymentResponse as RetrievePaymentMessage
 
 __all__ = ["CloverConnector"]
 
 R = TypeVar("R", bound=Response)
-CONFIG_ERROR = "Merchant Configuration Validation Error"
 
 
-class CloverConnector(ConnectorSession):
+class CloverConnector(DeviceCalls):
     """Drive one Clover device: ``async with CloverConnector(config, listener) as c:``
     connects, pairs (the merchant may have to type a code, see
     ``listener.on_pairing_code``) and waits until the device is ready.
@@ -230,9 +212,18 @@ class CloverConnector(ConnectorSession):
         self._tx = tx
         try:
             await self._send(message)
-        except (NotReadyError, LocalProtocolError) as exc:
+        except NotReadyError as exc:
             self._tx = None
             return self._local(cls, ResponseCode.ERROR, "Device Connection Error", str(exc))
+        except LocalProtocolError:
+            self._tx = None
+            return self._local(
+                cls,
+                ResponseCode.ERROR,
+                "Device Busy",
+                "The device has not ended the previous transaction; see "
+                "retrieve_device_status() or reset_device().",
+            )
         except ConnectionClosed:
             self._tx = None
             raise OutcomeUnknownError(
@@ -441,169 +432,3 @@ class CloverConnector(ConnectorSession):
                 batch=msg.batch,
             )
         )
-
-    # -- queries ----------------------------------------------------------------------
-    async def retrieve_payment(
-        self, external_payment_id: str, *, timeout: float | None = None
-    ) -> RetrievePaymentResponse:
-        """Look a payment up by the externalPaymentId it was started with."""
-        if not self.is_ready:
-            return self._not_ready(
-                RetrievePaymentResponse, "retrievePayment", "RetrievePaymentRequest"
-            )
-        event = await self._request(
-            RetrievePaymentRequest(external_payment_id=external_payment_id),
-            Method.RETRIEVE_PAYMENT_RESPONSE,
-            timeout,
-        )
-        msg = event.message
-        assert isinstance(msg, RetrievePaymentMessage)
-        code = status_code(msg.status)
-        return self._answer(
-            RetrievePaymentResponse(
-                success=code is ResponseCode.SUCCESS,
-                result=code,
-                reason=msg.reason,
-                message=msg.message,
-                external_payment_id=msg.external_payment_id,
-                query_status=msg.query_status,
-                payment=msg.payment,
-            )
-        )
-
-    async def retrieve_pending_payments(
-        self, *, timeout: float | None = None
-    ) -> RetrievePendingPaymentsResponse:
-        if not self.is_ready:
-            return self._not_ready(RetrievePendingPaymentsResponse, "retrievePendingPayments", "")
-        event = await self._request(
-            RetrievePendingPayments(), Method.RETRIEVE_PENDING_PAYMENTS_RESPONSE, timeout
-        )
-        msg: Any = event.message
-        code = status_code(msg.status)
-        if code is not ResponseCode.SUCCESS:
-            code = ResponseCode.ERROR
-        return self._answer(
-            RetrievePendingPaymentsResponse(
-                success=code is ResponseCode.SUCCESS,
-                result=code,
-                reason=msg.reason,
-                pending_payments=list(msg.pending_payment_entries or []),
-            )
-        )
-
-    async def retrieve_device_status(
-        self, *, send_last_message: bool = False, timeout: float | None = None
-    ) -> RetrieveDeviceStatusResponse:
-        if not self.is_ready:
-            return self._not_ready(RetrieveDeviceStatusResponse, "retrieveDeviceStatus", "")
-        event = await self._request(
-            RetrieveDeviceStatusRequest(send_last_message=send_last_message),
-            Method.RETRIEVE_DEVICE_STATUS_RESPONSE,
-            timeout,
-        )
-        msg = event.message
-        assert isinstance(msg, DeviceStatusMessage)
-        code = status_code(msg.status)
-        return self._answer(
-            RetrieveDeviceStatusResponse(
-                success=code is ResponseCode.SUCCESS,
-                result=code,
-                reason=msg.reason,
-                state=msg.state,
-                substate=msg.substate,
-                data=msg.data,
-            )
-        )
-
-    async def reset_device(self, *, timeout: float | None = None) -> ResetDeviceResponse:
-        """BREAK: the device abandons what it is doing (an open transaction included)."""
-        if not self.is_ready:
-            return self._not_ready(ResetDeviceResponse, "resetDevice", "")
-        event = await self._request(Break(), Method.RESET_DEVICE_RESPONSE, timeout)
-        msg: Any = event.message
-        return self._answer(
-            ResetDeviceResponse(
-                success=True, result=ResponseCode.SUCCESS, reason=msg.reason, state=msg.state
-            )
-        )
-
-    # -- screens and answers to the device ---------------------------------------------
-    async def show_message(self, text: str) -> None:
-        await self._send(TerminalMessage(text=text))
-
-    async def show_welcome_screen(self) -> None:
-        await self._send(ShowWelcomeScreen())
-
-    async def show_thank_you_screen(self) -> None:
-        await self._send(ShowThankYouScreen())
-
-    async def print_text(self, lines: list[str], *, print_job_id: str | None = None) -> None:
-        values: dict[str, Any] = {"text_lines": lines}
-        if print_job_id is not None:
-            values["external_print_job_id"] = print_job_id
-        await self._send(PrintText(**values))
-
-    async def invoke_input_option(self, key: KeyPress) -> None:
-        """Press a key on the device, e.g. ``KeyPress.ESC`` to cancel a transaction."""
-        await self._send(KeyPressMessage(key_press=key))
-
-    async def accept_payment(self, payment: Payment) -> None:
-        await self._send(PaymentConfirmed(payment=payment))
-
-    async def reject_payment(self, payment: Payment, reason: VoidReason) -> None:
-        await self._send(PaymentRejected(payment=payment, reason=reason))
-
-    async def accept_signature(self, payment: Payment) -> None:
-        await self._send(SignatureVerified(payment=payment, verified=True))
-
-    async def reject_signature(self, payment: Payment) -> None:
-        await self._send(SignatureVerified(payment=payment, verified=False))
-
-    # -- plumbing ---------------------------------------------------------------------
-    async def _request(
-        self,
-        message: Message,
-        response: Method | None,
-        timeout: float | None,
-        *,
-        wait_ack: bool = False,
-        **kw: Any,
-    ) -> MessageReceived:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[MessageReceived] = loop.create_future()
-
-        def register(mid: str | None) -> None:
-            if wait_ack and mid is not None:
-                self._waiters.by_ack[mid] = fut
-            elif response is not None:
-                self._waiters.by_method.setdefault(response, deque()).append(fut)
-
-        try:
-            await self._send(message, on_encoded=register, **kw)
-        except ConnectionClosed:
-            raise OutcomeUnknownError(
-                "connection lost while sending; outcome unknown", method=message.method
-            ) from None
-        try:
-            return await self._wait(fut, timeout, method=message.method, external_id=None)
-        finally:
-            queue = self._waiters.by_method.get(response) if response else None
-            if queue is not None and fut in queue:
-                queue.remove(fut)
-
-    def _local(self, cls: type[R], result: ResponseCode, reason: str, message: str) -> R:
-        return self._answer(cls(success=False, result=result, reason=reason, message=message))
-
-    def _not_ready(self, cls: type[R], call: str, kind: str) -> R:
-        prefix = f"In {call}: {kind} - " if kind else f"In {call}: "
-        return self._local(
-            cls,
-            ResponseCode.ERROR,
-            "Device Connection Error",
-            f"{prefix}The Clover device is not connected.",
-        )
-
-    def _answer(self, response: R) -> R:
-        self._notify(self.listener.on_response, response)
-        return response

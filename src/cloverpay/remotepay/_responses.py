@@ -29,6 +29,7 @@ __all__ = [
     "AuthResponse",
     "CapturePreAuthResponse",
     "CloseoutResponse",
+    "CustomActivityResponse",
     "IncrementPreAuthResponse",
     "ManualRefundResponse",
     "PreAuthResponse",
@@ -166,6 +167,12 @@ class ReadCardDataResponse(Response):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VaultCardResponse(Response):
     card: VaultedCard | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CustomActivityResponse(Response):
+    action: str | None = None
+    payload: str | None = None
 
 
 _KIND = {

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Self, TypeVar
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from ._config import ConnectorConfig
 from ._errors import NotReadyError, OutcomeUnknownError
@@ -154,7 +154,7 @@ class ConnectorSession:
         while not self._closing:
             try:
                 await self._session()
-            except (OSError, InvalidHandshake, TimeoutError) as exc:
+            except (OSError, WebSocketException, TimeoutError) as exc:
                 self._error("COMMUNICATION", "NotConnected", f"{type(exc).__name__}: {exc}")
             if self._closing or cfg.reconnect_delay is None:
                 return

@@ -19,7 +19,8 @@ command line (``cloverpay sandbox --port 8080``). ``/_sandbox/...`` is the contr
 Beside the Ecommerce API it serves OAuth v2 (``/oauth/v2/...``), Hosted Checkout (the API
 and the hosted page ``/checkout/{id}``), a stand-in for Clover's iframe SDK (``/sdk.js``),
 Recurring (``/recurring/v1/...``), a Platform v3 subset (``/v3/merchants/...``) and
-outgoing webhooks (``/_sandbox/webhooks``); each module of
+outgoing webhooks (``/_sandbox/webhooks``), and an emulated Clover terminal
+(:mod:`cloverpay.sandbox.terminal`: Remote Pay on its own port, ``/terminal``); each module of
 :mod:`cloverpay.sandbox.routes` lists its paths in its docstring.
 
 The names below are imported lazily (PEP 562): ``import cloverpay.sandbox`` stays
@@ -150,6 +151,14 @@ if TYPE_CHECKING:
         WebhookStore,
         sign_hosted_checkout,
     )
+    from .terminal import (
+        CustomerScript,
+        Terminal,
+        TerminalCertificate,
+        TerminalServer,
+        TerminalSettings,
+        terminal_for,
+    )
 
 __all__ = [
     "BRANDS",
@@ -236,6 +245,16 @@ __all__ += [
     "terminal_payment_json",
 ]
 
+# the emulated Clover terminal (Remote Pay, device side): cloverpay.sandbox.terminal
+__all__ += [
+    "CustomerScript",
+    "Terminal",
+    "TerminalCertificate",
+    "TerminalServer",
+    "TerminalSettings",
+    "terminal_for",
+]
+
 #: public name -> private module defining it
 _LAZY: dict[str, str] = {
     "create_app": "._app",
@@ -317,6 +336,12 @@ _LAZY: dict[str, str] = {
     "WebhookSettings": "._webhooks_out",
     "WebhookStore": "._webhooks_out",
     "sign_hosted_checkout": "._webhooks_out",
+    "CustomerScript": ".terminal",
+    "Terminal": ".terminal",
+    "TerminalCertificate": ".terminal",
+    "TerminalServer": ".terminal",
+    "TerminalSettings": ".terminal",
+    "terminal_for": ".terminal",
 }
 
 

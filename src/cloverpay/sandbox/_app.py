@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from ._asgi import top_level_message
 from ._errors import SandboxError, error_family
 from ._faults import FaultMiddleware
 from ._idempotency import IdempotencyMiddleware
@@ -49,7 +50,9 @@ def route_modules() -> list[ModuleType]:
 
 async def _sandbox_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SandboxError)
-    status, headers, body = exc.render(error_family(request.url.path))
+    status, headers, body = exc.render(
+        error_family(request.scope["path"]), top_level_message(request.scope)
+    )
     return Response(
         body,
         status_code=status,

@@ -19,6 +19,7 @@ __all__ = [
     "send_error",
     "send_json",
     "send_raw",
+    "top_level_message",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -61,6 +62,12 @@ async def send_json(
     await send_raw(send, status, headers, body)
 
 
+def top_level_message(scope: Scope) -> bool:
+    """``SandboxConfig.ecommerce_error_message`` of the sandbox serving ``scope``."""
+    state = getattr(getattr(scope.get("app"), "state", None), "sandbox", None)
+    return bool(getattr(getattr(state, "config", None), "ecommerce_error_message", True))
+
+
 async def send_error(send: Send, scope: Scope, err: SandboxError) -> None:
-    status, headers, body = err.render(error_family(scope["path"]))
+    status, headers, body = err.render(error_family(scope["path"]), top_level_message(scope))
     await send_raw(send, status, headers, body)

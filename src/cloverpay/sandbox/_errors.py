@@ -4,7 +4,12 @@ Routes raise :class:`SandboxError`; the app renders it according to the route fa
 
 * **Ecommerce** (``/v1/...``, ``/pakms/...``, token host, ``/_sandbox``): Stripe-like
   nested body ``{"error": {"type", "code", "message", "param"?, "decline_code"?,
-  "charge"?}}`` (spec §13.2, [C2]).
+  "charge"?}}`` (spec §13.2, [C2]) plus the same text as a top-level ``"message"``.
+  Clover's own Node SDK (``clover-ecomm-sdk`` 1.0.0, ``lib/net/Resources.js``) treats
+  a response as an error only when it has a top-level ``message`` and then builds the
+  error from ``response.error``, and the official WooCommerce plugin reads
+  ``error.code`` with a fallback to ``message``: Clover's bodies carry both. Switch off
+  with ``SandboxConfig.ecommerce_error_message = False`` for the bare nested shape.
 * **Platform** (``/v3/...``, ``/oauth/...``, ``/invoicingcheckoutservice/...``,
   ``/recurring/...``): flat ``{"message": "..."}`` (spec §13.2, [C2]).
 
@@ -107,8 +112,8 @@ class SandboxError(Exception):
         #: Render as ``{"message": ...}`` whatever the family (401 bodies).
         self.flat = flat
 
-    def body(self, family: ErrorFamily) -> dict[str, Any]:
-        """The JSON body for ``family``."""
+    def body(self, family: ErrorFamily, top_level_message: bool = True) -> dict[str, Any]:
+        """The JSON body for ``family`` (see the module docstring for the shapes)."""
         if self.flat or family == "platform":
             return {"message": self.message}
         err: dict[str, Any] = {"type": self.type, "code": self.code, "message": self.message}
@@ -118,11 +123,15 @@ class SandboxError(Exception):
             err["decline_code"] = self.decline_code
         if self.charge is not None:
             err["charge"] = self.charge
+        if top_level_message:
+            return {"message": self.message, "error": err}
         return {"error": err}
 
-    def render(self, family: ErrorFamily) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    def render(
+        self, family: ErrorFamily, top_level_message: bool = True
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """Status, raw ASGI headers and body bytes."""
-        payload = json.dumps(self.body(family), separators=(",", ":")).encode()
+        payload = json.dumps(self.body(family, top_level_message), separators=(",", ":")).encode()
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(payload)).encode()),

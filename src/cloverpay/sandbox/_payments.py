@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _errors as E
+from ._order_states import can_transition, transition
 from ._records import CardToken, Charge, Order, Refund
 from ._state import Merchant, SandboxState
 from ._validate import (
@@ -323,8 +324,7 @@ def _mark_paid(order: Order, amount: int, charge: Charge, now: int) -> None:
         "ecomind": charge.ecomind,
     }
     if order.amount_paid >= order.amount and order.status == "created":
-        order.status = "paid"
-        order.status_transitions["paid"] = now
+        transition(order, "paid", now)
 
 
 def capture_charge(state: SandboxState, charge: Charge, amount: int | None) -> None:
@@ -400,9 +400,13 @@ def refund_charge(
     order = state.ecommerce.orders.get(charge.order or "", mid)
     if order is not None:
         order.amount_returned += amount
-        if order.amount_paid and order.amount_returned >= order.amount_paid:
-            order.status = "returned" if order_return else "refunded"
-            order.status_transitions[order.status] = now
+        final = "returned" if order_return else "refunded"
+        if (
+            order.amount_paid
+            and order.amount_returned >= order.amount_paid
+            and can_transition(order.status, final)
+        ):
+            transition(order, final, now)
         state.notify("O", order.id, "UPDATE", merchant_id=mid)
     state.notify("P", charge.id, "UPDATE", merchant_id=mid)
     return refund

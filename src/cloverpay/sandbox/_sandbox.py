@@ -7,6 +7,8 @@
   modes.
 * :func:`serve` runs a sandbox in the foreground (the CLI): it prints one JSON line
   with the credentials, then serves until interrupted.
+* Both can also run the emulated Clover terminal on its own port
+  (``terminal_port=``; :mod:`cloverpay.sandbox.terminal`), optionally over ``wss://``.
 
 Dropped connections (fault injection) reach in-process clients as
 :class:`httpx.RemoteProtocolError`, the error a real socket would give.
@@ -21,7 +23,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from starlette.applications import Starlette
@@ -29,6 +31,9 @@ from starlette.applications import Starlette
 from ._app import create_app
 from ._asgi import SandboxConnectionDropped
 from ._state import SandboxConfig, SandboxState
+
+if TYPE_CHECKING:
+    from .terminal import TerminalServer
 
 __all__ = ["IN_PROCESS_BASE_URL", "Sandbox", "SandboxCredentials", "SandboxServer", "serve"]
 
@@ -199,10 +204,25 @@ class SandboxServer:
     ``port=0`` picks a free port; see :attr:`port` once started.
     """
 
-    def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        terminal_port: int | None = None,
+        terminal_tls: bool = False,
+    ) -> None:
+        """``terminal_port`` (0 = any free port) also serves the emulated terminal at
+        ``ws://host:terminal_port/remote_pay`` (``wss://`` with ``terminal_tls``)."""
         import uvicorn
 
         self.sandbox = sandbox
+        self.terminal: TerminalServer | None = None
+        if terminal_port is not None:
+            from .terminal import TerminalServer
+
+            self.terminal = TerminalServer(sandbox, host, terminal_port, tls=terminal_tls)
         self.host = host
         self._config = uvicorn.Config(
             sandbox.app,
@@ -225,6 +245,11 @@ class SandboxServer:
     def credentials(self) -> SandboxCredentials:
         return self.sandbox.credentials_for(self.base_url)
 
+    @property
+    def terminal_url(self) -> str | None:
+        """``ws(s)://host:port/remote_pay`` of the emulated terminal, if it runs."""
+        return None if self.terminal is None else self.terminal.url
+
     def start(self, timeout: float = 10.0) -> SandboxServer:
         self._thread = threading.Thread(
             target=self._server.run, name="cloverpay-sandbox-server", daemon=True
@@ -237,9 +262,13 @@ class SandboxServer:
             time.sleep(0.01)
         sockets = self._server.servers[0].sockets
         self.port = int(sockets[0].getsockname()[1])
+        if self.terminal is not None:
+            self.terminal.start(timeout)
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
+        if self.terminal is not None:
+            self.terminal.stop(timeout)
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout)
@@ -259,13 +288,31 @@ def serve(
     port: int = 8080,
     seed: int | None = None,
     rate_limits: bool = False,
+    terminal_port: int | None = None,
+    terminal_tls: bool = False,
+    terminal_cert_dir: str | None = None,
+    terminal_pairing: str = "auto",
 ) -> None:
-    """Run a sandbox in the foreground: one JSON line of credentials, then serve."""
+    """Run a sandbox in the foreground: one JSON line of credentials, then serve.
+
+    With ``terminal_port`` the emulated terminal listens too (before the line is
+    printed); the line then has ``terminal_url`` and, for ``wss://``, ``terminal_ca``
+    (the CA PEM, also written to ``terminal_cert_dir`` when given)."""
     import socket
 
     import uvicorn
 
+    if terminal_pairing not in ("auto", "confirm"):
+        raise ValueError("terminal_pairing must be 'auto' or 'confirm'")
     sandbox = Sandbox(seed=seed, rate_limits=rate_limits)
+    terminal: TerminalServer | None = None
+    if terminal_port is not None:
+        from .terminal import TerminalServer, TerminalSettings
+
+        settings = TerminalSettings(pairing="confirm" if terminal_pairing == "confirm" else "auto")
+        terminal = TerminalServer(
+            sandbox, host, terminal_port, tls=terminal_tls, settings=settings
+        ).start()
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -275,7 +322,18 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     info: dict[str, Any] = sandbox.credentials_for(f"http://{shown}:{bound_port}").to_json()
     info["seed"] = seed
+    if terminal is not None:
+        info["terminal_url"] = terminal.url
+        if terminal.certificate is not None:
+            info["terminal_ca"] = terminal.certificate.ca_pem
+            if terminal_cert_dir:
+                paths = terminal.certificate.write(terminal_cert_dir)
+                info["terminal_ca_file"] = str(paths["ca"])
     sys.stdout.write(json.dumps(info) + "\n")
     sys.stdout.flush()
     config = uvicorn.Config(sandbox.app, log_level="warning", lifespan="off", access_log=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        if terminal is not None:
+            terminal.stop()

@@ -90,6 +90,9 @@ class SandboxConfig:
     idempotency_ttl_s: float = 24 * 3600
     #: 401 body on Ecommerce routes: flat ``{"message"}`` or nested ``{"error"}`` [G].
     ecommerce_auth_error_shape: Literal["flat", "nested"] = "flat"
+    #: Ecommerce error bodies also carry a top-level ``"message"`` (Clover's Node SDK
+    #: needs it to see an error at all; see :mod:`._errors`).
+    ecommerce_error_message: bool = True
     #: Requests larger than this are refused with 413.
     max_body_bytes: int = 1 << 20
     #: ``x-forwarded-for`` required on charge create and order pay (spec §2 [C2]).
@@ -101,6 +104,7 @@ class SandboxConfig:
             "idempotency_conflict_status": self.idempotency_conflict_status,
             "idempotency_ttl_s": self.idempotency_ttl_s,
             "ecommerce_auth_error_shape": self.ecommerce_auth_error_shape,
+            "ecommerce_error_message": self.ecommerce_error_message,
             "max_body_bytes": self.max_body_bytes,
             "require_forwarded_for": self.require_forwarded_for,
         }

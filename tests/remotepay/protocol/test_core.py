@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -280,3 +281,35 @@ def test_expired_message_that_is_not_acceptable_is_reported_dropped() -> None:
     assert isinstance(ev, FragmentedMessageDropped)
     assert ev.message_id == "7"
     assert "never sent by the DEVICE" in ev.reason
+
+
+def test_inspection_properties() -> None:
+    pos, device = pair()
+    assert (pos.role, device.role) == (Role.POS, Role.DEVICE)
+    (frame,) = pos.send(TerminalMessage(text="x"))
+    assert pos.last_sent_id == json.loads(frame)["id"] == "3"
+    pos.send(Ping())
+    assert pos.last_sent_id is None
+    device.send(Pong())
+    assert device.last_sent_id is not None
+    assert device.last_sent_id.startswith("d")
+
+
+def test_payload_message_id_can_be_switched() -> None:
+    pos = RemotePayProtocol(
+        Role.POS, remote_application_id=RAID, pairing=False, payload_message_id=False
+    )
+    (frame,) = pos.send(DiscoveryRequest())
+    assert "messageId" not in json.loads(json.loads(frame)["payload"])
+    assert UntypedMessage(Method.BREAK, {"a": 1}).to_wire() == {"a": 1}
+
+
+def test_unknown_fields_are_logged_by_name_only(caplog: pytest.LogCaptureFixture) -> None:
+    pos, device = pair()
+    secret = "4111111111111111"
+    frame = device.send(UntypedMessage(Method.TIP_ADDED, {"tipAmount": 5, "cardNumber": secret}))
+    with caplog.at_level(logging.DEBUG, logger="cloverpay.remotepay.protocol"):
+        (event,) = pos.receive_data(frame[0])
+    assert event.message.model_extra == {"cardNumber": secret}
+    assert "cardNumber" in caplog.text
+    assert secret not in caplog.text

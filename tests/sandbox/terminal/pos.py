@@ -9,8 +9,11 @@ import ssl
 from typing import Any, TypeVar
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from cloverpay.remotepay.protocol import (
+    CLOUD_PACKAGE_NAME,
+    SNPD_PACKAGE_NAME,
     Ack,
     DiscoveryRequest,
     DiscoveryResponse,
@@ -36,17 +39,31 @@ WAIT = 10.0
 
 
 class MiniPos:
-    def __init__(self, ws: ClientConnection) -> None:
+    def __init__(self, ws: ClientConnection, *, cloud: bool = False) -> None:
         self.ws = ws
-        self.core = RemotePayProtocol(Role.POS, remote_application_id="com.example.tests.pos:1.0")
+        self.core = RemotePayProtocol(
+            Role.POS,
+            remote_application_id="com.example.tests.pos:1.0",
+            pairing=not cloud,
+            package_name=CLOUD_PACKAGE_NAME if cloud else SNPD_PACKAGE_NAME,
+        )
         self.received: list[Message | UntypedMessage] = []
         self.acked: list[str] = []
         self.sent_ids: list[str] = []
 
     @classmethod
-    async def connect(cls, url: str, ssl_context: ssl.SSLContext | None = None) -> MiniPos:
-        ws = await connect(url, ssl=ssl_context, open_timeout=WAIT, ping_interval=None)
-        return cls(ws)
+    async def connect(
+        cls, url: str, ssl_context: ssl.SSLContext | None = None, *, oauth_token: str | None = None
+    ) -> MiniPos:
+        """``oauth_token``: a cloud connection (the token is the sub-protocol)."""
+        ws = await connect(
+            url,
+            ssl=ssl_context,
+            open_timeout=WAIT,
+            ping_interval=None,
+            subprotocols=[Subprotocol(oauth_token)] if oauth_token else None,
+        )
+        return cls(ws, cloud=oauth_token is not None)
 
     async def close(self) -> None:
         await self.ws.close()
@@ -81,6 +98,14 @@ class MiniPos:
             message = await self.next()
             if isinstance(message, cls):
                 return message
+
+    async def until_any(self, *methods: str) -> str:
+        """Read until a FINISH_OK / FINISH_CANCEL (or one of ``methods``); its name."""
+        wanted = set(methods) or {"FINISH_OK", "FINISH_CANCEL"}
+        while True:
+            message = await self.next()
+            if message.method.value in wanted:
+                return message.method.value
 
     def methods(self) -> list[str]:
         return [m.method.value for m in self.received]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
+import logging
 from typing import Final
 
-from pydantic_core import PydanticSerializationError
+from pydantic_core import PydanticSerializationError, to_json
 
 from ._enums import MessageType
 from ._envelope import SNPD_PACKAGE_NAME, Envelope, encode_envelope, parse_envelope
@@ -30,6 +31,7 @@ from ._state import Party, SessionState, next_state, trigger_of
 __all__ = ["DEFAULT_REMOTE_SOURCE_SDK", "RemotePayProtocol", "Role"]
 
 DEFAULT_REMOTE_SOURCE_SDK: Final = "com.clover.cloverconnector.python:0.1.0"
+log = logging.getLogger("cloverpay.remotepay.protocol")
 _METHODS: Final = {m.value: m for m in Method}
 
 
@@ -183,6 +185,9 @@ class RemotePayProtocol:
                 message_id=env.id,
             )
         message, _inner_id, inner_version = decode_payload(method, env.payload, message_id=env.id)
+        extra = message.model_extra if isinstance(message, Message) else None
+        if extra and log.isEnabledFor(logging.DEBUG):  # names only: values may be secrets
+            log.debug("%s %s carries unknown fields %s (kept)", method, env.id, sorted(extra))
         self._state = next_state(
             self._state,
             self._peer,
@@ -242,26 +247,37 @@ class RemotePayProtocol:
             )
         except PydanticSerializationError as exc:
             raise LocalProtocolError(f"{method} cannot be encoded: {exc}") from None
-        base = Envelope(
-            type=MessageType.COMMAND,
-            id=mid,
-            method=method,
-            payload=payload,
-            version=version,
-            package_name=self._package_name,
-            remote_source_sdk=self._remote_source_sdk,
-            remote_application_id=self._remote_application_id,
-        )
         if attachment is not None or (
             self._role is Role.POS and version >= 2 and len(payload) > self._max_message_chars
         ):
-            frames = split_message(base, payload, attachment, self._max_message_chars)
-        else:
-            frames = [base]
+            base = Envelope(
+                type=MessageType.COMMAND,
+                id=mid,
+                method=method,
+                payload=payload,
+                version=version,
+                package_name=self._package_name,
+                remote_source_sdk=self._remote_source_sdk,
+                remote_application_id=self._remote_application_id,
+            )
+            split = split_message(base, payload, attachment, self._max_message_chars)
+            frames = [encode_envelope(f) for f in split]
+        else:  # the common case, written directly (same result as encode_envelope)
+            out: dict[str, object] = {"id": mid, "type": "COMMAND"}
+            if self._package_name is not None:
+                out["packageName"] = self._package_name
+            out["method"] = method
+            out["payload"] = payload
+            if self._remote_source_sdk is not None:
+                out["remoteSourceSDK"] = self._remote_source_sdk
+            if self._remote_application_id is not None:
+                out["remoteApplicationID"] = self._remote_application_id
+            out["version"] = version
+            frames = [to_json(out).decode()]
         self._next_id += 1
         self._last_sent_id = mid
         self._state = new_state
-        return [encode_envelope(f) for f in frames]
+        return frames
 
     def ack(self, event: MessageReceived) -> list[str]:
         """Device role: the ACK frame for a received message (none if it had no id)."""

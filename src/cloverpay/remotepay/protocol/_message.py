@@ -31,7 +31,9 @@ class Message(WireModel):
 
     def to_json(self) -> str:
         """The payload body as compact JSON (set fields only, wire names)."""
-        return self.model_dump_json(by_alias=True, exclude_unset=True)
+        # the serializer directly: model_dump_json() adds a Python layer per call
+        raw = self.__pydantic_serializer__.to_json(self, by_alias=True, exclude_unset=True)
+        return raw.decode()
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,6 +167,7 @@ _CONFIG_FIELDS: dict[str, tuple[type, ...]] = {
     "idempotency_conflict_status": (int,),
     "idempotency_ttl_s": (int, float),
     "ecommerce_auth_error_shape": (str,),
+    "ecommerce_error_message": (bool,),
     "max_body_bytes": (int,),
     "require_forwarded_for": (bool,),
 }

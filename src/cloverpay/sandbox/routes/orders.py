@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 from .. import _errors as E
 from .._auth import require_bearer, state_of
 from .._http import json_body, json_response, list_envelope, mark_committed, page_from_query
+from .._order_states import can_transition, transition
 from .._orders import compute_items
 from .._payments import (
     check_refund,
@@ -130,9 +131,13 @@ async def update_order(request: Request) -> Response:
             new_items = compute_items(body["items"], order.currency, merchant)
         if customer is not None:
             state.ecommerce.customers.require(customer, merchant.merchant_id, "customer")
-        if status == "fulfilled" and order.status != "paid":
-            raise E.invalid_param(
-                "status", f"only a paid order can be fulfilled (order is {order.status})"
+        if status is not None and not can_transition(order.status, status):
+            raise E.SandboxError(
+                400,
+                "invalid_request_error",
+                "order_status_invalid",
+                f"Order {order.id} cannot go from {order.status} to {status}",
+                "status",
             )
         if status == "canceled" and order.amount_paid:
             raise E.invalid_param("status", "an order with payments cannot be canceled; return it")
@@ -147,8 +152,7 @@ async def update_order(request: Request) -> Response:
             if value is not None:
                 setattr(order, attr, value)
         if status is not None:
-            order.status = status
-            order.status_transitions[status] = state.clock.now_ms()
+            transition(order, status, state.clock.now_ms())
         state.notify("O", order.id, "UPDATE", merchant_id=merchant.merchant_id)
     mark_committed(request)
     return json_response(order.to_json())

@@ -8,6 +8,8 @@
 ``GET/PUT/DELETE /recurring/v1/subscriptions/{id}``   get / edit / cancel
 ``POST /_sandbox/recurring/run``                      bill what is due now
 ``GET  /_sandbox/recurring/invoices``                 every invoice and its attempts
+``GET/POST /_sandbox/recurring/settings``             ``retry_interval_s`` (1 day [G]),
+                                                      ``max_consecutive_failures`` (5)
 =================================================  =======================================
 
 Billing runs when the sandbox clock advances, when a subscription is created (a start
@@ -353,6 +355,33 @@ async def invoices(request: Request) -> Response:
     return json_response({"invoices": [i.to_json() for i in store.invoices.values()]})
 
 
+def _settings_json(store: RecurringStore) -> dict[str, int]:
+    return {
+        "retry_interval_s": store.retry_interval_ms // 1000,
+        "max_consecutive_failures": store.max_consecutive_failures,
+    }
+
+
+async def settings_get(request: Request) -> Response:
+    return json_response(_settings_json(state_of(request).domain(RecurringStore)))
+
+
+async def settings_set(request: Request) -> Response:
+    state = state_of(request)
+    store = state.domain(RecurringStore)
+    body = json_body(request)
+    for name in body:
+        if name not in ("retry_interval_s", "max_consecutive_failures"):
+            raise api_error(400, f"{name} is not a recurring setting")
+        _int(body, name, minimum=1)
+    with state.lock:
+        if "retry_interval_s" in body:
+            store.retry_interval_ms = body["retry_interval_s"] * 1000
+        if "max_consecutive_failures" in body:
+            store.max_consecutive_failures = body["max_consecutive_failures"]
+    return json_response(_settings_json(store))
+
+
 routes: list[BaseRoute] = [
     Route("/recurring/v1/plans", plans_list, methods=["GET"]),
     Route("/recurring/v1/plans", plan_create, methods=["POST"]),
@@ -367,4 +396,6 @@ routes: list[BaseRoute] = [
     Route("/recurring/v1/subscriptions/{subscriptionId}", subscription_cancel, methods=["DELETE"]),
     Route("/_sandbox/recurring/run", run_now, methods=["POST"]),
     Route("/_sandbox/recurring/invoices", invoices, methods=["GET"]),
+    Route("/_sandbox/recurring/settings", settings_get, methods=["GET"]),
+    Route("/_sandbox/recurring/settings", settings_set, methods=["POST"]),
 ]

@@ -9,6 +9,11 @@ flags, ACKs every command, answers PINGs, and runs sales, auths, preauths, captu
 increments, tip adjusts, voids, refunds, manual refunds, closeouts, payment and
 status lookups, resets, card reads, vaulting, printing and screens.
 
+Cloud Pay Display (spec §1.2) is emulated too: ``POST /v2/merchant/{mId}/remote_pay``
+on the sandbox's HTTP port hands out a proxy token, and the terminal's port accepts
+``/support/remote_pay/cs?token=…`` with the merchant's OAuth token as sub-protocol
+(no pairing; OPTIONS answers ``X-CLOVER-CONNECTED-ID``).
+
 The customer is scripted (:class:`CustomerScript`, ``POST /_sandbox/terminal/script``)
 or a person on the ``/terminal`` page. Money taken on the terminal lands in the
 sandbox's merchant state: the Platform v3 payments view and app webhooks see it.
@@ -27,24 +32,32 @@ device does per request), :mod:`._ledger` (money into the merchant state),
 :mod:`._tls` (the self-signed certificate).
 """
 
-from ._device import Input, Terminal, TerminalRebooted, TerminalSettings, terminal_for
-from ._flows import SIGNATURE, request_info_of, run_payment, run_refund
-from ._ledger import Books, LedgerError, TerminalLedger, card_transaction
-from ._script import (
-    CARDS,
-    DEFAULT_SCRIPT,
-    ENTRY_TYPES,
-    OUTCOMES,
-    CustomerScript,
-    ScriptError,
-    TestCard,
-)
-from ._server import REMOTE_PAY_PATH, TerminalServer
-from ._session import Session
-from ._tls import TerminalCertificate, generate_certificate
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._device import InFlight, Input, Terminal, TerminalSettings, terminal_for
+    from ._flows import SIGNATURE, request_info_of, run_payment, run_refund
+    from ._handlers import handle_message
+    from ._ledger import Books, LedgerError, TerminalLedger, card_transaction
+    from ._script import (
+        CARDS,
+        DEFAULT_SCRIPT,
+        ENTRY_TYPES,
+        OUTCOMES,
+        CustomerScript,
+        ScriptError,
+        TestCard,
+    )
+    from ._server import CLOUD_PATH, REMOTE_PAY_PATH, TerminalServer
+    from ._session import Session
+    from ._tls import TerminalCertificate, generate_certificate
 
 __all__ = [
     "CARDS",
+    "CLOUD_PATH",
     "DEFAULT_SCRIPT",
     "ENTRY_TYPES",
     "OUTCOMES",
@@ -52,6 +65,7 @@ __all__ = [
     "SIGNATURE",
     "Books",
     "CustomerScript",
+    "InFlight",
     "Input",
     "LedgerError",
     "ScriptError",
@@ -59,14 +73,59 @@ __all__ = [
     "Terminal",
     "TerminalCertificate",
     "TerminalLedger",
-    "TerminalRebooted",
     "TerminalServer",
     "TerminalSettings",
     "TestCard",
     "card_transaction",
     "generate_certificate",
+    "handle_message",
     "request_info_of",
     "run_payment",
     "run_refund",
     "terminal_for",
 ]
+
+#: public name -> private module defining it (imported on first use, PEP 562: the
+#: protocol models behind the terminal take a while to import)
+_LAZY: dict[str, str] = {
+    "CARDS": "._script",
+    "CLOUD_PATH": "._server",
+    "DEFAULT_SCRIPT": "._script",
+    "ENTRY_TYPES": "._script",
+    "OUTCOMES": "._script",
+    "REMOTE_PAY_PATH": "._server",
+    "SIGNATURE": "._flows",
+    "Books": "._ledger",
+    "CustomerScript": "._script",
+    "InFlight": "._device",
+    "Input": "._device",
+    "LedgerError": "._ledger",
+    "ScriptError": "._script",
+    "Session": "._session",
+    "Terminal": "._device",
+    "TerminalCertificate": "._tls",
+    "TerminalLedger": "._ledger",
+    "TerminalServer": "._server",
+    "TerminalSettings": "._device",
+    "TestCard": "._script",
+    "card_transaction": "._ledger",
+    "generate_certificate": "._tls",
+    "handle_message": "._handlers",
+    "request_info_of": "._flows",
+    "run_payment": "._flows",
+    "run_refund": "._flows",
+    "terminal_for": "._device",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -16,6 +16,7 @@ the kinds it accepts. Customer inputs are ``tap`` (``card``, ``entry``), ``cance
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import weakref
 from collections import deque
@@ -32,7 +33,7 @@ from ._script import DEFAULT_SCRIPT, CustomerScript
 if TYPE_CHECKING:
     from ._session import Session
 
-__all__ = ["Input", "Terminal", "TerminalRebooted", "TerminalSettings", "terminal_for"]
+__all__ = ["InFlight", "Input", "Terminal", "TerminalSettings", "terminal_for"]
 
 PairingMode = Literal["auto", "confirm"]
 
@@ -56,18 +57,17 @@ class TerminalSettings:
     supports_void_payment_response: bool = True
     supports_acknowledgement: bool = True
     #: [guess] after a decline, return to the card screen for another try (unless the
-    #: POS disabled restarts). Off: every decline ends the transaction (FINISH_CANCEL).
+    #: POS disabled restarts; only with a person at the terminal, ``human`` scripts).
+    #: Off: every decline ends the transaction (FINISH_CANCEL).
     restart_on_decline: bool = False
     #: WebSocket-level pings (seconds; None disables) and the pong timeout.
     ping_interval: float | None = 20.0
     ping_timeout: float | None = 20.0
+    #: a fragmented message idle this long is finished without ``lastFragment`` (s)
+    fragment_idle_s: float = 2.0
 
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-class TerminalRebooted(Exception):
-    """Raised inside a flow when the terminal reboots under it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +108,11 @@ class Terminal:
         self.pending_pairings: dict[str, asyncio.Future[bool]] = {}
         self.print_jobs: dict[str, list[str]] = {}
         self.boots = 1
+        #: where the terminal listens and the CA to trust (set by the server)
+        self.url: str | None = None
+        self.ca_pem: str | None = None
+        #: Cloud Pay Display: proxy token -> merchant id (issued by the remote_pay alert)
+        self.cloud_tokens: dict[str, str] = {}
         self._screen: dict[str, Any] = {"screen": "WELCOME_SCREEN", "text": "Welcome"}
         self._version = 0
 
@@ -121,6 +126,10 @@ class Terminal:
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
         return self._loop
+
+    @property
+    def running(self) -> bool:
+        return self._loop is not None and not self._loop.is_closed() and self.url is not None
 
     def _call(self, fn: Callable[[], Any]) -> None:
         loop = self._loop
@@ -274,6 +283,46 @@ class Terminal:
             self.state.domain(TerminalLedger).tokens[token] = pos_name or ""
         return token
 
+    # -- cloud ---------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str | None:
+        """``ws(s)://host:port`` without the path (the cloud proxy's ``host``)."""
+        return None if self.url is None else self.url.rsplit("/", 1)[0]
+
+    def issue_cloud_token(self, merchant_id: str) -> str:
+        token = self.state.ids.secret(32)
+        with self._lock:
+            self.cloud_tokens[token] = merchant_id
+        return token
+
+    def register_device(self) -> dict[str, Any]:
+        """List this terminal among the merchant's v3 devices (idempotent)."""
+        from .._platform import PlatformStore
+
+        s = self.settings
+        with self.state.lock:
+            store = self.state.domain(PlatformStore)
+            known = store.devices.get(s.device_id)
+            if known is not None:
+                return known
+            return store.add_device(
+                self.state.merchant.merchant_id,
+                {
+                    "id": s.device_id,
+                    "name": s.name,
+                    "model": s.model,
+                    "serial": s.serial,
+                    "deviceTypeName": "MINI_2",
+                    "productName": "Clover Mini (sandbox)",
+                    "secureId": s.serial,
+                },
+            )
+
+    def cloud_friendly_ids(self) -> list[str]:
+        with self._lock:
+            return [x.friendly_id for x in self.sessions if x.cloud and x.friendly_id]
+
     # -- sessions ------------------------------------------------------------------------
 
     def attach(self, session: Session) -> None:
@@ -289,8 +338,8 @@ class Terminal:
         self._publish()
 
     def emit(self, message: Message, session: Session | None = None) -> None:
-        """Send ``message`` to the POS: the given session if open, else the latest
-        paired one; FINISH messages are also kept for ``sendLastMessage``."""
+        """Send ``message`` to the POS: the given session if still open, else the
+        latest paired one (a POS that reconnected mid-transaction), else nowhere."""
         target = session if session is not None and session.open else self.active
         if target is not None:
             target.send(message)
@@ -301,6 +350,15 @@ class Terminal:
         """Restart the device: the in-flight transaction and every connection are
         dropped and forgotten; payments already recorded stay in the v3 view."""
         self._call(self._reboot_now)
+
+    async def power_off(self) -> None:
+        """The server stops: end the flow in flight (nothing more is sent)."""
+        with self._lock:
+            flight, self.in_flight = self.in_flight, None
+        if flight is not None and flight.task is not None and not flight.task.done():
+            flight.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await flight.task
 
     def _reboot_now(self) -> None:
         with self._lock:

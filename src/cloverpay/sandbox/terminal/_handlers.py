@@ -74,6 +74,7 @@ from cloverpay.remotepay.protocol import Method as M
 from ._device import InFlight
 from ._flows import request_info_of, run_payment, run_refund
 from ._ledger import LedgerError
+from ._script import DEFAULT_SCRIPT, TestCard
 
 if TYPE_CHECKING:
     from ._device import Terminal
@@ -399,7 +400,7 @@ def _answer(t: Terminal, m: Message | UntypedMessage, inner_version: int | None)
     return None
 
 
-def _default_card(t: Terminal) -> Any:
-    from ._script import CARDS
-
-    return CARDS["VISA"]
+def _default_card(t: Terminal) -> TestCard:
+    """Card reads and vaulting use the card of the next queued script (not consumed)."""
+    queued = t.scripts()
+    return (queued[0] if queued else DEFAULT_SCRIPT).test_card

@@ -121,6 +121,7 @@ class Books:
             "offline": False,
             "result": result,
             "cardTransaction": card_tx,
+            "refunds": {"elements": []},
         }
         if transaction_settings:
             payment["transactionSettings"] = transaction_settings
@@ -135,7 +136,12 @@ class Books:
         self.state.events.add(
             "terminal_payment", payment_id=payment["id"], result=payment["result"], change=kind
         )
-        self.state.notify("P", payment["id"], "CREATE" if kind == "CREATE" else "UPDATE")
+        self.state.notify(
+            "P",
+            payment["id"],
+            "CREATE" if kind == "CREATE" else "UPDATE",
+            merchant_id=self.merchant_id,
+        )
         return Payment.model_validate(payment)
 
     def get(self, payment_id: str) -> dict[str, Any] | None:
@@ -154,7 +160,7 @@ class Books:
                 raise LedgerError("PAYMENT_NOT_FOUND", f"No payment {payment_id}")
             updated = {**current, **changes, "modifiedTime": self.state.clock.now_ms()}
             self.platform.record_payment(self.merchant_id, updated)
-        self.state.notify("P", payment_id, "UPDATE")
+        self.state.notify("P", payment_id, "UPDATE", merchant_id=self.merchant_id)
         return Payment.model_validate(updated)
 
     def _live(self, payment_id: str, *results: str) -> dict[str, Any]:

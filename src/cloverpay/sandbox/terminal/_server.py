@@ -7,27 +7,36 @@ tests) or on a private loop in a background thread (``with`` / :meth:`start`, us
 :class:`~cloverpay.sandbox.SandboxServer` and the CLI). WebSocket-level pings keep
 the connection honest (``TerminalSettings.ping_interval``); application-level PINGs
 are answered by the session.
+
+The same port also plays Clover's cloud proxy for Cloud Pay Display
+(:data:`CLOUD_PATH`, spec §1.2). Emulated in part: ``forceConnect=true`` closes the
+other cloud connection but sends it no FORCECONNECT event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Sequence
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any
+from urllib.parse import parse_qs
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from .._state import SandboxState
 from ._device import Terminal, TerminalSettings, terminal_for
 from ._session import Session
 from ._tls import TerminalCertificate, generate_certificate
 
-__all__ = ["REMOTE_PAY_PATH", "TerminalServer"]
+__all__ = ["CLOUD_PATH", "REMOTE_PAY_PATH", "TerminalServer"]
 
 REMOTE_PAY_PATH = "/remote_pay"
+#: Cloud Pay Display: the proxy's websocket path (spec §1.2); served on the same port.
+CLOUD_PATH = "/support/remote_pay/cs"
 
 
 class TerminalServer:
@@ -82,20 +91,27 @@ class TerminalServer:
             self.host,
             self.port,
             ssl=self.certificate.server_context() if self.certificate else None,
-            process_request=self._check_path,
+            process_request=self._check_request,
+            select_subprotocol=_echo_subprotocol,
             ping_interval=settings.ping_interval,
             ping_timeout=settings.ping_timeout,
             max_size=16 * 1024 * 1024,
         )
         self.port = int(next(iter(self._server.sockets)).getsockname()[1])
+        self.terminal.register_device()
+        self.terminal.url = self.url
+        self.terminal.ca_pem = self.certificate.ca_pem if self.certificate else None
         self.state.events.add("terminal_listening", url=self.url)
         return self
 
     async def stop_async(self) -> None:
+        """Stop listening, close the connections, end any transaction in flight."""
+        await self.terminal.power_off()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+            self.terminal.url = None
 
     async def __aenter__(self) -> TerminalServer:
         return await self.start_async()
@@ -105,14 +121,50 @@ class TerminalServer:
     ) -> None:
         await self.stop_async()
 
-    @staticmethod
-    def _check_path(connection: ServerConnection, request: Request) -> Response | None:
-        if request.path.split("?")[0] != REMOTE_PAY_PATH:
+    def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path, _, query = request.path.partition("?")
+        if path == REMOTE_PAY_PATH and request.method == "GET":
+            return None
+        if path != CLOUD_PATH:
             return connection.respond(HTTPStatus.NOT_FOUND, "Not found\n")
+        return self._check_cloud(connection, request, parse_qs(query))
+
+    def _check_cloud(
+        self, connection: ServerConnection, request: Request, params: dict[str, list[str]]
+    ) -> Response | None:
+        """The cloud proxy's checks: a proxy token from the remote_pay alert, and the
+        merchant's OAuth token (``Authorization`` on OPTIONS, the websocket
+        sub-protocol on the upgrade). OPTIONS answers ``X-CLOVER-CONNECTED-ID``."""
+        t = self.terminal
+        merchant_id = t.cloud_tokens.get(params.get("token", [""])[0])
+        if request.method == "OPTIONS":
+            bearer = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        else:
+            bearer = request.headers.get("Sec-WebSocket-Protocol", "").split(",")[0].strip()
+        merchant = self.state.merchant_for_token(bearer) if bearer else None
+        if merchant_id is None or merchant is None or merchant.merchant_id != merchant_id:
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
+        if request.method == "OPTIONS":
+            response = connection.respond(HTTPStatus.OK, "")
+            connected = t.cloud_friendly_ids()
+            if connected:
+                response.headers["X-CLOVER-CONNECTED-ID"] = connected[0]
+            return response
+        if request.method != "GET":
+            return connection.respond(HTTPStatus.METHOD_NOT_ALLOWED, "Method not allowed\n")
+        if params.get("forceConnect", ["false"])[0] == "true":
+            for session in list(t.sessions):
+                if session.cloud:
+                    session.close(1000, "Another POS connected with forceConnect")
         return None
 
     async def _handle(self, ws: ServerConnection) -> None:
-        await Session(self.terminal, ws).run()
+        path, _, query = ws.request.path.partition("?") if ws.request else ("", "", "")
+        if path == CLOUD_PATH:
+            friendly = parse_qs(query).get("friendlyId", ["unknown"])[0]
+            await Session(self.terminal, ws, cloud=True, friendly_id=friendly).run()
+        else:
+            await Session(self.terminal, ws).run()
 
     # -- on a private loop in a thread -------------------------------------------------------
 
@@ -132,6 +184,8 @@ class TerminalServer:
             return
         try:
             asyncio.run_coroutine_threadsafe(self.stop_async(), loop).result(timeout)
+        except TimeoutError:  # a peer that never finishes its closing handshake
+            self.terminal.url = None
         finally:
             loop.call_soon_threadsafe(loop.stop)
             if self._thread is not None:
@@ -147,3 +201,11 @@ class TerminalServer:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _echo_subprotocol(
+    connection: ServerConnection, subprotocols: Sequence[Subprotocol]
+) -> Subprotocol | None:
+    """Cloud clients offer their OAuth token as the sub-protocol (checked in
+    ``_check_cloud``); the proxy accepts it, as a browser WebSocket requires."""
+    return subprotocols[0] if subprotocols else None

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from cloverpay.remotepay.protocol import (
     DiscoveryRequest,
     DiscoveryResponse,
+    Event,
+    FragmentedMessageDropped,
     LocalProtocolError,
     Message,
     MessageReceived,
@@ -52,9 +54,20 @@ log = logging.getLogger("cloverpay.sandbox.terminal")
 class Session:
     """See the module docstring. Created by the server for each accepted socket."""
 
-    def __init__(self, terminal: Terminal, ws: ServerConnection, *, cloud: bool = False) -> None:
+    def __init__(
+        self,
+        terminal: Terminal,
+        ws: ServerConnection,
+        *,
+        cloud: bool = False,
+        friendly_id: str | None = None,
+    ) -> None:
+        """``cloud=True``: a Cloud Pay Display connection through the (emulated) proxy:
+        no pairing, the cloud package name, ready for DISCOVERY_REQUEST at once."""
         self.terminal = terminal
         self.ws = ws
+        self.cloud = cloud
+        self.friendly_id = friendly_id
         self.core = RemotePayProtocol(
             Role.DEVICE,
             package_name=(
@@ -121,7 +134,10 @@ class Session:
     async def run(self) -> None:
         """Serve the connection until it closes."""
         self.terminal.attach(self)
+        if self.cloud:
+            self.terminal.active = self
         writer = asyncio.ensure_future(self._writer())
+        expiry = asyncio.ensure_future(self._expire_fragments())
         try:
             async for frame in self.ws:
                 if isinstance(frame, bytes):
@@ -134,6 +150,7 @@ class Session:
             self.open = False
             self.core.connection_closed()
             writer.cancel()
+            expiry.cancel()
             for task in list(self._tasks):
                 if not task.done():
                     task.cancel()
@@ -141,11 +158,24 @@ class Session:
 
     def _receive(self, frame: str) -> None:
         try:
-            events = self.core.receive_data(frame)
+            events = self.core.receive_data(frame, now=asyncio.get_running_loop().time())
         except ProtocolError as exc:
             # e.g. a command queued by the SDK before it re-paired: drop, keep going
             self.terminal.state.events.add("terminal_frame_dropped", error=exc.msg, field=exc.field)
             return
+        self._handle_events(events)
+
+    async def _expire_fragments(self) -> None:
+        """Finish fragmented messages whose last fragment never says so (Android and
+        Windows SDKs, spec §3.1) once they have been idle ``fragment_idle_s``."""
+        loop = asyncio.get_running_loop()
+        while True:
+            idle = self.terminal.settings.fragment_idle_s
+            await asyncio.sleep(idle / 2)
+            if self.core.pending_fragments:
+                self._handle_events(self.core.expire_fragments(loop.time(), idle))
+
+    def _handle_events(self, events: list[Event]) -> None:
         for event in events:
             if isinstance(event, PingReceived):
                 self.send(Pong())
@@ -155,6 +185,10 @@ class Session:
                 self._dispatch(event)
             elif isinstance(event, UnknownMessageReceived):
                 self.terminal.state.events.add("terminal_unknown_method", method=event.method)
+            elif isinstance(event, FragmentedMessageDropped):
+                self.terminal.state.events.add(
+                    "terminal_fragments_dropped", fragments=event.fragments, reason=event.reason
+                )
 
     def _ack(self, event: MessageReceived) -> None:
         try:
