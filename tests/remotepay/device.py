@@ -194,7 +194,7 @@ class FakeDevice:
             found = self.payments.get(msg.external_payment_id)
             await send(
                 RetrievePaymentResponse(
-                    status="SUCCESS",
+                    status="SUCCESS" if found else "FAIL",
                     external_payment_id=msg.external_payment_id,
                     query_status="FOUND" if found else "NOT_FOUND",
                     payment=found,
