@@ -5,6 +5,8 @@ offline Clover emulator; it prints one JSON line with the credentials, then serv
 ``--terminal-port 12345 [--terminal-tls] [--terminal-cert-dir DIR]
 [--terminal-pairing confirm]`` also runs the emulated Clover terminal (Remote Pay at
 ``ws(s)://HOST:PORT/remote_pay``).
+``cloverpay terminal pair | sale | refund | void | status | message | lookup --url
+ws(s)://DEVICE:12345/remote_pay`` drives a Clover device (see :mod:`cloverpay._terminal_cli`).
 ``cloverpay demo`` runs the same sandbox and walks through token, charge and refund
 against it over a real socket, then keeps serving.
 
@@ -106,6 +108,9 @@ def _build_app() -> Any:
             raise typer.Exit(2) from None
         run_demo(host=host, port=port, seed=seed, serve=serve)
 
+    from cloverpay._terminal_cli import build_terminal_app
+
+    cli.add_typer(build_terminal_app(), name="terminal")
     return cli
 
 
