@@ -29,10 +29,12 @@ Modules: :mod:`._device` (the terminal: settings, screen, inputs, reboot),
 :mod:`._session` (one POS connection), :mod:`._handlers` and :mod:`._flows` (what the
 device does per request), :mod:`._ledger` (money into the merchant state),
 :mod:`._script` (scripted customers), :mod:`._server` (the websocket server),
+:mod:`._farm` (many terminals of one merchant behind one port, for load tests),
 :mod:`._tls` (the self-signed certificate).
 """
 
 from ._device import InFlight, Input, Terminal, TerminalSettings, terminal_for
+from ._farm import TerminalFarm
 from ._flows import SIGNATURE, request_info_of, run_payment, run_refund
 from ._handlers import handle_message
 from ._ledger import Books, LedgerError, TerminalLedger, card_transaction
@@ -66,6 +68,7 @@ __all__ = [
     "Session",
     "Terminal",
     "TerminalCertificate",
+    "TerminalFarm",
     "TerminalLedger",
     "TerminalServer",
     "TerminalSettings",
