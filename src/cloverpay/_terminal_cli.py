@@ -28,7 +28,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -36,20 +36,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from cloverpay.remotepay import (
-    CloverConnector,
-    CloverConnectorListener,
-    ConnectorConfig,
-    DeviceErrorEvent,
-    KeyedFileTokenStore,
-    NotReadyError,
-    OutcomeUnknownError,
-    RefundPaymentRequest,
-    Response,
-    SaleRequest,
-    VoidPaymentRequest,
-)
-from cloverpay.remotepay.protocol import DiscoveryResponse
+if TYPE_CHECKING:  # imported when a command runs: `cloverpay --help` stays quick
+    from cloverpay.remotepay import CloverConnector, DeviceErrorEvent, Response
+    from cloverpay.remotepay.protocol import DiscoveryResponse
 
 __all__ = ["DEFAULT_TOKEN_FILE", "build_terminal_app"]
 
@@ -99,32 +88,38 @@ class _Target:
     as_json: bool
 
 
-class _Listener(CloverConnectorListener):
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self.paired_token = False
+def _listener(console: Console) -> Any:
+    from cloverpay.remotepay import CloverConnectorListener
 
-    def on_pairing_code(self, pairing_code: str) -> None:
-        code = Text(" ".join(pairing_code), style="bold white on blue", justify="center")
-        self.console.print(
-            Panel(
-                Text.assemble("\n", code, "\n"),
-                title="Pairing code",
-                subtitle="type it on the device",
-                expand=False,
-                padding=(1, 6),
+    class Listener(CloverConnectorListener):
+        def on_pairing_code(self, pairing_code: str) -> None:
+            code = Text(" ".join(pairing_code), style="bold white on blue", justify="center")
+            console.print(
+                Panel(
+                    Text.assemble("\n", code, "\n"),
+                    title="Pairing code",
+                    subtitle="type it on the device",
+                    expand=False,
+                    padding=(1, 6),
+                )
             )
-        )
 
-    def on_pairing_success(self, authentication_token: str) -> None:
-        self.paired_token = True
+        def on_device_error(self, error: DeviceErrorEvent) -> None:
+            if error.code in ("PairingFailed", "CertificatePin", "Recovering"):
+                console.print(f"[yellow]{error.code}:[/] {error.message}")
 
-    def on_device_error(self, error: DeviceErrorEvent) -> None:
-        if error.code in ("PairingFailed", "CertificatePin", "Recovering"):
-            self.console.print(f"[yellow]{error.code}:[/] {error.message}")
+    return Listener()
 
 
 def _run(target: _Target, call: Callable[[CloverConnector], Awaitable[Any]]) -> Any:
+    from cloverpay.remotepay import (
+        CloverConnector,
+        ConnectorConfig,
+        KeyedFileTokenStore,
+        NotReadyError,
+        OutcomeUnknownError,
+    )
+
     err = Console(stderr=True)
     out = Console(stderr=target.as_json, soft_wrap=False)
     try:
@@ -147,7 +142,7 @@ def _run(target: _Target, call: Callable[[CloverConnector], Awaitable[Any]]) -> 
     store = KeyedFileTokenStore(path, target.url)
 
     async def go() -> Any:
-        connector = CloverConnector(config, _Listener(out), token_store=store)
+        connector = CloverConnector(config, _listener(out), token_store=store)
         try:
             await connector.connect(timeout=target.timeout)
             return connector.merchant_info, await call(connector)
@@ -304,6 +299,8 @@ def build_terminal_app() -> typer.Typer:
         as_json: AsJson = False,
     ) -> None:
         """Take a payment; the customer taps, inserts or swipes on the device."""
+        from cloverpay.remotepay import SaleRequest
+
         t = target(url, ca_file, pin, insecure_plain_ws, token_file, app_id, timeout, as_json)
         request = SaleRequest(
             amount=amount,
@@ -332,6 +329,8 @@ def build_terminal_app() -> typer.Typer:
         as_json: AsJson = False,
     ) -> None:
         """Refund a payment, fully or partly."""
+        from cloverpay.remotepay import RefundPaymentRequest
+
         t = target(url, ca_file, pin, insecure_plain_ws, token_file, app_id, timeout, as_json)
         request = RefundPaymentRequest(
             payment_id=payment_id, order_id=order_id, amount=amount, full_refund=amount is None
@@ -352,6 +351,8 @@ def build_terminal_app() -> typer.Typer:
         as_json: AsJson = False,
     ) -> None:
         """Void a payment (before the batch closes)."""
+        from cloverpay.remotepay import VoidPaymentRequest
+
         t = target(url, ca_file, pin, insecure_plain_ws, token_file, app_id, timeout, as_json)
         request = VoidPaymentRequest(payment_id=payment_id, order_id=order_id)
         _finish(t, "Void", _run(t, lambda c: c.void_payment(request)))

@@ -8,7 +8,9 @@ offline Clover emulator; it prints one JSON line with the credentials, then serv
 ``cloverpay terminal pair | sale | refund | void | status | message | lookup --url
 ws(s)://DEVICE:12345/remote_pay`` drives a Clover device (see :mod:`cloverpay._terminal_cli`).
 ``cloverpay demo`` runs the same sandbox and walks through token, charge and refund
-against it over a real socket, then keeps serving.
+against it over a real socket, then keeps serving. ``cloverpay db upgrade``,
+``cloverpay serve`` and ``cloverpay reconcile`` run the payments service
+(:mod:`cloverpay.service.cli`; they need the ``service`` extra).
 
 The CLI needs the ``cli`` extra (``sandbox`` includes it); without typer, :func:`main`
 says which extra to install instead of failing with an ImportError.
@@ -109,8 +111,10 @@ def _build_app() -> Any:
         run_demo(host=host, port=port, seed=seed, serve=serve)
 
     from cloverpay._terminal_cli import build_terminal_app
+    from cloverpay.service.cli import register as register_service
 
     cli.add_typer(build_terminal_app(), name="terminal")
+    register_service(cli)
     return cli
 
 

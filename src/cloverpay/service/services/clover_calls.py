@@ -21,6 +21,7 @@ from cloverpay.api import (
     CardDeclinedError,
     ChargeSource,
     CloverError,
+    ConfigurationError,
     IdempotencyError,
     RateLimitError,
     ServerError,
@@ -52,6 +53,11 @@ class CallOutcome:
 
 
 def _from_error(exc: CloverError) -> CallOutcome:
+    if isinstance(exc, ConfigurationError):
+        # Raised by the client before anything is sent: nothing can have moved.
+        return CallOutcome(
+            "rejected", code="configuration_error", message=exc.message, field=exc.param
+        )
     if isinstance(exc, CardDeclinedError):
         return CallOutcome(
             "declined",
