@@ -5,6 +5,8 @@ offline Clover emulator; it prints one JSON line with the credentials, then serv
 ``--terminal-port 12345 [--terminal-tls] [--terminal-cert-dir DIR]
 [--terminal-pairing confirm]`` also runs the emulated Clover terminal (Remote Pay at
 ``ws(s)://HOST:PORT/remote_pay``).
+``cloverpay terminal pair | sale | refund | void | status | message | lookup --url
+ws(s)://DEVICE:12345/remote_pay`` drives a Clover device (see :mod:`cloverpay._terminal_cli`).
 ``cloverpay demo`` runs the same sandbox and walks through token, charge and refund
 against it over a real socket, then keeps serving. ``cloverpay db upgrade``,
 ``cloverpay serve`` and ``cloverpay reconcile`` run the payments service
@@ -108,8 +110,10 @@ def _build_app() -> Any:
             raise typer.Exit(2) from None
         run_demo(host=host, port=port, seed=seed, serve=serve)
 
+    from cloverpay._terminal_cli import build_terminal_app
     from cloverpay.service.cli import register as register_service
 
+    cli.add_typer(build_terminal_app(), name="terminal")
     register_service(cli)
     return cli
 

@@ -97,6 +97,7 @@ def config(url: str, **kw: Any) -> ConnectorConfig:
         "reconnect_delay": 0.05,
         "request_timeout": 5.0,
         "heartbeat_interval": None,
+        "recovery_timeout": None,  # the raw OutcomeUnknownError path (recovery: elsewhere)
     }
     return ConnectorConfig(**(values | kw))
 

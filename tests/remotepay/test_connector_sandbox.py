@@ -138,7 +138,8 @@ async def test_device_reboot_mid_sale_is_unknown_then_resolved_by_lookup(
     tells whether money moved."""
     terminal = terminal_for(sandbox.state)
     listener = Recorder()
-    async with CloverConnector(cfg(server.url, reconnect_delay=0.05), listener) as c:
+    config = cfg(server.url, reconnect_delay=0.05, recovery_timeout=None)  # lookup by hand
+    async with CloverConnector(config, listener) as c:
         terminal.push_script(CustomerScript(outcome="reboot_mid_sale", stage=stage))
         with pytest.raises(OutcomeUnknownError) as info:
             await c.sale(SaleRequest(amount=4200, external_id=f"sbx-reboot-{stage}"))

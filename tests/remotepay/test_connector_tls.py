@@ -135,7 +135,7 @@ async def test_a_late_result_still_reaches_the_listener() -> None:
     fake = FakeDevice(mode="late")
     listener = Recorder()
     async with fake.running() as url:
-        cfg = tls_config(url.replace("wss", "ws"), allow_plain_ws=True)
+        cfg = tls_config(url.replace("wss", "ws"), allow_plain_ws=True, recovery_timeout=None)
         async with CloverConnector(cfg, listener) as connector:
             with pytest.raises(OutcomeUnknownError):
                 await connector.sale(SaleRequest(amount=100, external_id="late-1"), timeout=0.1)

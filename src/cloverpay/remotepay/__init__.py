@@ -23,9 +23,15 @@ Exceptions::
 
     CloverConnectorError
     ├── NotReadyError          no connection to the device; nothing was sent
-    └── OutcomeUnknownError    sent, but no answer (timeout / connection lost): the
-                               payment may exist; never re-sent automatically, look it
-                               up with retrieve_payment(external_id)
+    └── OutcomeUnknownError    sent, but no answer (timeout / connection lost) and
+                               the lookup could not prove an outcome: the payment may
+                               exist; never re-sent automatically
+
+After a lost answer a sale / auth / pre-auth is recovered, never re-sent: the connector
+reconnects, asks the device (RETRIEVE_PAYMENT by externalPaymentId), then Clover's REST
+API when given ``rest_lookup=rest_payment_lookup(AsyncCloverClient(...))``; the response
+then carries ``recovery`` (a PaymentResolution). ``await connector.resolve_payment(id)``
+does the same lookup on demand (PAID / NOT_PAID / UNKNOWN).
     ProtocolError              (from .protocol) Local- / RemoteProtocolError
 
 Request validation and device answers come back as response objects with Clover's
@@ -37,6 +43,12 @@ from ._config import ConnectorConfig, direct_url
 from ._connector import CloverConnector
 from ._errors import CloverConnectorError, NotReadyError, OutcomeUnknownError
 from ._listener import CloverConnectorListener, DeviceErrorEvent
+from ._recovery import (
+    PaymentOutcome,
+    PaymentResolution,
+    RestPaymentLookup,
+    rest_payment_lookup,
+)
 from ._requests import (
     AuthRequest,
     CapturePreAuthRequest,
@@ -73,7 +85,7 @@ from ._responses import (
     VaultCardResponse,
     VoidPaymentResponse,
 )
-from ._tokens import FileTokenStore, MemoryTokenStore, TokenStore
+from ._tokens import FileTokenStore, KeyedFileTokenStore, MemoryTokenStore, TokenStore
 
 __all__ = [
     "AuthRequest",
@@ -92,11 +104,14 @@ __all__ = [
     "FileTokenStore",
     "IncrementPreAuthRequest",
     "IncrementPreAuthResponse",
+    "KeyedFileTokenStore",
     "ManualRefundRequest",
     "ManualRefundResponse",
     "MemoryTokenStore",
     "NotReadyError",
     "OutcomeUnknownError",
+    "PaymentOutcome",
+    "PaymentResolution",
     "PreAuthRequest",
     "PreAuthResponse",
     "PrintJobStatusResponse",
@@ -106,6 +121,7 @@ __all__ = [
     "ResetDeviceResponse",
     "Response",
     "ResponseCode",
+    "RestPaymentLookup",
     "RetrieveDeviceStatusResponse",
     "RetrievePaymentResponse",
     "RetrievePendingPaymentsResponse",
@@ -121,4 +137,5 @@ __all__ = [
     "VoidPaymentRequest",
     "VoidPaymentResponse",
     "direct_url",
+    "rest_payment_lookup",
 ]

@@ -54,6 +54,11 @@ class ConnectorConfig:
     remote_source_sdk: str | None = None
     cloud: CloudSettings | None = None
     """Cloud Pay Display: ``url`` is then Clover's server (``https://www.clover.com/``)."""
+    recovery_timeout: float | None = 30.0
+    """After a transaction's answer is lost (connection drop, timeout), how long the
+    connector spends finding out what happened: reconnecting, ``RETRIEVE_PAYMENT`` by
+    externalPaymentId, then the REST lookup if one was given. None: raise
+    :class:`OutcomeUnknownError` at once. Nothing is ever re-sent."""
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -75,6 +80,8 @@ class ConnectorConfig:
         for name in ("request_timeout", "connect_timeout", "heartbeat_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        if self.recovery_timeout is not None and self.recovery_timeout <= 0:
+            raise ValueError("recovery_timeout must be positive or None")
         if self.heartbeat_interval is not None and self.heartbeat_interval <= 0:
             raise ValueError("heartbeat_interval must be positive or None")
 

@@ -7,6 +7,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._recovery import PaymentResolution
 from .protocol import (
     Authorization,
     Batch,
@@ -80,6 +81,9 @@ class TransactionResponse(Response):
     is_sale: bool = False
     is_auth: bool = False
     is_pre_auth: bool = False
+    recovery: PaymentResolution | None = None
+    """Set when the device's answer was lost and the outcome was recovered by lookup
+    (``payment`` then comes from the lookup; no signature)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -21,6 +21,7 @@ from ._cloud import CloudError, cloud_websocket_url
 from ._config import ConnectorConfig
 from ._errors import NotReadyError, OutcomeUnknownError
 from ._listener import CloverConnectorListener, DeviceErrorEvent
+from ._recovery import RestPaymentLookup
 from ._responses import finish_cancel, finish_ok, infer_request_info
 from ._tokens import MemoryTokenStore, TokenStore
 from .protocol import (
@@ -92,8 +93,13 @@ class ConnectorSession:
         listener: CloverConnectorListener | None = None,
         *,
         token_store: TokenStore | None = None,
+        rest_lookup: RestPaymentLookup | None = None,
     ) -> None:
+        """``rest_lookup`` (e.g. :func:`rest_payment_lookup` of a
+        :class:`cloverpay.api.AsyncCloverClient`) lets the recovery of a lost answer ask
+        Clover's REST API when the device no longer knows the payment."""
         self.config = config
+        self.rest_lookup = rest_lookup
         self.listener = listener or CloverConnectorListener()
         self.token_store: TokenStore = token_store or MemoryTokenStore()
         self.merchant_info: DiscoveryResponse | None = None

@@ -59,6 +59,7 @@ _SETTINGS: dict[str, tuple[type, ...]] = {
     "supports_void_payment_response": (bool,),
     "supports_acknowledgement": (bool,),
     "restart_on_decline": (bool,),
+    "retrieve_scope": (str,),
 }
 
 
@@ -128,6 +129,8 @@ async def settings_set(request: Request) -> Response:
             raise invalid_param(name, f"must be {types[0].__name__}")
         if name == "pairing" and value not in ("auto", "confirm"):
             raise invalid_param(name, "must be auto or confirm")
+        if name == "retrieve_scope" and value not in ("all", "boot"):
+            raise invalid_param(name, "must be all or boot")
     for name, value in body.items():
         setattr(t.settings, name, value)
     return json_response(t.settings.to_json())

@@ -29,6 +29,7 @@ Modules: :mod:`._device` (the terminal: settings, screen, inputs, reboot),
 :mod:`._session` (one POS connection), :mod:`._handlers` and :mod:`._flows` (what the
 device does per request), :mod:`._ledger` (money into the merchant state),
 :mod:`._script` (scripted customers), :mod:`._server` (the websocket server),
+:mod:`._farm` (many terminals of one merchant behind one port, for load tests),
 :mod:`._tls` (the self-signed certificate).
 """
 
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._device import InFlight, Input, ScriptQueue, Terminal, TerminalSettings, terminal_for
+    from ._farm import TerminalFarm
     from ._flows import SIGNATURE, request_info_of, run_payment, run_refund
     from ._handlers import handle_message
     from ._ledger import Books, LedgerError, TerminalLedger, card_transaction
@@ -73,6 +75,7 @@ __all__ = [
     "Session",
     "Terminal",
     "TerminalCertificate",
+    "TerminalFarm",
     "TerminalLedger",
     "TerminalServer",
     "TerminalSettings",
@@ -106,6 +109,7 @@ _LAZY: dict[str, str] = {
     "Session": "._session",
     "Terminal": "._device",
     "TerminalCertificate": "._tls",
+    "TerminalFarm": "._farm",
     "TerminalLedger": "._ledger",
     "TerminalServer": "._server",
     "TerminalSettings": "._device",

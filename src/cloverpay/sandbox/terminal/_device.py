@@ -60,6 +60,10 @@ class TerminalSettings:
     #: POS disabled restarts; only with a person at the terminal, ``human`` scripts).
     #: Off: every decline ends the transaction (FINISH_CANCEL).
     restart_on_decline: bool = False
+    #: [guess] what ``RETRIEVE_PAYMENT`` finds: ``all`` the merchant's payments with that
+    #: ``externalPaymentId``; ``boot`` only those taken since the device last restarted
+    #: (a device whose lookup is local memory: the POS must fall back on the REST API).
+    retrieve_scope: Literal["all", "boot"] = "all"
     #: WebSocket-level pings (seconds; None disables) and the pong timeout.
     ping_interval: float | None = 20.0
     ping_timeout: float | None = 20.0
@@ -380,6 +384,7 @@ class Terminal:
             self.last_message = None
             self.last_external_payment_id = None
             self.boots += 1
+            self.books.boot_payment_ids.clear()
         for future in pending:
             if not future.done():
                 future.cancel()

@@ -251,6 +251,12 @@ def _retrieve_payment(session: Session, ext: str) -> None:
         )
         return
     found = t.books.by_external_id(ext)
+    if (
+        found is not None
+        and t.settings.retrieve_scope == "boot"
+        and found["id"] not in t.books.boot_payment_ids
+    ):
+        found = None  # taken before the last restart: this device no longer knows it
     if found is None:
         session.send(
             RetrievePaymentResponse(
