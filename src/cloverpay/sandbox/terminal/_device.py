@@ -76,9 +76,14 @@ class TerminalSettings:
 
 @dataclass
 class ScriptQueue:
-    """Scripts queued for the next transactions (a ``state.domain``)."""
+    """Scripts queued for the next transactions of each device (a ``state.domain``, so
+    ``/_sandbox/reset`` empties it; keyed by device id, so the terminals of one merchant
+    never take each other's scripts)."""
 
-    scripts: deque[CustomerScript] = field(default_factory=deque)
+    by_device: dict[str, deque[CustomerScript]] = field(default_factory=dict)
+
+    def for_device(self, device_id: str) -> deque[CustomerScript]:
+        return self.by_device.setdefault(device_id, deque())
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +157,7 @@ class Terminal:
     @property
     def _scripts(self) -> deque[CustomerScript]:
         """The queue lives in the sandbox state, so ``/_sandbox/reset`` empties it."""
-        return self.state.domain(ScriptQueue).scripts
+        return self.state.domain(ScriptQueue).for_device(self.settings.device_id)
 
     def push_script(self, script: CustomerScript, count: int = 1) -> int:
         """Queue ``script`` for the next ``count`` transactions; returns queue length."""
