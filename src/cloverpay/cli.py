@@ -106,6 +106,32 @@ def _build_app() -> Any:
             raise typer.Exit(2) from None
         run_demo(host=host, port=port, seed=seed, serve=serve)
 
+    @cli.command("up")
+    def up_command(
+        host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port of the service and dashboard.")] = 8000,
+        sandbox_port: Annotated[int, typer.Option(help="Port of the Clover sandbox.")] = 8765,
+        data_dir: Annotated[str, typer.Option(help="Where the database lives.")] = ".cloverpay",
+        terminal: Annotated[
+            bool, typer.Option("--terminal/--no-terminal", help="Run the emulated terminal.")
+        ] = True,
+    ) -> None:
+        """Run the payments service with the built-in sandbox, seeded, on SQLite."""
+        try:
+            from pathlib import Path
+
+            from cloverpay.service.up import run_up
+        except ImportError:
+            sys.stderr.write(_MISSING.replace("sandbox]", "all]"))
+            raise typer.Exit(2) from None
+        run_up(
+            host=host,
+            port=port,
+            sandbox_port=sandbox_port,
+            data_dir=Path(data_dir),
+            terminal=terminal,
+        )
+
     return cli
 
 
