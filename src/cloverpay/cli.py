@@ -6,7 +6,10 @@ offline Clover emulator; it prints one JSON line with the credentials, then serv
 [--terminal-pairing confirm]`` also runs the emulated Clover terminal (Remote Pay at
 ``ws(s)://HOST:PORT/remote_pay``).
 ``cloverpay demo`` runs the same sandbox and walks through token, charge and refund
-against it over a real socket, then keeps serving.
+against it over a real socket, then keeps serving. ``cloverpay db upgrade``,
+``cloverpay serve`` and ``cloverpay reconcile`` run the payments service
+(:mod:`cloverpay.service.cli`; they need the ``service`` extra). ``cloverpay up``
+runs the service with the built-in sandbox, seeded, on SQLite (:mod:`cloverpay.service.up`).
 
 The CLI needs the ``cli`` extra (``sandbox`` includes it); without typer, :func:`main`
 says which extra to install instead of failing with an ImportError.
@@ -132,6 +135,9 @@ def _build_app() -> Any:
             terminal=terminal,
         )
 
+    from cloverpay.service.cli import register as register_service
+
+    register_service(cli)
     return cli
 
 
