@@ -147,10 +147,7 @@ def pay_submit(
         return _link_error(request, exc)
     if not token.startswith("clv_"):
         return RedirectResponse(f"/pay/{link}?error=The+card+could+not+be+read.", status_code=303)
-    forwarded = request.headers.get("x-forwarded-for")
-    client_ip = (forwarded.split(",")[0].strip() if forwarded else None) or (
-        request.client.host if request.client else None
-    )
+    client_ip = _payer_ip(request)
     sub = PaySubmission(
         invoice_id=invoice.id,
         nonce=attempt_nonce,
@@ -171,6 +168,21 @@ def pay_submit(
         )
     suffix = f"?attempt={outcome.attempt_id}" if outcome.attempt_id else ""
     return RedirectResponse(f"/pay/{link}{suffix}", status_code=303)
+
+
+def _payer_ip(request: Request) -> str | None:
+    """The payer's IP for Clover (x-forwarded-for first); None if it is not an IP, so
+    the core falls back to its configured default instead of failing the charge."""
+    import ipaddress
+
+    forwarded = request.headers.get("x-forwarded-for")
+    candidate = (forwarded.split(",")[0].strip() if forwarded else None) or (
+        request.client.host if request.client else None
+    )
+    try:
+        return str(ipaddress.ip_address(candidate or ""))
+    except ValueError:
+        return None
 
 
 def _hosted_checkout(
