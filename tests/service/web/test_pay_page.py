@@ -199,3 +199,15 @@ def test_hosted_checkout_flow_mints_one_session_and_reuses_it(
     second = app_client.get(path)
     assert second.headers["location"] == first.headers["location"]
     assert clover_charges(sandbox) == []
+    # The payer pays on Clover's page and comes back: no new session, no card form.
+    checkout_path = first.headers["location"].removeprefix(sandbox.base_url)
+    with sandbox.client() as browser:
+        paid = browser.post(
+            checkout_path + "/pay",
+            data={"number": "4242424242424242", "exp": "12/31", "cvv": "123"},
+        )
+    assert paid.status_code in (200, 303)
+    assert len(clover_charges(sandbox)) == 1
+    back = app_client.get(path)
+    assert back.status_code == 202
+    assert "do not pay again" in back.text

@@ -201,9 +201,19 @@ def _hosted_checkout(
             .where(CheckoutLink.invoice_id == invoice.id, CheckoutLink.expires_at > now)
             .order_by(CheckoutLink.expires_at.desc())
         )
-        if existing is not None:
-            return RedirectResponse(existing.href, status_code=303)
         totals = invoice_totals(s, invoice)
+    if existing is not None:
+        try:
+            with ctx.gateway.client(merchant) as clover:
+                status = clover.checkout.sessions.retrieve(existing.checkout_session_id).status
+        except CloverError:
+            status = None  # cannot tell: sending the payer back to the session is safe
+        if status == "PAID":
+            # Paid at Clover; the service records it from Clover's webhook.
+            base = {"invoice": invoice, "merchant": merchant, "totals": totals, "link": link}
+            return _page(request, "pay_pending.html", base, status=202, clover=None)
+        if status != "EXPIRED":
+            return RedirectResponse(existing.href, status_code=303)
     back = _web(request).public_url.rstrip("/") + f"/pay/{link}"
     params: dict[str, Any] = {
         "shopping_cart": {
