@@ -130,6 +130,7 @@ def test_staff_invoice_link_customer_pays_saving_card_then_refund(
     pg.locator("input[name=quantity]").nth(1).fill("2")
     pg.locator("input[name=unit_price]").nth(1).fill("15.50")
     pg.fill("#tax", "12.40")
+    assert pg.inner_text("#invoice-total") == "$163.40"  # computed as staff type
     pg.screenshot(path=str(shots_dir / "service-invoice-new.png"), full_page=True)
     pg.click("#create-invoice")
     pg.wait_for_selector("text=created.")
