@@ -79,22 +79,43 @@ def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
 
 
 class _SyncASGITransport(httpx.BaseTransport):
-    """Runs the ASGI app on a private event loop in a daemon thread."""
+    """Runs the ASGI app on a private event loop in a daemon thread.
+
+    One transport may serve several httpx clients and threads at once, so ``close()``
+    never strands a request: the loop stops when it is closed *and* no request is in
+    flight (the last request out stops it). A request after ``close()`` starts a new loop.
+    """
 
     def __init__(self, app: Starlette) -> None:
         self._inner = _ASGITransport(app=app)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
+        self._in_flight = 0
+        self._closing = False
 
-    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+    def _enter(self) -> asyncio.AbstractEventLoop:
         with self._lock:
+            self._closing = False
             if self._loop is None or self._loop.is_closed():
                 loop = asyncio.new_event_loop()
                 threading.Thread(
                     target=_run_loop, args=(loop,), name="cloverpay-sandbox-loop", daemon=True
                 ).start()
                 self._loop = loop
+            self._in_flight += 1
             return self._loop
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            if self._closing and self._in_flight == 0:
+                self._stop_locked()
+
+    def _stop_locked(self) -> None:
+        loop, self._loop = self._loop, None
+        self._closing = False
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(loop.stop)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         content = request.read()
@@ -111,15 +132,19 @@ class _SyncASGITransport(httpx.BaseTransport):
             body = await response.aread()
             return response.status_code, response.headers, body
 
-        future = asyncio.run_coroutine_threadsafe(run(), self._ensure_loop())
-        status, headers, body = future.result()
+        loop = self._enter()
+        try:
+            status, headers, body = asyncio.run_coroutine_threadsafe(run(), loop).result()
+        finally:
+            self._leave()
         return httpx.Response(status, headers=headers, content=body, request=request)
 
     def close(self) -> None:
         with self._lock:
-            loop, self._loop = self._loop, None
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(loop.stop)
+            if self._in_flight:
+                self._closing = True
+            else:
+                self._stop_locked()
 
 
 class Sandbox:
