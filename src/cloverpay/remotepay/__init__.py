@@ -10,6 +10,9 @@ Direct LAN connection to Secure Network Pay Display (``wss://<device>:12345/remo
     async with CloverConnector(config, MyListener(), token_store=FileTokenStore(path)) as c:
         response = await c.sale(SaleRequest(amount=1000, external_id="invoice-42-try-1"))
 
+Through Clover's cloud (Cloud Pay Display): ``ConnectorConfig(url="https://www.clover.com/",
+cloud=CloudSettings(merchant_id=..., device_id=..., access_token=...), ...)``.
+
 Listener style instead of awaiting: ``connector.submit(connector.sale(request))``; the
 response arrives in ``listener.on_response`` (every response does, awaited or not).
 
@@ -20,19 +23,32 @@ Exceptions::
 
     CloverConnectorError
     ├── NotReadyError          no connection to the device; nothing was sent
-    └── OutcomeUnknownError    sent, but no answer (timeout / connection lost): the
-                               payment may exist; never re-sent automatically, look it
-                               up with retrieve_payment(external_id)
+    └── OutcomeUnknownError    sent, but no answer (timeout / connection lost) and
+                               the lookup could not prove an outcome: the payment may
+                               exist; never re-sent automatically
+
+After a lost answer a sale / auth / pre-auth is recovered, never re-sent: the connector
+reconnects, asks the device (RETRIEVE_PAYMENT by externalPaymentId), then Clover's REST
+API when given ``rest_lookup=rest_payment_lookup(AsyncCloverClient(...))``; the response
+then carries ``recovery`` (a PaymentResolution). ``await connector.resolve_payment(id)``
+does the same lookup on demand (PAID / NOT_PAID / UNKNOWN).
     ProtocolError              (from .protocol) Local- / RemoteProtocolError
 
 Request validation and device answers come back as response objects with Clover's
 result codes (SUCCESS, FAIL, UNSUPPORTED, CANCEL, ERROR), not as exceptions.
 """
 
+from ._cloud import CloudError, CloudSettings
 from ._config import ConnectorConfig, direct_url
 from ._connector import CloverConnector
 from ._errors import CloverConnectorError, NotReadyError, OutcomeUnknownError
 from ._listener import CloverConnectorListener, DeviceErrorEvent
+from ._recovery import (
+    PaymentOutcome,
+    PaymentResolution,
+    RestPaymentLookup,
+    rest_payment_lookup,
+)
 from ._requests import (
     AuthRequest,
     CapturePreAuthRequest,
@@ -53,6 +69,7 @@ from ._responses import (
     IncrementPreAuthResponse,
     ManualRefundResponse,
     PreAuthResponse,
+    PrintJobStatusResponse,
     ReadCardDataResponse,
     RefundPaymentResponse,
     ResetDeviceResponse,
@@ -61,13 +78,14 @@ from ._responses import (
     RetrieveDeviceStatusResponse,
     RetrievePaymentResponse,
     RetrievePendingPaymentsResponse,
+    RetrievePrintersResponse,
     SaleResponse,
     TipAdjustAuthResponse,
     TransactionResponse,
     VaultCardResponse,
     VoidPaymentResponse,
 )
-from ._tokens import FileTokenStore, MemoryTokenStore, TokenStore
+from ._tokens import FileTokenStore, KeyedFileTokenStore, MemoryTokenStore, TokenStore
 
 __all__ = [
     "AuthRequest",
@@ -75,6 +93,8 @@ __all__ = [
     "CapturePreAuthRequest",
     "CapturePreAuthResponse",
     "CloseoutResponse",
+    "CloudError",
+    "CloudSettings",
     "CloverConnector",
     "CloverConnectorError",
     "CloverConnectorListener",
@@ -84,22 +104,28 @@ __all__ = [
     "FileTokenStore",
     "IncrementPreAuthRequest",
     "IncrementPreAuthResponse",
+    "KeyedFileTokenStore",
     "ManualRefundRequest",
     "ManualRefundResponse",
     "MemoryTokenStore",
     "NotReadyError",
     "OutcomeUnknownError",
+    "PaymentOutcome",
+    "PaymentResolution",
     "PreAuthRequest",
     "PreAuthResponse",
+    "PrintJobStatusResponse",
     "ReadCardDataResponse",
     "RefundPaymentRequest",
     "RefundPaymentResponse",
     "ResetDeviceResponse",
     "Response",
     "ResponseCode",
+    "RestPaymentLookup",
     "RetrieveDeviceStatusResponse",
     "RetrievePaymentResponse",
     "RetrievePendingPaymentsResponse",
+    "RetrievePrintersResponse",
     "SaleRequest",
     "SaleResponse",
     "TipAdjustAuthRequest",
@@ -111,4 +137,5 @@ __all__ = [
     "VoidPaymentRequest",
     "VoidPaymentResponse",
     "direct_url",
+    "rest_payment_lookup",
 ]

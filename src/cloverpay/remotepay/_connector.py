@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from websockets.exceptions import ConnectionClosed
 
 from ._calls import CONFIG_ERROR
-from ._device_calls import DeviceCalls
 from ._errors import NotReadyError, OutcomeUnknownError
+from ._recover_calls import RecoveryCalls
 from ._requests import (
     AuthRequest,
     CapturePreAuthRequest,
@@ -36,6 +36,7 @@ from ._responses import (
     ResponseCode,
     SaleResponse,
     TipAdjustAuthResponse,
+    TransactionResponse,
     VoidPaymentResponse,
     finish_cancel,
     finish_ok,
@@ -74,9 +75,10 @@ from .protocol import (
 __all__ = ["CloverConnector"]
 
 R = TypeVar("R", bound=Response)
+_RECOVERABLE = frozenset({RequestInfo.SALE, RequestInfo.AUTH, RequestInfo.PREAUTH})
 
 
-class CloverConnector(DeviceCalls):
+class CloverConnector(RecoveryCalls):
     """Drive one Clover device: ``async with CloverConnector(config, listener) as c:``
     connects, pairs (the merchant may have to type a code, see
     ``listener.on_pairing_code``) and waits until the device is ready.
@@ -85,8 +87,10 @@ class CloverConnector(DeviceCalls):
     ``reason``, ``message`` …) and also hands it to ``listener.on_response``. Bad
     requests are answered locally with result FAIL before anything is sent; a device
     that is not ready gives ERROR. A request that left us without an answer in time
-    (or whose connection dropped) raises :class:`OutcomeUnknownError`: nothing is ever
-    re-sent automatically; look the payment up with :meth:`retrieve_payment`.
+    (or whose connection dropped) is never re-sent: a sale, auth or pre-auth is looked
+    up instead (:meth:`resolve_payment`: the device by externalPaymentId, then the REST
+    lookup), and answered from what the lookup proves (``response.recovery`` says so);
+    what cannot be proved raises :class:`OutcomeUnknownError` (``.resolution`` UNKNOWN).
     """
 
     # -- transactions -------------------------------------------------------------
@@ -226,13 +230,16 @@ class CloverConnector(DeviceCalls):
             )
         except ConnectionClosed:
             self._tx = None
-            raise OutcomeUnknownError(
+            lost = OutcomeUnknownError(
                 "connection lost while sending; outcome unknown",
                 method=message.method,
                 external_id=external_id,
-            ) from None
+            )
+            return await self._lost(cls, info, lost)
         try:
             event = await self._wait(fut, timeout, method=message.method, external_id=external_id)
+        except OutcomeUnknownError as lost:
+            return await self._lost(cls, info, lost)
         finally:
             if self._tx is tx:
                 self._tx = None
@@ -250,6 +257,11 @@ class CloverConnector(DeviceCalls):
         assert isinstance(response, cls)
         self._notify(self.listener.on_response, response)
         return response
+
+    async def _lost(self, cls: type[R], info: RequestInfo, lost: OutcomeUnknownError) -> R:
+        if info in _RECOVERABLE and issubclass(cls, TransactionResponse):
+            return await self._recover(cls, info, lost)
+        raise lost
 
     def _unsupported(
         self, info: RequestInfo, request: TransactionRequest, call: str, kind: str

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._recovery import PaymentResolution
+
 __all__ = ["CloverConnectorError", "NotReadyError", "OutcomeUnknownError"]
 
 
@@ -18,10 +23,20 @@ class OutcomeUnknownError(CloverConnectorError):
 
     Money may or may not have moved: treat the attempt as UNKNOWN, never as failed,
     and never re-send it blindly. Recover with ``retrieve_payment(external_id)`` (or the
-    REST API). ``external_id`` is the request's externalPaymentId, when it had one.
+    REST API). ``external_id`` is the request's externalPaymentId, when it had one;
+    ``resolution`` the connector's own attempt at finding out (outcome UNKNOWN), when
+    it made one.
     """
 
-    def __init__(self, msg: str, *, method: str, external_id: str | None = None) -> None:
+    def __init__(
+        self,
+        msg: str,
+        *,
+        method: str,
+        external_id: str | None = None,
+        resolution: PaymentResolution | None = None,
+    ) -> None:
         super().__init__(msg)
         self.method = method
         self.external_id = external_id
+        self.resolution = resolution

@@ -7,6 +7,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._recovery import PaymentResolution
 from .protocol import (
     Authorization,
     Batch,
@@ -16,6 +17,7 @@ from .protocol import (
     FinishOk,
     Payment,
     PendingPaymentEntry,
+    Printer,
     Refund,
     RefundResponse,
     RequestInfo,
@@ -33,6 +35,7 @@ __all__ = [
     "IncrementPreAuthResponse",
     "ManualRefundResponse",
     "PreAuthResponse",
+    "PrintJobStatusResponse",
     "ReadCardDataResponse",
     "RefundPaymentResponse",
     "ResetDeviceResponse",
@@ -41,6 +44,7 @@ __all__ = [
     "RetrieveDeviceStatusResponse",
     "RetrievePaymentResponse",
     "RetrievePendingPaymentsResponse",
+    "RetrievePrintersResponse",
     "SaleResponse",
     "TipAdjustAuthResponse",
     "TransactionResponse",
@@ -77,6 +81,9 @@ class TransactionResponse(Response):
     is_sale: bool = False
     is_auth: bool = False
     is_pre_auth: bool = False
+    recovery: PaymentResolution | None = None
+    """Set when the device's answer was lost and the outcome was recovered by lookup
+    (``payment`` then comes from the lookup; no signature)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -140,6 +147,17 @@ class RetrievePaymentResponse(Response):
     external_payment_id: str | None = None
     query_status: str | None = None
     payment: Payment | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetrievePrintersResponse(Response):
+    printers: list[Printer] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrintJobStatusResponse(Response):
+    print_request_id: str | None = None
+    status: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -237,8 +255,20 @@ def finish_cancel(
     )
 
 
+def infer_request_info(msg: FinishOk | FinishCancel) -> RequestInfo:
+    """What an answer nobody waits for any more belongs to (echoed, or by content)."""
+    if msg.request_info is not None:
+        return msg.request_info
+    if isinstance(msg, FinishOk) and msg.credit is not None:
+        return RequestInfo.CREDIT
+    if isinstance(msg, FinishOk) and msg.refund is not None:
+        return RequestInfo.REFUND
+    return RequestInfo.SALE
+
+
 def finish_ok(info: RequestInfo, msg: FinishOk) -> Response:
-    if msg.credit is not None or info is RequestInfo.CREDIT:
+    """The response class follows the request (``info``), never the peer's content."""
+    if info is RequestInfo.CREDIT:
         return ManualRefundResponse(
             success=True,
             result=ResponseCode.SUCCESS,
@@ -246,7 +276,7 @@ def finish_ok(info: RequestInfo, msg: FinishOk) -> Response:
             message=NO_INFO,
             credit=msg.credit,
         )
-    if msg.refund is not None or info is RequestInfo.REFUND:
+    if info is RequestInfo.REFUND:
         refund = msg.refund
         return RefundPaymentResponse(
             success=True,

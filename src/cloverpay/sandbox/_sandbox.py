@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from starlette.applications import Starlette
@@ -31,6 +32,9 @@ from starlette.applications import Starlette
 from ._app import create_app
 from ._asgi import SandboxConnectionDropped
 from ._state import SandboxConfig, SandboxState
+
+if TYPE_CHECKING:
+    from .terminal import TerminalServer
 
 __all__ = ["IN_PROCESS_BASE_URL", "Sandbox", "SandboxCredentials", "SandboxServer", "serve"]
 
@@ -132,8 +136,9 @@ class Sandbox:
         self.app: Starlette = create_app(self.state)
         self._sync: list[_SyncASGITransport] = []
 
-    def credentials_for(self, base_url: str) -> SandboxCredentials:
-        m = self.state.merchant
+    def credentials_for(self, base_url: str, merchant_id: str | None = None) -> SandboxCredentials:
+        """Credentials of ``merchant_id`` (default: the first merchant) at ``base_url``."""
+        m = self.state.merchants[merchant_id] if merchant_id else self.state.merchant
         return SandboxCredentials(
             merchant_id=m.merchant_id,
             access_token=m.access_token,
@@ -151,6 +156,11 @@ class Sandbox:
     @property
     def base_url(self) -> str:
         return IN_PROCESS_BASE_URL
+
+    def add_merchant(self, name: str = "Sandbox Merchant") -> SandboxCredentials:
+        """Another merchant with its own credentials (objects never cross merchants)."""
+        merchant = self.state.add_merchant(name)
+        return self.credentials_for(IN_PROCESS_BASE_URL, merchant.merchant_id)
 
     def async_transport(self) -> httpx.AsyncBaseTransport:
         """For ``httpx.AsyncClient(transport=..., base_url=sandbox.base_url)``."""
@@ -194,6 +204,20 @@ class Sandbox:
         self.close()
 
 
+class _HideInjectedDrops(logging.Filter):
+    """uvicorn logs every exception escaping the app; an injected drop is not a bug."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, SandboxConnectionDropped)
+
+
+def _quiet_injected_drops() -> None:
+    log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _HideInjectedDrops) for f in log.filters):
+        log.addFilter(_HideInjectedDrops())
+
+
 class SandboxServer:
     """Serve a :class:`Sandbox` on a real socket in a background thread.
 
@@ -214,14 +238,12 @@ class SandboxServer:
         ``ws://host:terminal_port/remote_pay`` (``wss://`` with ``terminal_tls``)."""
         import uvicorn
 
-        from .terminal import TerminalServer
-
         self.sandbox = sandbox
-        self.terminal: TerminalServer | None = (
-            None
-            if terminal_port is None
-            else TerminalServer(sandbox, host, terminal_port, tls=terminal_tls)
-        )
+        self.terminal: TerminalServer | None = None
+        if terminal_port is not None:
+            from .terminal import TerminalServer
+
+            self.terminal = TerminalServer(sandbox, host, terminal_port, tls=terminal_tls)
         self.host = host
         self._config = uvicorn.Config(
             sandbox.app,
@@ -232,6 +254,7 @@ class SandboxServer:
             access_log=False,
         )
         self._server = uvicorn.Server(self._config)
+        _quiet_injected_drops()
         self._thread: threading.Thread | None = None
         self.port = port
 
@@ -301,13 +324,13 @@ def serve(
 
     import uvicorn
 
-    from .terminal import TerminalServer, TerminalSettings
-
     if terminal_pairing not in ("auto", "confirm"):
         raise ValueError("terminal_pairing must be 'auto' or 'confirm'")
     sandbox = Sandbox(seed=seed, rate_limits=rate_limits)
     terminal: TerminalServer | None = None
     if terminal_port is not None:
+        from .terminal import TerminalServer, TerminalSettings
+
         settings = TerminalSettings(pairing="confirm" if terminal_pairing == "confirm" else "auto")
         terminal = TerminalServer(
             sandbox, host, terminal_port, tls=terminal_tls, settings=settings
@@ -331,6 +354,7 @@ def serve(
     sys.stdout.write(json.dumps(info) + "\n")
     sys.stdout.flush()
     config = uvicorn.Config(sandbox.app, log_level="warning", lifespan="off", access_log=False)
+    _quiet_injected_drops()  # after Config: it (re)configures uvicorn's loggers
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:

@@ -35,6 +35,11 @@ log = logging.getLogger("cloverpay.remotepay.protocol")
 _METHODS: Final = {m.value: m for m in Method}
 
 
+def _json_str(text: str) -> str:
+    """A JSON string literal, as ``to_json`` writes it (non-ASCII kept as is)."""
+    return to_json(text).decode()
+
+
 class Role(enum.Enum):
     """Which end of the connection this core plays."""
 
@@ -104,6 +109,18 @@ class RemotePayProtocol:
         self._last_sent_id: str | None = None
         self._peer_version = 1
         self._state = SessionState.CONNECTED if pairing else SessionState.PAIRED
+        # constant parts of every COMMAND frame, JSON-escaped once (see ``send``)
+        self._frame_id = '{"id":' + _json_str(self._id_prefix)[:-1]
+        head = '","type":"COMMAND"'
+        if package_name is not None:
+            head += ',"packageName":' + _json_str(package_name)
+        self._frame_head = head + ',"method":"'
+        tail = ""
+        if remote_source_sdk is not None:
+            tail += ',"remoteSourceSDK":' + _json_str(remote_source_sdk)
+        if remote_application_id is not None:
+            tail += ',"remoteApplicationID":' + _json_str(remote_application_id)
+        self._frame_tail = tail + ',"version":'
 
     # -- inspection ---------------------------------------------------------------
     @property
@@ -262,18 +279,11 @@ class RemotePayProtocol:
             )
             split = split_message(base, payload, attachment, self._max_message_chars)
             frames = [encode_envelope(f) for f in split]
-        else:  # the common case, written directly (same result as encode_envelope)
-            out: dict[str, object] = {"id": mid, "type": "COMMAND"}
-            if self._package_name is not None:
-                out["packageName"] = self._package_name
-            out["method"] = method
-            out["payload"] = payload
-            if self._remote_source_sdk is not None:
-                out["remoteSourceSDK"] = self._remote_source_sdk
-            if self._remote_application_id is not None:
-                out["remoteApplicationID"] = self._remote_application_id
-            out["version"] = version
-            frames = [to_json(out).decode()]
+        else:  # the common case, written directly (same text as encode_envelope)
+            frames = [
+                f'{self._frame_id}{self._next_id}{self._frame_head}{method}","payload":'
+                f"{_json_str(payload)}{self._frame_tail}{version}}}"
+            ]
         self._next_id += 1
         self._last_sent_id = mid
         self._state = new_state

@@ -33,7 +33,7 @@ from ._script import DEFAULT_SCRIPT, CustomerScript
 if TYPE_CHECKING:
     from ._session import Session
 
-__all__ = ["InFlight", "Input", "Terminal", "TerminalSettings", "terminal_for"]
+__all__ = ["InFlight", "Input", "ScriptQueue", "Terminal", "TerminalSettings", "terminal_for"]
 
 PairingMode = Literal["auto", "confirm"]
 
@@ -60,6 +60,10 @@ class TerminalSettings:
     #: POS disabled restarts; only with a person at the terminal, ``human`` scripts).
     #: Off: every decline ends the transaction (FINISH_CANCEL).
     restart_on_decline: bool = False
+    #: [guess] what ``RETRIEVE_PAYMENT`` finds: ``all`` the merchant's payments with that
+    #: ``externalPaymentId``; ``boot`` only those taken since the device last restarted
+    #: (a device whose lookup is local memory: the POS must fall back on the REST API).
+    retrieve_scope: Literal["all", "boot"] = "all"
     #: WebSocket-level pings (seconds; None disables) and the pong timeout.
     ping_interval: float | None = 20.0
     ping_timeout: float | None = 20.0
@@ -68,6 +72,18 @@ class TerminalSettings:
 
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass
+class ScriptQueue:
+    """Scripts queued for the next transactions of each device (a ``state.domain``, so
+    ``/_sandbox/reset`` empties it; keyed by device id, so the terminals of one merchant
+    never take each other's scripts)."""
+
+    by_device: dict[str, deque[CustomerScript]] = field(default_factory=dict)
+
+    def for_device(self, device_id: str) -> deque[CustomerScript]:
+        return self.by_device.setdefault(device_id, deque())
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +111,6 @@ class Terminal:
         self.settings = settings or TerminalSettings()
         self.books = Books(state, self.settings.device_id)
         self._lock = threading.RLock()
-        self._scripts: deque[CustomerScript] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inbox: asyncio.Queue[Input] | None = None
         self._watchers: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]] = []
@@ -138,6 +153,11 @@ class Terminal:
         loop.call_soon_threadsafe(fn)
 
     # -- scripts -----------------------------------------------------------------------
+
+    @property
+    def _scripts(self) -> deque[CustomerScript]:
+        """The queue lives in the sandbox state, so ``/_sandbox/reset`` empties it."""
+        return self.state.domain(ScriptQueue).for_device(self.settings.device_id)
 
     def push_script(self, script: CustomerScript, count: int = 1) -> int:
         """Queue ``script`` for the next ``count`` transactions; returns queue length."""
@@ -369,6 +389,7 @@ class Terminal:
             self.last_message = None
             self.last_external_payment_id = None
             self.boots += 1
+            self.books.boot_payment_ids.clear()
         for future in pending:
             if not future.done():
                 future.cancel()

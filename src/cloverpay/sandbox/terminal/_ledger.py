@@ -75,6 +75,8 @@ class Books:
     def __init__(self, state: SandboxState, device_id: str) -> None:
         self.state = state
         self.device_id = device_id
+        #: payments taken since the device last restarted (see ``retrieve_scope``)
+        self.boot_payment_ids: set[str] = set()
 
     @property
     def platform(self) -> PlatformStore:
@@ -121,6 +123,7 @@ class Books:
             "offline": False,
             "result": result,
             "cardTransaction": card_tx,
+            "refunds": {"elements": []},
         }
         if transaction_settings:
             payment["transactionSettings"] = transaction_settings
@@ -130,6 +133,8 @@ class Books:
         """Store ``payment`` in the v3 view and announce it; returns the wire model."""
         with self.state.lock:
             self.platform.record_payment(self.merchant_id, payment)
+            if kind == "CREATE":
+                self.boot_payment_ids.add(payment["id"])
             if kind == "CREATE" and payment["result"] in ("SUCCESS", "AUTH"):
                 self.ledger.open_batch.append(payment["id"])
         self.state.events.add(
