@@ -93,7 +93,7 @@ def world(settings: Settings) -> Iterator[tuple[Settings, Sandbox, SandboxServer
             clover_base_url=creds.base_url,
         )
         key = create_api_key(ctx, merchant.id)
-        ctx.engine.dispose()
+        ctx.close()
         yield settings, sandbox, server, key.secret
 
 
@@ -162,4 +162,4 @@ def test_sigkill_at_crash_point_then_restart_and_reconcile(
             assert paid == 1
         assert_invariants(ctx, sandbox)
     finally:
-        ctx.engine.dispose()
+        ctx.close()

@@ -86,13 +86,17 @@ def register(cli: typer.Typer) -> None:
         settings = _settings(database_url)
         from cloverpay.service.services import Reconciler, ServiceContext
 
-        reconciler = Reconciler(ServiceContext.build(settings))
-        while True:
-            report = reconciler.run_once()
-            typer.echo(
-                f"checked {len(report.checked)}, resolved {len(report.resolved)}, "
-                f"alerted {len(report.alerted)}"
-            )
-            if not loop:
-                return
-            time.sleep(interval)
+        ctx = ServiceContext.build(settings)
+        reconciler = Reconciler(ctx)
+        try:
+            while True:
+                report = reconciler.run_once()
+                typer.echo(
+                    f"checked {len(report.checked)}, resolved {len(report.resolved)}, "
+                    f"alerted {len(report.alerted)}"
+                )
+                if not loop:
+                    return
+                time.sleep(interval)
+        finally:
+            ctx.close()

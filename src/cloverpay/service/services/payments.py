@@ -39,7 +39,7 @@ from cloverpay.service.services.invoices import (
     load_invoice,
     set_invoice_status,
 )
-from cloverpay.service.services.records import add_audit, add_outbox
+from cloverpay.service.services.records import add_audit, add_outbox, audit_failure
 
 __all__ = [
     "PAYABLE_STATES",
@@ -196,7 +196,21 @@ def pay_invoice(
     crash_point("after_intent_committed")
     outcome = send_charge(ctx, merchant, attempt)
     crash_point("after_charge_sent")
-    return settle_charge(ctx, attempt.id, outcome, actor=actor)
+    try:
+        return settle_charge(ctx, attempt.id, outcome, actor=actor)
+    except Exception as exc:
+        # The attempt stays pending with its check scheduled; the trace survives.
+        audit_failure(
+            ctx.sessions,
+            merchant_id=merchant_id,
+            actor=actor,
+            action="charge_attempt.settle_failed",
+            entity_type="payment_attempt",
+            entity_id=attempt.id,
+            reason=f"{type(exc).__name__}: {exc}"[:500],
+            data={"outcome": outcome.status, "clover_id": outcome.clover_id},
+        )
+        raise
 
 
 def _record_payment(
