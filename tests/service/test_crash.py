@@ -50,7 +50,7 @@ class ServiceProcess:
         if crash_at:
             env["CLOVERPAY_CRASH_AT"] = crash_at
         code = "from cloverpay.cli import main; main()"
-        args = ["serve", "--port", str(self.port), "--no-migrate"]
+        args = ["serve", "--port", str(self.port), "--no-migrate", "--no-reconciler"]
         self.proc = subprocess.Popen(
             [sys.executable, "-c", code, *args], env=env, stderr=subprocess.PIPE
         )
