@@ -321,3 +321,33 @@ def test_amount_or_currency_mismatch_is_for_a_person(
     clock.advance(300)
     assert Reconciler(ctx).run_once().resolved == {attempt.id: "succeeded"}
     assert_invariants(ctx, sandbox)
+
+
+def test_a_failed_settle_leaves_its_audit_row_and_the_reconciler_records(
+    ctx: ServiceContext,
+    merchant: Merchant,
+    sandbox: Sandbox,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rule 5: the settle transaction fails after Clover charged; its audit row is written
+    in its own transaction, the attempt stays pending and is recorded later, once."""
+    inv = open_test_invoice(ctx, merchant)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(payments_mod, "_record_payment", broken)
+    with pytest.raises(RuntimeError):
+        pay_invoice(ctx, merchant.id, inv.id, token=make_token(sandbox), actor="t")
+    monkeypatch.undo()
+    with ctx.sessions() as s:
+        actions = set(s.scalars(select(AuditLog.action)).all())
+        attempt = s.scalars(select(PaymentAttempt)).one()
+    assert "charge_attempt.settle_failed" in actions
+    assert attempt.state == "pending"
+    assert _payments(ctx) == []
+    clock.advance(60)
+    assert Reconciler(ctx).run_once().resolved == {attempt.id: "succeeded"}
+    assert len(_payments(ctx)) == 1
+    assert_invariants(ctx, sandbox)

@@ -16,6 +16,8 @@ from typing import Any, Literal
 from sqlalchemy import select
 
 from cloverpay.api import (
+    TENDER_CASH,
+    TENDER_CHECK,
     APIConnectionError,
     APIError,
     CardDeclinedError,
@@ -99,6 +101,16 @@ def send_charge(ctx: ServiceContext, merchant: Merchant, attempt: PaymentAttempt
                     amount=attempt.amount,
                     tip_amount=attempt.tip_amount,
                     stored_credentials=_stored_credentials(attempt, req),
+                )
+            elif attempt.source_kind == "alternate_tender":
+                label_key = TENDER_CASH if req["tender"] == "cash" else TENDER_CHECK
+                order = clover.orders.pay(
+                    attempt.clover_order_id,
+                    idempotency_key=attempt.idempotency_key,
+                    source="alternate_tender",
+                    tender={"label_key": label_key},
+                    amount=attempt.amount,
+                    tip_amount=attempt.tip_amount,
                 )
             else:
                 order = clover.orders.pay(
