@@ -169,6 +169,18 @@ def rss_mb(server: Server) -> float:
     return float("nan")
 
 
+def reference_us() -> float:
+    """CPU µs of ``sum(range(1000))`` (median of 9 x 2,000): how fast this machine's
+    cores are running right now, to compare figures between runs and machines."""
+    runs = []
+    for _ in range(9):
+        t = time.process_time()
+        for _ in range(2000):
+            sum(range(1000))
+        runs.append((time.process_time() - t) / 2000 * 1e6)
+    return statistics.median(runs)
+
+
 def cpu_pressure() -> str:
     try:
         return Path("/proc/pressure/cpu").read_text().splitlines()[0]
@@ -232,6 +244,7 @@ def main() -> None:
 
         throughput: dict[str, list[LoadResult]] = {t.name: [] for t in targets}
         latency: dict[str, list[LoadResult]] = {t.name: [] for t in targets[:2]}
+        refs = [reference_us()]
         for t in targets:  # warm-up
             t.prepare()
             run_load(t.server, t.charge, concurrency=4, total=200)
@@ -260,6 +273,7 @@ def main() -> None:
                         run_load(t.server, t.charge, concurrency=1, duration_s=args.latency_seconds)
                     )
                     progress.advance(task, args.latency_seconds)
+        refs.append(reference_us())
         full_rss_mb = rss_mb(full_srv)
         empty_rss_mb = rss_mb(empty_srv)
     finally:
@@ -341,6 +355,10 @@ def main() -> None:
         f"server memory (RSS): empty {empty_rss_mb:.0f} MB, full {full_rss_mb:.0f} MB; "
         f"fill took {full_srv.info['fill_seconds']:.1f} s ({args.fill_mode})"
     )
+    console.print(
+        f"CPU reference sum(range(1000)): {refs[0]:.1f} µs before, {refs[1]:.1f} µs after "
+        "(an idle desktop core: about 6-8 µs)"
+    )
     console.print(f"machine: {mach}; cpu pressure at end: {pressure}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -352,6 +370,7 @@ def main() -> None:
                     "args": {k: str(v) for k, v in vars(args).items()},
                     "fill_seconds": full_srv.info["fill_seconds"],
                     "rss_mb": {"empty": empty_rss_mb, "full": full_rss_mb},
+                    "reference_us": refs,
                     "throughput": tp,
                     "latency": lat,
                     "full_over_empty": ratios,

@@ -31,6 +31,8 @@ from cloverpay.remotepay.protocol import (
     DiscoveryResponse,
     FinishCancel,
     FinishOk,
+    GetPrintersRequest,
+    GetPrintersResponse,
     IncrementPreAuthRequest,
     IncrementPreAuthResponse,
     Message,
@@ -42,8 +44,13 @@ from cloverpay.remotepay.protocol import (
     PaymentConfirmed,
     PaymentRejected,
     PendingPaymentEntry,
+    Ping,
     PingReceived,
     Pong,
+    PongReceived,
+    Printer,
+    PrintJobStatusRequest,
+    PrintJobStatusResponse,
     Reference,
     Refund,
     RefundRequest,
@@ -79,6 +86,11 @@ class FakeDevice:
     supports: dict[str, bool] = field(default_factory=dict)
     answer_pings: bool = True
     max_version: int = 2
+    fail_pairing: int = 0
+    pongs: int = 0
+    not_ready_first: bool = False
+    after_discovery: list[Any] = field(default_factory=list)
+    _core_of: dict[int, RemotePayProtocol] = field(default_factory=dict)
     received: list[Message] = field(default_factory=list)
     attachments: list[str] = field(default_factory=list)
     payments: dict[str, Payment] = field(default_factory=dict)
@@ -103,6 +115,7 @@ class FakeDevice:
     async def _serve(self, ws: ServerConnection) -> None:
         self.connections += 1
         core = RemotePayProtocol(Role.DEVICE, max_version=self.max_version)
+        self._core_of[id(ws)] = core
 
         async def send(msg: Message) -> None:
             for frame in core.send(msg):
@@ -114,6 +127,9 @@ class FakeDevice:
                 if isinstance(event, PingReceived):
                     if self.answer_pings:
                         await ws.send(core.send(Pong())[0])
+                    continue
+                if isinstance(event, PongReceived):
+                    self.pongs += 1
                     continue
                 assert isinstance(event, MessageReceived)
                 msg = event.message
@@ -150,6 +166,10 @@ class FakeDevice:
 
     async def _answer(self, msg: Message, send: Any, ws: ServerConnection) -> str | None:
         if isinstance(msg, PairingRequest):
+            if self.fail_pairing:
+                self.fail_pairing -= 1
+                await send(PairingResponse(pairing_state="FAILED"))
+                return None
             token = msg.authentication_token
             if token not in self.tokens:
                 await send(PairingCode(pairing_code="123456"))
@@ -166,7 +186,15 @@ class FakeDevice:
                 "supports_vault_card": True,
                 "supports_void_payment_response": True,
             } | self.supports
+            if self.not_ready_first:
+                self.not_ready_first = False
+                await send(DiscoveryResponse(ready=False, merchant_id="MID1", **flags))
             await send(DiscoveryResponse(ready=True, merchant_id="MID1", **flags))
+            for extra in self.after_discovery:
+                if isinstance(extra, Ping):
+                    await ws.send(self._core_of[id(ws)].send(Ping())[0])
+                else:
+                    await send(extra)
         elif isinstance(msg, TxStart):
             return await self._tx(msg, send)
         elif isinstance(msg, PaymentConfirmed):
@@ -259,6 +287,11 @@ class FakeDevice:
             await send(
                 ActivityResponse(action=msg.action, result_code=-1, payload=f"echo:{msg.payload}")
             )
+        elif isinstance(msg, GetPrintersRequest):
+            await send(GetPrintersResponse(printers=[Printer(id="PRN1", name="Built-in")]))
+        elif isinstance(msg, PrintJobStatusRequest):
+            job = msg.external_print_job_id
+            await send(PrintJobStatusResponse(external_print_job_id=job, status="DONE"))
         elif isinstance(msg, RemoteErrorTrigger):
             await send(RemoteError(error_code="E1", error_message="boom"))
         return None

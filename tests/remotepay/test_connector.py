@@ -25,7 +25,16 @@ from cloverpay.remotepay import (
     SaleResponse,
     VoidPaymentRequest,
 )
-from cloverpay.remotepay.protocol import ConfirmPaymentMessage, DiscoveryResponse
+from cloverpay.remotepay.protocol import (
+    ConfirmPaymentMessage,
+    DiscoveryResponse,
+    Payment,
+    Ping,
+    PrintPayment,
+    TipAdded,
+    UiStateMessage,
+    VerifySignature,
+)
 
 from .device import FakeDevice
 
@@ -45,6 +54,7 @@ class Recorder(CloverConnectorListener):
         self.confirm_asked = asyncio.Event()
         self.heartbeat_failed = asyncio.Event()
         self.response_seen = asyncio.Event()
+        self.error_seen = asyncio.Event()
 
     def on_device_connected(self) -> None:
         self.calls.append(("connected", None))
@@ -63,6 +73,7 @@ class Recorder(CloverConnectorListener):
 
     def on_device_error(self, error: DeviceErrorEvent) -> None:
         self.calls.append(("error", error.code))
+        self.error_seen.set()
         if error.code == "HeartbeatTimeout":
             self.heartbeat_failed.set()
 
@@ -313,3 +324,52 @@ async def test_listener_style_submit(device: tuple[FakeDevice, str]) -> None:
     assert isinstance(response, SaleResponse)
     assert response.success
     assert ("error", "OutcomeUnknown") in listener.calls
+
+
+async def test_session_events_reach_the_listener() -> None:
+    seen: list[Any] = []
+
+    class Listener(Recorder):
+        def on_device_activity_start(self, event: UiStateMessage) -> None:
+            seen.append(("start", event.ui_state))
+
+        def on_device_activity_end(self, event: UiStateMessage) -> None:
+            seen.append(("end", event.ui_state))
+
+        def on_tip_added(self, tip_amount: int) -> None:
+            seen.append(("tip", tip_amount))
+
+        def on_verify_signature_request(self, request: VerifySignature) -> None:
+            seen.append(("signature", request.payment.id if request.payment else None))
+
+        def on_message(self, message: Any) -> None:
+            seen.append(("message", message.method))
+
+    fake = FakeDevice(
+        fail_pairing=1,
+        not_ready_first=True,
+        after_discovery=[
+            UiStateMessage(ui_state="START", ui_direction="ENTER"),
+            UiStateMessage(ui_state="RECEIPT_OPTIONS", ui_direction="EXIT"),
+            TipAdded(tip_amount=150),
+            VerifySignature(payment=Payment(id="P1")),
+            PrintPayment(payment=Payment(id="P1")),
+            Ping(),
+        ],
+    )
+    listener = Listener()
+    async with fake.running() as url, CloverConnector(config(url), listener) as c:
+        status = await c.retrieve_device_status()  # round trip after the extras
+        assert status.success
+    assert ("error", "PairingFailed") in listener.calls
+    assert listener.names().count("connected") == 2  # socket open + ready=false
+    assert seen[:5] == [
+        ("start", "START"),
+        ("end", "RECEIPT_OPTIONS"),
+        ("tip", 150),
+        ("signature", "P1"),
+        ("message", "PRINT_PAYMENT"),
+    ]
+    assert "SHOW_WELCOME_SCREEN" in fake.methods()  # after the receipt screen closed
+    assert fake.methods().count("PAIRING_REQUEST") == 2
+    assert fake.pongs == 1  # the connector answered the device's PING

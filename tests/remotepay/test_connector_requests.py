@@ -223,3 +223,18 @@ async def test_print_image_fragmented_or_inline(version: int) -> None:
     else:
         assert base64.b64decode(sent.png) == png  # type: ignore[attr-defined]
         assert fake.attachments == []
+
+
+async def test_printers_job_status_and_cash_drawer() -> None:
+    fake = FakeDevice()
+    async with fake.running() as url, CloverConnector(config(url)) as c:
+        await c.open_cash_drawer("change", printer_id="PRN1")
+        printers = await c.retrieve_printers(category="RECEIPT")
+        job = await c.retrieve_print_job_status("job-1")
+    assert [p.id for p in printers.printers] == ["PRN1"]
+    assert (job.print_request_id, job.status) == ("job-1", "DONE")
+    (drawer,) = [m for m in fake.received if m.method == "OPEN_CASH_DRAWER"]
+    assert drawer.printer is not None  # type: ignore[attr-defined]
+    idle = CloverConnector(config("ws://127.0.0.1:9/remote_pay", reconnect_delay=None))
+    assert (await idle.retrieve_printers()).result is ResponseCode.ERROR
+    assert (await idle.retrieve_print_job_status("j")).result is ResponseCode.ERROR

@@ -374,3 +374,15 @@ def test_headers_sent_with_charge_not_logged(sandbox: Sandbox, http: httpx.Clien
     dumped = json.dumps(sandbox.state.events.list())
     assert sandbox.state.merchant.access_token not in dumped
     assert XFF["x-forwarded-for"] not in dumped
+
+
+def test_preauth_expires_for_capture(sandbox: Sandbox, http: httpx.Client) -> None:
+    ch = charge(http, sandbox, amount=800, capture=False).json()
+    http.post("/_sandbox/clock/advance", json={"seconds": 7 * 24 * 3600 + 1})
+    r = http.post(f"/v1/charges/{ch['id']}/capture")
+    assert r.status_code == 400
+    assert error(r)["code"] == "charge_expired_for_capture"
+    assert http.get(f"/v1/charges/{ch['id']}").json()["captured"] is False
+    # the window is a switch
+    http.post("/_sandbox/config", json={"preauth_ttl_s": 30 * 24 * 3600})
+    assert http.post(f"/v1/charges/{ch['id']}/capture").json()["captured"] is True

@@ -49,3 +49,31 @@ def test_typer_app_importable() -> None:
     from cloverpay.cli import app
 
     assert app is not None
+
+
+def test_injected_drop_is_not_logged_as_a_crash() -> None:
+    with subprocess.Popen(
+        [sys.executable, "-m", "cloverpay", "sandbox", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            info = json.loads(proc.stdout.readline())
+            with httpx.Client(base_url=info["base_url"], timeout=5) as c:
+                c.post("/_sandbox/faults", json={"kind": "drop_before_commit", "path": "/pakms/*"})
+                try:
+                    c.get(
+                        "/pakms/apikey", headers={"Authorization": f"Bearer {info['access_token']}"}
+                    )
+                except httpx.TransportError:
+                    pass
+                else:
+                    raise AssertionError("the connection should have dropped")
+                c.get("/_sandbox/clock")  # the server is still serving
+        finally:
+            proc.terminate()
+            _, stderr = proc.communicate(timeout=10)
+    assert "Exception in ASGI application" not in stderr
+    assert "SandboxConnectionDropped" not in stderr

@@ -25,6 +25,7 @@ def test_every_public_name_of_private_modules_is_exported() -> None:
         "_order_states",
         "_orders",
         "_payments",
+        "_settlement",
         "_records",
         "_router",
         "_validate",

@@ -449,3 +449,67 @@ def test_ecommerce_errors_carry_top_level_message(sandbox: Sandbox, http: httpx.
     # middleware-made errors follow the same switch
     sandbox.state.faults.arm("status", status=503)
     assert set(http.get("/pakms/apikey").json()) == {"error"}
+
+
+def test_merchants_are_isolated(sandbox: Sandbox, http: httpx.Client) -> None:
+    added = http.post("/_sandbox/merchants", json={"name": "Second Shop"}).json()
+    assert added["merchant_id"] != sandbox.state.merchant.merchant_id
+    listed = http.get("/_sandbox/merchants").json()["merchants"]
+    assert [m["merchant_id"] for m in listed] == [
+        sandbox.state.merchant.merchant_id,
+        added["merchant_id"],
+    ]
+    assert http.post("/_sandbox/merchants", json={"name": ""}).json()["error"]["param"] == "name"
+    third = sandbox.add_merchant("Third")
+    assert third.merchant_id in sandbox.state.merchants
+    other = {"Authorization": f"Bearer {added['access_token']}"}
+    pakms = http.get("/pakms/apikey", headers=other).json()
+    assert pakms["merchantUuid"] == added["merchant_id"]
+    assert pakms["apiAccessKey"] == added["api_access_key"]
+    # a token from one merchant is unknown to another
+    tok = http.post(
+        "/v1/tokens",
+        json={
+            "card": {
+                "number": "4242424242424242",
+                "exp_month": "1",
+                "exp_year": "2035",
+                "cvv": "123",
+            }
+        },
+        headers={"apikey": added["api_access_key"]},
+    ).json()
+    r = http.post("/v1/charges", json={"amount": 5, "currency": "usd", "source": tok["id"]})
+    assert r.status_code == 404
+    ok = http.post(
+        "/v1/charges", json={"amount": 5, "currency": "usd", "source": tok["id"]}, headers=other
+    )
+    assert ok.status_code == 200
+    assert http.get("/v1/charges").json()["data"] == []
+    assert len(http.get("/v1/charges", headers=other).json()["data"]) == 1
+
+
+def test_unseeded_reset_keeps_the_startup_credentials() -> None:
+    sb = Sandbox()  # no seed
+    before = sb.credentials
+    sb.state.add_merchant("Extra")
+    with sb.client() as c:
+        assert c.post("/_sandbox/reset").status_code == 200
+        assert sb.credentials == before
+        assert c.get("/pakms/apikey").json()["merchantUuid"] == before.merchant_id
+        assert len(c.get("/_sandbox/merchants").json()["merchants"]) == 1
+        # choosing a seed derives new credentials from it
+        c.post("/_sandbox/seed", json={"seed": 3})
+        assert sb.credentials.merchant_id == Sandbox(seed=3).credentials.merchant_id
+    sb.close()
+
+
+def test_expired_idempotency_entries_are_dropped(sandbox: Sandbox, http: httpx.Client) -> None:
+    _add_counter_route(sandbox)
+    for i in range(20):
+        http.post("/v1/_count", json={}, headers={"idempotency-key": f"old-{i}"})
+    assert len(sandbox.state.idempotency) == 20
+    http.post("/_sandbox/clock/advance", json={"seconds": 24 * 3600 + 1})
+    for i in range(5):
+        http.post("/v1/_count", json={}, headers={"idempotency-key": f"new-{i}"})
+    assert len(sandbox.state.idempotency) == 5  # 8 old ones dropped per request at most

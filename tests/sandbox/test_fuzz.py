@@ -143,3 +143,60 @@ def test_raw_bytes_never_5xx(shared: tuple[Sandbox, httpx.Client, str], raw: byt
     assert r.status_code < 500
     if r.status_code >= 400:
         assert counts(sb) == before
+
+
+card_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "number": st.text("0123456789 -x", max_size=22) | st.integers(0, 10**20),
+        "encrypted_pan": st.text(max_size=40),
+        "exp_month": st.text("0123456789", max_size=3) | st.integers(-2, 14),
+        "exp_year": st.text("0123456789", max_size=5) | st.integers(0, 3000),
+        "cvv": st.text("0123456789a", max_size=5) | st.integers(0, 99999),
+        "brand": st.text(max_size=12),
+    },
+)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(card=card_fields | json_values, wrap=st.sampled_from(["card", "ach", "gift_card", "other"]))
+def test_token_bodies_never_5xx(
+    shared: tuple[Sandbox, httpx.Client, str], card: Any, wrap: str
+) -> None:
+    sb, http, _ = shared
+    before = len(sb.state.ecommerce.tokens)
+    r = http.post(
+        "/v1/tokens", json={wrap: card}, headers={"apikey": sb.state.merchant.api_access_key}
+    )
+    assert r.status_code < 500, r.text
+    if r.status_code == 200:
+        assert len(sb.state.ecommerce.tokens) == before + 1
+        stored = sb.state.ecommerce.tokens.objects[r.json()["id"]]
+        number = card.get("number") if isinstance(card, dict) else None
+        if isinstance(number, str) and len(number.replace(" ", "").replace("-", "")) >= 12:
+            assert number.replace(" ", "").replace("-", "") not in repr(stored)
+    else:
+        assert len(sb.state.ecommerce.tokens) == before
+        assert "error" in r.json()
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=st.dictionaries(
+        st.sampled_from([*FIELDS, "items", "email", "status", "shipping"]), json_values, max_size=5
+    )
+)
+def test_updates_never_5xx(shared: tuple[Sandbox, httpx.Client, str], body: dict[str, Any]) -> None:
+    _, http, _ = shared
+    order = http.post("/v1/orders", json={"currency": "usd", "items": [{"amount": 100}]}).json()
+    cust = http.post("/v1/customers", json={"email": "f@example.com"}).json()
+    for path in (f"/v1/orders/{order['id']}", f"/v1/customers/{cust['id']}"):
+        before = http.get(path).json()
+        r = http.put(path, json=body)
+        assert r.status_code < 500, (path, r.text)
+        if r.status_code >= 400:
+            assert http.get(path).json() == before, (path, body)

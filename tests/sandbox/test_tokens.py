@@ -196,3 +196,84 @@ def test_other_merchant_cannot_see_token(sandbox: Sandbox, http: httpx.Client) -
     other = sandbox.state.add_merchant("Other")
     r = http.get(f"/v1/tokens/{token_id}", headers={"apikey": other.api_access_key})
     assert r.status_code == 404
+
+
+ACH = {
+    "bank_account_number": "1234567891",
+    "bank_routing_number": "011000015",
+    "account_type": "checking",
+}
+
+
+def test_ach_token_and_charge(sandbox: Sandbox, http: httpx.Client) -> None:
+    key = {"apikey": sandbox.state.merchant.api_access_key}
+    r = http.post("/v1/tokens", json={"ach": ACH}, headers=key)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["object"] == "token"
+    assert body["ach"] == {"account_last4": "7891", "routing_last4": "0015"}
+    detail = http.get(f"/v1/tokens/{body['id']}", headers=key).json()
+    assert detail["tokenMeta"]["paymentInstrument"] == "ACH"
+    assert "1234567891" not in json.dumps(
+        dataclasses.asdict(sandbox.state.ecommerce.tokens.objects[body["id"]])
+    )
+    ch = http.post(
+        "/v1/charges", json={"amount": 2500, "currency": "usd", "source": body["id"]}
+    ).json()
+    assert ch["status"] == "succeeded"
+    assert ch["payment_method_details"] == "ach"
+    assert ch["source"]["ach"]["account_last4"] == "7891"
+
+
+def test_gift_card_token(sandbox: Sandbox, http: httpx.Client) -> None:
+    key = {"apikey": sandbox.state.merchant.api_access_key}
+    r = http.post(
+        "/v1/tokens",
+        json={"gift_card": {"card_number": "6000000000002100", "security_code": "1234"}},
+        headers=key,
+    )
+    assert r.json()["giftCard"] == {"last4": "2100"}
+    ch = http.post(
+        "/v1/charges", json={"amount": 100, "currency": "usd", "source": r.json()["id"]}
+    ).json()
+    assert ch["payment_method_details"] == "gift_card"
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"ach": {**ACH, "bank_account_number": "123"}}, "ach.bank_account_number"),
+        ({"ach": {**ACH, "bank_routing_number": "12345678x"}}, "ach.bank_routing_number"),
+        (
+            {"ach": {k: v for k, v in ACH.items() if k != "bank_routing_number"}},
+            "ach.bank_routing_number",
+        ),
+        ({"ach": {**ACH, "account_type": "brokerage"}}, "ach.account_type"),
+        ({"ach": {**ACH, "email": "x"}}, "ach.email"),
+        ({"ach": "x"}, "ach"),
+        ({"gift_card": {"card_number": "12345"}}, "gift_card.card_number"),
+        (
+            {"gift_card": {"card_number": "6000000000002100", "security_code": "12"}},
+            "gift_card.security_code",
+        ),
+        ({"gift_card": {}}, "gift_card.card_number"),
+        ({}, "card"),
+    ],
+)
+def test_ach_and_gift_validation(
+    sandbox: Sandbox, http: httpx.Client, body: dict[str, object], param: str
+) -> None:
+    r = http.post(
+        "/v1/tokens", json=body, headers={"apikey": sandbox.state.merchant.api_access_key}
+    )
+    assert r.status_code == 400
+    assert error(r)["param"] == param
+    assert len(sandbox.state.ecommerce.tokens) == 0
+
+
+def test_token_ids_in_paths_are_not_logged(sandbox: Sandbox, http: httpx.Client) -> None:
+    token_id = tokenize(http, sandbox)
+    http.get(f"/v1/tokens/{token_id}", headers={"apikey": sandbox.state.merchant.api_access_key})
+    logged = http.get("/_sandbox/events").json()["events"]
+    assert token_id not in json.dumps(logged)
+    assert logged[-1]["path"] == "/v1/tokens/clv_***"

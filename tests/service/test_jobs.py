@@ -48,7 +48,7 @@ def test_outbox_claim_lease_sent_and_retry(
     clock.advance(60)  # the third's lease expired: its worker died
     assert [e.id for e in claim_outbox(ctx)] == [claimed[2].id]
     with ctx.sessions() as s:
-        statuses = dict(s.execute(select(OutboxEvent.id, OutboxEvent.status)).tuples().all())
+        statuses = {i: st for i, st in s.execute(select(OutboxEvent.id, OutboxEvent.status))}
     assert statuses == {claimed[0].id: "sent", claimed[1].id: "sent", claimed[2].id: "pending"}
 
 

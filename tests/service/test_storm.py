@@ -18,11 +18,10 @@ from fastapi import FastAPI
 from cloverpay.sandbox import Sandbox, SandboxServer
 from cloverpay.service.api import create_app
 from cloverpay.service.core.config import Settings
-from cloverpay.service.migrate import upgrade
 from cloverpay.service.services import ServiceContext
 from cloverpay.service.services.merchants import connect_merchant, create_api_key
 
-from .conftest import APPROVE, assert_invariants, make_token
+from .conftest import APPROVE, assert_invariants, create_schema, make_token
 
 N = 50
 
@@ -57,7 +56,7 @@ class ServiceServer:
 
 @pytest.fixture
 def served(settings: Settings) -> Iterator[tuple[str, str, ServiceContext, Sandbox]]:
-    upgrade(settings.database_url)
+    create_schema(settings.database_url)
     with Sandbox(seed=11) as sandbox, SandboxServer(sandbox) as sandbox_server:
         ctx = ServiceContext.build(settings, retry=0, rate_limit=False)
         creds = sandbox_server.credentials

@@ -73,8 +73,10 @@ class SlidingWindow:
     one ``window`` after :meth:`release` (its answer came back: the server counted it
     at the latest then). ``reserve(now)`` books one send and returns how long to wait
     before sending so that, at that moment, no more than ``limit`` requests count,
-    itself included. Callers keep at most ``limit`` requests reserved and unreleased
-    (:class:`Limiter` caps its in-flight slots at ``limit``).
+    itself included, or ``None`` without booking when ``limit`` requests are already
+    reserved and unanswered (try again after a :meth:`release`). A :class:`Limiter`
+    caps its in-flight slots at ``limit`` and never sees ``None``; an
+    :class:`AsyncLimiter` used from several event loops at once can.
     """
 
     __slots__ = ("_done", "_pending", "limit", "window")
@@ -85,15 +87,16 @@ class SlidingWindow:
         self._done: deque[float] = deque()  # release times, ascending
         self._pending = 0
 
-    def reserve(self, now: float) -> float:
-        """Book one send; return seconds to wait before sending (0 if none)."""
+    def reserve(self, now: float) -> float | None:
+        """Book one send; return seconds to wait before sending (0 if none), or
+        ``None`` (nothing booked) while ``limit`` requests are in flight."""
         done = self._done
         horizon = now - self.window
         while done and done[0] <= horizon:
             done.popleft()
         room = self.limit - 1 - self._pending
         if room < 0:
-            raise RuntimeError(f"more than {self.limit} requests reserved at once")
+            return None
         self._pending += 1
         excess = len(done) - room
         if excess <= 0:
@@ -106,6 +109,10 @@ class SlidingWindow:
         self._pending -= 1
         done = self._done
         done.append(now if not done or now >= done[-1] else done[-1])
+
+
+#: How often a limiter whose window is full of requests in flight looks again.
+_FULL_POLL_S = 0.005
 
 
 class Limiter:
@@ -134,8 +141,12 @@ class Limiter:
         """Hold one in-flight slot and one place in the window for a request."""
         self._slots.acquire()
         try:
-            with self._lock:
-                wait = self._window.reserve(self._clock())
+            while True:
+                with self._lock:
+                    wait = self._window.reserve(self._clock())
+                if wait is not None:
+                    break
+                self._sleep(_FULL_POLL_S)  # unreachable with our own slot cap
             try:
                 if wait > 0:
                     self._sleep(wait)
@@ -179,8 +190,13 @@ class AsyncLimiter:
     async def slot(self) -> AsyncIterator[None]:
         """Hold one in-flight slot and one place in the window for a request."""
         async with self._semaphore():
-            with self._lock:
-                wait = self._window.reserve(self._clock())
+            while True:
+                with self._lock:
+                    wait = self._window.reserve(self._clock())
+                if wait is not None:
+                    break
+                # other event loops hold every place in the window: wait for an answer
+                await asyncio.sleep(_FULL_POLL_S)
             try:
                 if wait > 0:
                     await asyncio.sleep(wait)

@@ -10,6 +10,9 @@ Direct LAN connection to Secure Network Pay Display (``wss://<device>:12345/remo
     async with CloverConnector(config, MyListener(), token_store=FileTokenStore(path)) as c:
         response = await c.sale(SaleRequest(amount=1000, external_id="invoice-42-try-1"))
 
+Through Clover's cloud (Cloud Pay Display): ``ConnectorConfig(url="https://www.clover.com/",
+cloud=CloudSettings(merchant_id=..., device_id=..., access_token=...), ...)``.
+
 Listener style instead of awaiting: ``connector.submit(connector.sale(request))``; the
 response arrives in ``listener.on_response`` (every response does, awaited or not).
 
@@ -35,6 +38,7 @@ Request validation and device answers come back as response objects with Clover'
 result codes (SUCCESS, FAIL, UNSUPPORTED, CANCEL, ERROR), not as exceptions.
 """
 
+from ._cloud import CloudError, CloudSettings
 from ._config import ConnectorConfig, direct_url
 from ._connector import CloverConnector
 from ._errors import CloverConnectorError, NotReadyError, OutcomeUnknownError
@@ -65,6 +69,7 @@ from ._responses import (
     IncrementPreAuthResponse,
     ManualRefundResponse,
     PreAuthResponse,
+    PrintJobStatusResponse,
     ReadCardDataResponse,
     RefundPaymentResponse,
     ResetDeviceResponse,
@@ -73,6 +78,7 @@ from ._responses import (
     RetrieveDeviceStatusResponse,
     RetrievePaymentResponse,
     RetrievePendingPaymentsResponse,
+    RetrievePrintersResponse,
     SaleResponse,
     TipAdjustAuthResponse,
     TransactionResponse,
@@ -87,6 +93,8 @@ __all__ = [
     "CapturePreAuthRequest",
     "CapturePreAuthResponse",
     "CloseoutResponse",
+    "CloudError",
+    "CloudSettings",
     "CloverConnector",
     "CloverConnectorError",
     "CloverConnectorListener",
@@ -106,6 +114,7 @@ __all__ = [
     "PaymentResolution",
     "PreAuthRequest",
     "PreAuthResponse",
+    "PrintJobStatusResponse",
     "ReadCardDataResponse",
     "RefundPaymentRequest",
     "RefundPaymentResponse",
@@ -116,6 +125,7 @@ __all__ = [
     "RetrieveDeviceStatusResponse",
     "RetrievePaymentResponse",
     "RetrievePendingPaymentsResponse",
+    "RetrievePrintersResponse",
     "SaleRequest",
     "SaleResponse",
     "TipAdjustAuthRequest",

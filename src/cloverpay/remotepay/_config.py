@@ -1,4 +1,5 @@
-"""How to reach and trust a Clover device (Secure Network Pay Display, direct LAN)."""
+"""How to reach and trust a Clover device: directly on the LAN (Secure Network Pay
+Display) or through Clover's cloud (Cloud Pay Display, ``cloud=CloudSettings(...)``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import hashlib
 import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from ._cloud import CloudSettings
 
 __all__ = ["ConnectorConfig", "direct_url"]
 
@@ -54,13 +57,20 @@ class ConnectorConfig:
     connector spends finding out what happened: reconnecting, ``RETRIEVE_PAYMENT`` by
     externalPaymentId, then the REST lookup if one was given. None: raise
     :class:`OutcomeUnknownError` at once. Nothing is ever re-sent."""
+    cloud: CloudSettings | None = None
+    """Cloud Pay Display: ``url`` is then Clover's server (``https://www.clover.com/``)."""
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
-        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        schemes = ("http", "https") if self.cloud else ("ws", "wss")
+        if parts.scheme not in schemes or not parts.hostname:
+            if self.cloud:
+                raise ValueError("url must be Clover's server, e.g. https://www.clover.com/")
             raise ValueError("url must be ws://host:port/remote_pay or wss://host:port/...")
-        if parts.scheme == "ws" and not self.allow_plain_ws:
-            raise ValueError("plain ws:// sends card flows unencrypted: set allow_plain_ws=True")
+        if parts.scheme in ("ws", "http") and not self.allow_plain_ws:
+            raise ValueError(
+                f"plain {parts.scheme}:// sends card flows unencrypted: set allow_plain_ws=True"
+            )
         if not self.remote_application_id:
             raise ValueError("remote_application_id is required (the POS's Remote App ID)")
         if self.pinned_sha256 is not None:
@@ -77,7 +87,7 @@ class ConnectorConfig:
 
     @property
     def secure(self) -> bool:
-        return urlsplit(self.url).scheme == "wss"
+        return urlsplit(self.url).scheme in ("wss", "https")
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """The TLS context for ``wss://`` (None for ``ws://``)."""

@@ -9,6 +9,7 @@ from ._calls import CONFIG_ERROR, Calls
 from ._errors import NotReadyError
 from ._responses import (
     CustomActivityResponse,
+    PrintJobStatusResponse,
     ReadCardDataResponse,
     ResetDeviceResponse,
     Response,
@@ -16,6 +17,7 @@ from ._responses import (
     RetrieveDeviceStatusResponse,
     RetrievePaymentResponse,
     RetrievePendingPaymentsResponse,
+    RetrievePrintersResponse,
     VaultCardResponse,
     status_code,
 )
@@ -25,15 +27,19 @@ from .protocol import (
     Break,
     CardDataRequest,
     CardEntryMethod,
+    GetPrintersRequest,
     KeyPress,
     KeyPressMessage,
     Method,
+    OpenCashDrawer,
     PayIntent,
     Payment,
     PaymentConfirmed,
     PaymentRejected,
     PrintImage,
+    PrintJobStatusRequest,
     PrintText,
+    Reference,
     RetrieveDeviceStatusRequest,
     RetrievePaymentRequest,
     RetrievePendingPayments,
@@ -105,6 +111,48 @@ class DeviceCalls(Calls):
                 pending_payments=list(msg.pending_payment_entries or []),
             )
         )
+
+    async def retrieve_printers(
+        self, *, category: str | None = None, timeout: float | None = None
+    ) -> RetrievePrintersResponse:
+        if not self.is_ready:
+            return self._not_ready(RetrievePrintersResponse, "retrievePrinters", "")
+        message = GetPrintersRequest(category=category) if category else GetPrintersRequest()
+        event = await self._request(message, Method.GET_PRINTERS_RESPONSE, timeout)
+        msg: Any = event.message
+        return self._answer(
+            RetrievePrintersResponse(
+                success=True, result=ResponseCode.SUCCESS, printers=list(msg.printers or [])
+            )
+        )
+
+    async def retrieve_print_job_status(
+        self, print_request_id: str, *, timeout: float | None = None
+    ) -> PrintJobStatusResponse:
+        """The status name of a print job (``print_job_id`` given to print_*)."""
+        if not self.is_ready:
+            return self._not_ready(PrintJobStatusResponse, "retrievePrintJobStatus", "")
+        event = await self._request(
+            PrintJobStatusRequest(external_print_job_id=print_request_id),
+            Method.PRINT_JOB_STATUS_RESPONSE,
+            timeout,
+        )
+        msg: Any = event.message
+        return self._answer(
+            PrintJobStatusResponse(
+                success=True,
+                result=ResponseCode.SUCCESS,
+                reason=msg.status,
+                print_request_id=msg.external_print_job_id,
+                status=msg.status,
+            )
+        )
+
+    async def open_cash_drawer(self, reason: str, *, printer_id: str | None = None) -> None:
+        values: dict[str, Any] = {"reason": reason}
+        if printer_id is not None:
+            values["printer"] = Reference(id=printer_id)
+        await self._send(OpenCashDrawer(**values))
 
     async def retrieve_device_status(
         self, *, send_last_message: bool = False, timeout: float | None = None

@@ -17,6 +17,7 @@ from .protocol import (
     FinishOk,
     Payment,
     PendingPaymentEntry,
+    Printer,
     Refund,
     RefundResponse,
     RequestInfo,
@@ -34,6 +35,7 @@ __all__ = [
     "IncrementPreAuthResponse",
     "ManualRefundResponse",
     "PreAuthResponse",
+    "PrintJobStatusResponse",
     "ReadCardDataResponse",
     "RefundPaymentResponse",
     "ResetDeviceResponse",
@@ -42,6 +44,7 @@ __all__ = [
     "RetrieveDeviceStatusResponse",
     "RetrievePaymentResponse",
     "RetrievePendingPaymentsResponse",
+    "RetrievePrintersResponse",
     "SaleResponse",
     "TipAdjustAuthResponse",
     "TransactionResponse",
@@ -147,6 +150,17 @@ class RetrievePaymentResponse(Response):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RetrievePrintersResponse(Response):
+    printers: list[Printer] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrintJobStatusResponse(Response):
+    print_request_id: str | None = None
+    status: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RetrievePendingPaymentsResponse(Response):
     pending_payments: list[PendingPaymentEntry] = field(default_factory=list)
 
@@ -241,8 +255,20 @@ def finish_cancel(
     )
 
 
+def infer_request_info(msg: FinishOk | FinishCancel) -> RequestInfo:
+    """What an answer nobody waits for any more belongs to (echoed, or by content)."""
+    if msg.request_info is not None:
+        return msg.request_info
+    if isinstance(msg, FinishOk) and msg.credit is not None:
+        return RequestInfo.CREDIT
+    if isinstance(msg, FinishOk) and msg.refund is not None:
+        return RequestInfo.REFUND
+    return RequestInfo.SALE
+
+
 def finish_ok(info: RequestInfo, msg: FinishOk) -> Response:
-    if msg.credit is not None or info is RequestInfo.CREDIT:
+    """The response class follows the request (``info``), never the peer's content."""
+    if info is RequestInfo.CREDIT:
         return ManualRefundResponse(
             success=True,
             result=ResponseCode.SUCCESS,
@@ -250,7 +276,7 @@ def finish_ok(info: RequestInfo, msg: FinishOk) -> Response:
             message=NO_INFO,
             credit=msg.credit,
         )
-    if msg.refund is not None or info is RequestInfo.REFUND:
+    if info is RequestInfo.REFUND:
         refund = msg.refund
         return RefundPaymentResponse(
             success=True,

@@ -6,21 +6,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Self, TypeVar
 
+import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.typing import Subprotocol
 
+from ._cloud import CloudError, cloud_websocket_url
 from ._config import ConnectorConfig
 from ._errors import NotReadyError, OutcomeUnknownError
 from ._listener import CloverConnectorListener, DeviceErrorEvent
 from ._recovery import RestPaymentLookup
-from ._responses import finish_cancel, finish_ok
+from ._responses import finish_cancel, finish_ok, infer_request_info
 from ._tokens import MemoryTokenStore, TokenStore
 from .protocol import (
+    CLOUD_PACKAGE_NAME,
+    SNPD_PACKAGE_NAME,
     Ack,
     ConfirmPaymentMessage,
     DiscoveryRequest,
@@ -46,6 +52,7 @@ from .protocol import (
     RemoteProtocolError,
     RequestInfo,
     Role,
+    SessionState,
     ShowWelcomeScreen,
     TipAdded,
     TxStartResponse,
@@ -145,8 +152,12 @@ class ConnectorSession:
         raise TimeoutError("the device did not become ready in time")
 
     async def close(self) -> None:
-        """Close the connection (1000 NORMAL_CLOSURE) and stop reconnecting."""
+        """Close the connection (1000 NORMAL_CLOSURE) and stop reconnecting (on the cloud
+        path a SHUTDOWN goes first, as the JS SDK does)."""
         self._closing = True
+        if self.config.cloud is not None and self._ws is not None:
+            with contextlib.suppress(NotReadyError, ConnectionClosed, ProtocolError):
+                await self._send(UntypedMessage(Method.SHUTDOWN))
         if self._ws is not None:
             await self._ws.close(1000, "NORMAL_CLOSURE")
         if self._runner is not None:
@@ -166,16 +177,49 @@ class ConnectorSession:
                 return
             await asyncio.sleep(cfg.reconnect_delay)
 
+    async def _cloud_url(self) -> str | None:
+        """The proxy URL for the cloud path (None: give up, the reason was reported)."""
+        cfg = self.config
+        assert cfg.cloud is not None
+        verify: ssl.SSLContext | bool = cfg.ssl_context() or True
+        try:
+            async with httpx.AsyncClient(verify=verify, timeout=cfg.connect_timeout) as client:
+                url = await cloud_websocket_url(client, cfg.url, cfg.cloud)
+        except CloudError as exc:
+            code = "AccessDenied" if "already connected" in str(exc) else "CloudError"
+            self._error("COMMUNICATION", code, str(exc))
+            if not exc.reconnect:
+                self._closing = True
+            return None
+        except httpx.HTTPError as exc:
+            self._error("COMMUNICATION", "NotConnected", f"{type(exc).__name__}: {exc}")
+            return None
+        if url.startswith("ws:") and not cfg.allow_plain_ws:
+            self._error("COMMUNICATION", "CloudError", "the proxy is plain ws://; refused")
+            self._closing = True
+            return None
+        return url
+
     async def _session(self) -> None:
         cfg = self.config
+        cloud = cfg.cloud
+        url = cfg.url
+        subprotocols: list[Subprotocol] | None = None
+        if cloud is not None:
+            proxy = await self._cloud_url()
+            if proxy is None:
+                return
+            url = proxy
+            subprotocols = [Subprotocol(cloud.access_token)]
         async with connect(
-            cfg.url,
-            ssl=cfg.ssl_context(),
+            url,
+            ssl=cfg.ssl_context() if url.startswith("wss:") else None,
             open_timeout=cfg.connect_timeout,
             max_size=16 * 1024 * 1024,
             compression=None,
+            subprotocols=subprotocols,
         ) as ws:
-            if cfg.secure:
+            if url.startswith("wss:"):
                 ssl_object = ws.transport.get_extra_info("ssl_object")
                 cert = ssl_object.getpeercert(binary_form=True) if ssl_object else None
                 if not cfg.pin_matches(cert):
@@ -188,17 +232,22 @@ class ConnectorSession:
                 Role.POS,
                 remote_application_id=cfg.remote_application_id,
                 remote_source_sdk=cfg.remote_source_sdk,
+                pairing=cloud is None,
+                package_name=SNPD_PACKAGE_NAME if cloud is None else CLOUD_PACKAGE_NAME,
             )
             self._notify(self.listener.on_device_connected)
             try:
-                await self._send(
-                    PairingRequest(
-                        name=cfg.pos_name,
-                        serial_number=cfg.serial_number,
-                        application_name=cfg.pos_name,
-                        authentication_token=self.token_store.load(),
+                if cloud is not None:  # no pairing on the cloud path
+                    await self._send(DiscoveryRequest(supports_order_modification=False))
+                else:
+                    await self._send(
+                        PairingRequest(
+                            name=cfg.pos_name,
+                            serial_number=cfg.serial_number,
+                            application_name=cfg.pos_name,
+                            authentication_token=self.token_store.load(),
+                        )
                     )
-                )
                 async for text in ws:
                     if isinstance(text, str):
                         self._receive(text)
@@ -244,10 +293,11 @@ class ConnectorSession:
     ) -> None:
         """Encode and write a message. ``on_encoded(envelope id)`` runs once the frames
         exist and before they are written, so a waiter is in place before any answer."""
-        core, ws = self._core, self._ws
-        if core is None or ws is None:
-            raise NotReadyError("The Clover device is not connected.")
         async with self._send_lock:
+            # read under the lock: a reconnect may have replaced the connection meanwhile
+            core, ws = self._core, self._ws
+            if core is None or ws is None or core.state is SessionState.CLOSED:
+                raise NotReadyError("The Clover device is not connected.")
             frames = core.send(message, **kw)
             if on_encoded is not None:
                 on_encoded(core.last_sent_id)
@@ -305,6 +355,11 @@ class ConnectorSession:
             self._notify(self.listener.on_tip_added, msg.tip_amount)
         elif isinstance(msg, RemoteError):
             self._error("EXCEPTION", "UnknownError", msg.model_dump_json(by_alias=True))
+        elif msg.method in (Method.RESET, Method.SHUTDOWN) and self.config.cloud is not None:
+            self._cloud_close(4000, "Reset requested", reconnect=True)
+        elif msg.method is Method.FORCECONNECT:
+            self._error("COMMUNICATION", "Interrupted", "another POS took the device")
+            self._cloud_close(1000, "NORMAL_CLOSURE", reconnect=False)
         else:
             queue = self._waiters.by_method.get(msg.method)
             if queue:
@@ -313,6 +368,13 @@ class ConnectorSession:
                     fut.set_result(event)
                     return
             self._notify(self.listener.on_message, msg)
+
+    def _cloud_close(self, code: int, reason: str, *, reconnect: bool) -> None:
+        if not reconnect:
+            self._closing = True
+        ws = self._ws
+        if ws is not None:
+            self._spawn(ws.close(code, reason))
 
     def _paired(self, msg: PairingResponse) -> None:
         if msg.succeeded:
@@ -361,11 +423,10 @@ class ConnectorSession:
             tx.future.set_result(event)
             return
         # a result nobody waits for any more (e.g. after a timeout): never drop it
-        info = getattr(msg, "request_info", None) or RequestInfo.SALE
         if isinstance(msg, FinishOk):
-            self._notify(self.listener.on_response, finish_ok(info, msg))
+            self._notify(self.listener.on_response, finish_ok(infer_request_info(msg), msg))
         elif isinstance(msg, FinishCancel):
-            self._notify(self.listener.on_response, finish_cancel(info, msg))
+            self._notify(self.listener.on_response, finish_cancel(infer_request_info(msg), msg))
         else:
             self._notify(self.listener.on_message, msg)
 

@@ -15,7 +15,9 @@ whitespace), so key order and spacing do not matter.
   (``SandboxConfig.idempotency_conflict_status``; Clover does not document it [G]).
 * Same key while the first request is still running: 409 ``idempotency_error``; the
   second request never executes.
-* Keys expire after ``SandboxConfig.idempotency_ttl_s`` seconds of the sandbox clock [G].
+* Keys expire after ``SandboxConfig.idempotency_ttl_s`` seconds of the sandbox clock [G];
+  expired entries are dropped as new requests arrive, so memory follows one TTL of
+  traffic.
 """
 
 from __future__ import annotations
@@ -71,8 +73,10 @@ class IdempotencyStore:
         self, key: _Key, fp: str, now_s: float, ttl_s: float
     ) -> tuple[Literal["execute", "replay", "conflict", "in_progress"], _Entry | None]:
         with self._lock:
+            self._expire(now_s, ttl_s)
             entry = self._entries.get(key)
             if entry is not None and entry.done and now_s - entry.created_s > ttl_s:
+                del self._entries[key]  # re-inserted below, at the young end
                 entry = None
             if entry is None:
                 self._entries[key] = _Entry(fp, now_s)
@@ -82,6 +86,20 @@ class IdempotencyStore:
             if entry.fingerprint != fp:
                 return "conflict", None
             return "replay", entry
+
+    def _expire(self, now_s: float, ttl_s: float, budget: int = 8) -> None:
+        """Drop up to ``budget`` expired entries from the oldest end (dicts keep insertion
+        order and the sandbox clock only moves forward), so the store stays bounded by
+        the traffic of one TTL at O(1) amortised cost per request."""
+        entries = self._entries
+        for _ in range(budget):
+            if not entries:
+                return
+            oldest_key = next(iter(entries))
+            oldest = entries[oldest_key]
+            if not oldest.done or now_s - oldest.created_s <= ttl_s:
+                return
+            del entries[oldest_key]
 
     def finish(
         self, key: _Key, status: int, headers: list[tuple[bytes, bytes]], body: bytes

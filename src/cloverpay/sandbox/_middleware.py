@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,14 @@ __all__ = ["CORS_PREFIXES", "BodyMiddleware", "CorsMiddleware", "EventsMiddlewar
 CORS_PREFIXES: list[str] = ["/v1/tokens", "/assets/keys.json"]
 
 _CORS_ALLOW_HEADERS = b"apikey, authorization, content-type, idempotency-key, x-clover-merchant-id"
+
+
+_CARD_TOKEN = re.compile(r"clv_[A-Za-z0-9]+")
+
+
+def _redact_path(path: str) -> str:
+    """Card tokens in paths (``GET /v1/tokens/clv_...``) are logged as ``clv_***``."""
+    return _CARD_TOKEN.sub("clv_***", path) if "clv_" in path else path
 
 
 class EventsMiddleware:
@@ -58,7 +67,7 @@ class EventsMiddleware:
             self.state.events.request(
                 ts_ms=self.state.clock.now_ms(),
                 method=scope["method"],
-                path=scope["path"],
+                path=_redact_path(scope["path"]),
                 status=status,
                 duration_ms=(time.perf_counter() - started) * 1000,
                 idempotency_key=st.get("cloverpay.idempotency_key")

@@ -1,8 +1,8 @@
 """Ecommerce payment logic shared by charges, order pay, customers and refunds.
 
 Every operation validates everything first (:func:`parse_charge`,
-:func:`resolve_source`) and only then mutates state (:func:`execute_charge`,
-:func:`refund_charge`), under ``state.lock``, so an error never leaves anything
+:func:`resolve_source`) and only then mutates state (:func:`execute_charge`; captures
+and refunds are in :mod:`._settlement`), under ``state.lock``, so an error never leaves anything
 half-written. A declined charge is not an error in that sense: it is stored with
 ``status: "failed"`` and reported as HTTP 402 (or 400, ``SandboxConfig.decline_status``)
 with ``code: card_declined``, its ``decline_code`` and the ``charge`` id.
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _errors as E
-from ._order_states import can_transition, transition
-from ._records import CardToken, Charge, Order, Refund
+from ._order_states import transition
+from ._records import CardToken, Charge, Order
 from ._state import Merchant, SandboxState
 from ._validate import (
     MAX_AMOUNT,
@@ -33,13 +33,10 @@ from ._validate import (
 __all__ = [
     "ChargeRequest",
     "ResolvedSource",
-    "capture_charge",
-    "check_refund",
     "execute_charge",
+    "mark_paid",
     "multipay_copy",
     "parse_charge",
-    "refund_charge",
-    "refundable",
     "resolve_source",
 ]
 
@@ -169,7 +166,7 @@ def resolve_source(state: SandboxState, merchant: Merchant, req: ChargeRequest) 
             raise E.token_already_used(token.id)
         if token.type != "ONEOFF" and req.stored_credentials is None:
             raise E.missing_param("stored_credentials", "field with a multi-pay token")
-        return ResolvedSource(token.source_json(), "card", token)
+        return ResolvedSource(token.source_json(), token.payment_method, token)
     customer = store.customers.get(src, mid)
     if customer is None:
         raise E.resource_missing("source", src, "source")
@@ -177,7 +174,9 @@ def resolve_source(state: SandboxState, merchant: Merchant, req: ChargeRequest) 
     saved = store.tokens.get(card.token_id, mid) if card is not None else None
     if card is None or saved is None:
         raise E.card_on_file_missing(customer.id)
-    return ResolvedSource({**saved.source_json(), "id": card.id}, "card", saved, customer.id)
+    return ResolvedSource(
+        {**saved.source_json(), "id": card.id}, saved.payment_method, saved, customer.id
+    )
 
 
 def _new_order(state: SandboxState, merchant: Merchant, req: ChargeRequest, now: int) -> Order:
@@ -251,7 +250,7 @@ def execute_charge(
         status="succeeded" if approved else "failed",
         captured=approved and req.capture,
         amount_captured=req.amount if approved and req.capture else 0,
-        source=dict(resolved.source_json),
+        source=resolved.source_json,  # a fresh dict per resolve
         payment_method_details=resolved.payment_method_details,
         order=order.id,
         customer=resolved.customer_id,
@@ -284,9 +283,9 @@ def execute_charge(
     if approved:
         if created_order:
             if charge.captured:
-                _mark_paid(order, req.amount, charge, now)
+                mark_paid(order, req.amount, charge, now)
         else:
-            _mark_paid(order, req.amount, charge, now)
+            mark_paid(order, req.amount, charge, now)
     state.notify("P", charge.id, "CREATE", merchant_id=mid)
     state.notify("O", order.id, "CREATE" if created_order else "UPDATE", merchant_id=mid)
     return charge
@@ -309,104 +308,16 @@ def multipay_copy(state: SandboxState, token: CardToken, now: int) -> CardToken:
         address_zip=token.address_zip,
         cvc_check=token.cvc_check,
         cof_initialized=True,
+        instrument=token.instrument,
+        details=dict(token.details),
     )
     state.ecommerce.tokens.add(copy.id, copy, now)
     return copy
 
 
-def _mark_paid(order: Order, amount: int, charge: Charge, now: int) -> None:
+def mark_paid(order: Order, amount: int, charge: Charge, now: int) -> None:
     order.amount_paid += amount
     order.charges.append(charge.id)
-    order.last_payment = {
-        "ref_num": charge.ref_num,
-        "auth_code": charge.auth_code,
-        "source": charge.source,
-        "ecomind": charge.ecomind,
-    }
+    order.last_charge = charge
     if order.amount_paid >= order.amount and order.status == "created":
         transition(order, "paid", now)
-
-
-def capture_charge(state: SandboxState, charge: Charge, amount: int | None) -> None:
-    """Capture an authorized charge (full or partial). Caller holds the lock."""
-    if charge.status != "succeeded":
-        raise E.invalid_request(f"Charge {charge.id} failed and cannot be captured", "charge")
-    if charge.captured:
-        raise E.charge_already_captured(charge.id)
-    if amount is not None and amount > charge.amount:
-        raise E.amount_too_large("amount", f"amount must not exceed the authorized {charge.amount}")
-    captured = charge.amount if amount is None else amount
-    now = state.clock.now_ms()
-    charge.captured = True
-    charge.amount_captured = captured
-    order = state.ecommerce.orders.get(charge.order or "", charge.merchant_id)
-    if order is not None and charge.id not in order.charges:
-        _mark_paid(order, captured, charge, now)
-        state.notify("O", order.id, "UPDATE", merchant_id=charge.merchant_id)
-    state.notify("P", charge.id, "UPDATE", merchant_id=charge.merchant_id)
-
-
-def refundable(charge: Charge) -> int:
-    return charge.amount_captured - charge.amount_refunded if charge.status == "succeeded" else 0
-
-
-def check_refund(charge: Charge, amount: int | None) -> int:
-    """Validate a refund of ``amount`` (None = all that remains); returns the amount."""
-    if charge.status != "succeeded":
-        raise E.invalid_request(f"Charge {charge.id} failed; there is nothing to refund", "charge")
-    if not charge.captured:
-        raise E.invalid_request(
-            f"Charge {charge.id} is not captured; capture it before refunding", "charge"
-        )
-    remaining = refundable(charge)
-    if remaining <= 0:
-        raise E.charge_already_refunded(charge.id)
-    if amount is None:
-        return remaining
-    if amount > remaining:
-        raise E.amount_too_large(
-            "amount", f"amount {amount} exceeds the {remaining} cents left to refund on {charge.id}"
-        )
-    return amount
-
-
-def refund_charge(
-    state: SandboxState,
-    charge: Charge,
-    amount: int,
-    *,
-    reason: str | None = None,
-    metadata: dict[str, Any] | None = None,
-    external_reference_id: str | None = None,
-    order_return: str | None = None,
-) -> Refund:
-    """Create a refund already validated by :func:`check_refund`. Caller holds the lock."""
-    now = state.clock.now_ms()
-    mid = charge.merchant_id
-    refund = Refund(
-        id=state.ids.clover_id(),
-        merchant_id=mid,
-        created_ms=now,
-        amount=amount,
-        charge=charge.id,
-        currency=charge.currency,
-        reason=reason,
-        metadata=metadata,
-        external_reference_id=external_reference_id,
-        order_return=order_return,
-    )
-    state.ecommerce.refunds.add(refund.id, refund, now, mid, f"{mid}|charge|{charge.id}")
-    charge.refunds.append((refund.id, amount))
-    order = state.ecommerce.orders.get(charge.order or "", mid)
-    if order is not None:
-        order.amount_returned += amount
-        final = "returned" if order_return else "refunded"
-        if (
-            order.amount_paid
-            and order.amount_returned >= order.amount_paid
-            and can_transition(order.status, final)
-        ):
-            transition(order, final, now)
-        state.notify("O", order.id, "UPDATE", merchant_id=mid)
-    state.notify("P", charge.id, "UPDATE", merchant_id=mid)
-    return refund

@@ -23,6 +23,7 @@ __all__ = [
 ]
 
 TokenType = Literal["ONEOFF", "MULTIPAY", "RECURRING"]
+Instrument = Literal["CARD", "ACH", "GIFT_CARD"]
 
 
 @dataclass(slots=True)
@@ -46,6 +47,10 @@ class CardToken:
     last_accessed_ms: int = 0
     #: a FIRST stored-credential charge succeeded with this card
     cof_initialized: bool = False
+    #: what the token stands for; ACH and gift-card tokens keep only their last digits
+    instrument: Instrument = "CARD"
+    #: ``{"account_last4", "routing_last4"}`` (ACH) or ``{"last4"}`` (gift card)
+    details: dict[str, str] = field(default_factory=dict)
 
     def card_json(self) -> dict[str, Any]:
         return {
@@ -56,7 +61,17 @@ class CardToken:
             "brand": self.brand,
         }
 
+    @property
+    def payment_method(self) -> str:
+        """``payment_method_details`` of charges made with this token."""
+        return {"CARD": "card", "ACH": "ach", "GIFT_CARD": "gift_card"}[self.instrument]
+
     def to_json(self) -> dict[str, Any]:
+        if self.instrument == "ACH":
+            return {"id": self.id, "object": "token", "ach": dict(self.details)}
+        if self.instrument == "GIFT_CARD":
+            # docs: ``giftCard`` (one third-party summary writes ``gift_card``) [!]
+            return {"id": self.id, "object": "token", "giftCard": dict(self.details)}
         card = self.card_json()
         if self.name is not None:
             card["name"] = self.name
@@ -75,8 +90,13 @@ class CardToken:
 
     def detail_json(self) -> dict[str, Any]:
         """``GET /v1/tokens/{id}`` (token-openapi shape [C1])."""
+        instrument: dict[str, Any] = (
+            {"card": {"id": self.id, **self.card_json()}}
+            if self.instrument == "CARD"
+            else {"ach" if self.instrument == "ACH" else "giftCard": dict(self.details)}
+        )
         return {
-            "card": {"id": self.id, **self.card_json()},
+            **instrument,
             "cloverToken": {
                 "tokenValue": self.id,
                 "merchantUuid": self.merchant_id,
@@ -87,11 +107,15 @@ class CardToken:
                 "tokenStatus": "VERIFIED" if self.used else "NEW",
                 "tokenType": self.type,
                 "tokenProvider": "MOCK",
-                "paymentInstrument": "CARD",
+                "paymentInstrument": self.instrument,
             },
         }
 
     def source_json(self) -> dict[str, Any]:
+        if self.instrument == "ACH":
+            return {"id": self.id, "ach": dict(self.details)}
+        if self.instrument == "GIFT_CARD":
+            return {"id": self.id, "gift_card": dict(self.details)}
         return {"id": self.id, **self.card_json()}
 
 
@@ -248,8 +272,8 @@ class Order:
     #: successful charge ids paying this order, oldest first
     charges: list[str] = field(default_factory=list)
     status_transitions: dict[str, int] = field(default_factory=dict)
-    #: fields copied from the latest successful charge (ref_num, auth_code, source, ecomind)
-    last_payment: dict[str, Any] = field(default_factory=dict)
+    #: the latest successful charge (its ref_num, auth_code, source, ecomind are shown)
+    last_charge: Charge | None = None
 
     @property
     def amount_due(self) -> int:
@@ -280,7 +304,12 @@ class Order:
                 out[key] = value
         if self.charges:
             out["charge"] = self.charges[-1]
-            out.update(self.last_payment)
+            last = self.last_charge
+            if last is not None:
+                out["ref_num"] = last.ref_num
+                out["auth_code"] = last.auth_code
+                out["source"] = last.source
+                out["ecomind"] = last.ecomind
         if len(self.charges) > 1:
             out["past_charges"] = list(self.charges[:-1])
         return out

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 import threading
 import time
@@ -135,8 +136,9 @@ class Sandbox:
         self.app: Starlette = create_app(self.state)
         self._sync: list[_SyncASGITransport] = []
 
-    def credentials_for(self, base_url: str) -> SandboxCredentials:
-        m = self.state.merchant
+    def credentials_for(self, base_url: str, merchant_id: str | None = None) -> SandboxCredentials:
+        """Credentials of ``merchant_id`` (default: the first merchant) at ``base_url``."""
+        m = self.state.merchants[merchant_id] if merchant_id else self.state.merchant
         return SandboxCredentials(
             merchant_id=m.merchant_id,
             access_token=m.access_token,
@@ -154,6 +156,11 @@ class Sandbox:
     @property
     def base_url(self) -> str:
         return IN_PROCESS_BASE_URL
+
+    def add_merchant(self, name: str = "Sandbox Merchant") -> SandboxCredentials:
+        """Another merchant with its own credentials (objects never cross merchants)."""
+        merchant = self.state.add_merchant(name)
+        return self.credentials_for(IN_PROCESS_BASE_URL, merchant.merchant_id)
 
     def async_transport(self) -> httpx.AsyncBaseTransport:
         """For ``httpx.AsyncClient(transport=..., base_url=sandbox.base_url)``."""
@@ -197,6 +204,20 @@ class Sandbox:
         self.close()
 
 
+class _HideInjectedDrops(logging.Filter):
+    """uvicorn logs every exception escaping the app; an injected drop is not a bug."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, SandboxConnectionDropped)
+
+
+def _quiet_injected_drops() -> None:
+    log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _HideInjectedDrops) for f in log.filters):
+        log.addFilter(_HideInjectedDrops())
+
+
 class SandboxServer:
     """Serve a :class:`Sandbox` on a real socket in a background thread.
 
@@ -233,6 +254,7 @@ class SandboxServer:
             access_log=False,
         )
         self._server = uvicorn.Server(self._config)
+        _quiet_injected_drops()
         self._thread: threading.Thread | None = None
         self.port = port
 
@@ -332,6 +354,7 @@ def serve(
     sys.stdout.write(json.dumps(info) + "\n")
     sys.stdout.flush()
     config = uvicorn.Config(sandbox.app, log_level="warning", lifespan="off", access_log=False)
+    _quiet_injected_drops()  # after Config: it (re)configures uvicorn's loggers
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:

@@ -97,6 +97,9 @@ class SandboxConfig:
     max_body_bytes: int = 1 << 20
     #: ``x-forwarded-for`` required on charge create and order pay (spec §2 [C2]).
     require_forwarded_for: bool = True
+    #: An uncaptured charge can be captured for this many (sandbox clock) seconds, then
+    #: capture fails with ``charge_expired_for_capture``; Clover gives no figure [G].
+    preauth_ttl_s: float = 7 * 24 * 3600
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -107,6 +110,7 @@ class SandboxConfig:
             "ecommerce_error_message": self.ecommerce_error_message,
             "max_body_bytes": self.max_body_bytes,
             "require_forwarded_for": self.require_forwarded_for,
+            "preauth_ttl_s": self.preauth_ttl_s,
         }
 
 
@@ -140,11 +144,14 @@ class SandboxState:
         """Forget every object, fault, idempotency key, event and clock offset.
 
         Config, rate-limit switch and notification listeners stay. With ``seed`` the
-        id sequence restarts from that seed (credentials are derived from it too).
+        id sequence restarts from that seed (credentials are derived from it too). An
+        unseeded sandbox keeps its first merchant's credentials, so a client configured
+        from the startup line keeps working across resets.
         """
         with self.lock:
             if seed is not None or not keep_seed:
                 self.seed = seed
+            keep = self.merchant if self.seed is None else None
             self.ids = IdGenerator(self.seed)
             self.clock.reset()
             self.events.clear()
@@ -158,9 +165,21 @@ class SandboxState:
             self.api_keys.clear()
             self.ecommerce = EcommerceStores()
             self.merchant = self._create_default_merchant()
+            if keep is not None:
+                self._restore_credentials(self.merchant, keep)
 
     def _create_default_merchant(self) -> Merchant:
         return self.add_merchant("Sandbox Test Merchant")
+
+    def _restore_credentials(self, merchant: Merchant, old: Merchant) -> None:
+        del self.merchants[merchant.merchant_id]
+        self.access_tokens.pop(merchant.access_token, None)
+        self.api_keys.pop(merchant.api_access_key, None)
+        for attr in ("merchant_id", "access_token", "api_access_key", "app_id", "app_secret"):
+            setattr(merchant, attr, getattr(old, attr))
+        self.merchants[merchant.merchant_id] = merchant
+        self.access_tokens[merchant.access_token] = merchant.merchant_id
+        self.api_keys[merchant.api_access_key] = merchant.merchant_id
 
     def add_merchant(self, name: str) -> Merchant:
         """Create a merchant with fresh credentials (ids from the seeded generator)."""

@@ -24,7 +24,7 @@ FRAMES = [f["frame"] for f in load_transcript()]
 LIMITS = FragmentLimits(
     max_frame_chars=20_000, max_fragments=16, max_message_chars=2_000, max_pending_messages=3
 )
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_leaf = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20)

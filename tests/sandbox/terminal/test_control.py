@@ -29,6 +29,8 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
     [
         ({"card": "NOPE"}, "card"),
         ({"outcome": "explode"}, "outcome"),
+        ({"outcome": []}, "outcome"),
+        ({"stage": {}}, "stage"),
         ({"tip": -1}, "tip"),
         ({"signature": "yes"}, "signature"),
         ({"challenge": "MAYBE"}, "challenge"),
@@ -160,3 +162,13 @@ async def test_restart_after_decline_with_a_person_at_the_terminal(
     assert "FINISH_CANCEL" not in pos.methods()
     results = sorted(p["result"] for p in await v3_payments(http, sandbox, "retry-1"))
     assert results == ["FAIL", "SUCCESS"]
+
+
+async def test_sandbox_reset_empties_the_script_queue(
+    http: httpx.AsyncClient, terminal: Terminal
+) -> None:
+    await http.post("/_sandbox/terminal/script", json={"outcome": "decline", "count": 3})
+    assert len(terminal.scripts()) == 3
+    assert (await http.post("/_sandbox/reset")).status_code == 200
+    assert terminal.scripts() == []
+    assert (await http.get("/_sandbox/terminal/script")).json() == {"scripts": []}

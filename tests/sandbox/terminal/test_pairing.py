@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import pytest
@@ -118,3 +119,16 @@ async def test_application_level_ping_gets_a_pong(pos: MiniPos) -> None:
         await pos.ws.send(frame)
     raw = await asyncio.wait_for(pos.ws.recv(), 10)
     assert '"type":"PONG"' in str(raw).replace(" ", "")
+
+
+async def test_tokens_and_codes_stay_out_of_the_event_log(
+    server: TerminalServer, terminal: Terminal
+) -> None:
+    pos = await MiniPos.connect(server.url)
+    code, token = await pos.pair()
+    await pos.close()
+    logged = json.dumps(terminal.state.events.list())
+    assert token not in logged
+    assert code is not None
+    assert code not in logged
+    assert token not in repr(terminal.snapshot())

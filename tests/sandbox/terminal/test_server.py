@@ -6,14 +6,16 @@ import asyncio
 import json
 import ssl
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
-from cloverpay.remotepay.protocol import FinishOk
+from cloverpay.remotepay.protocol import FinishOk, RefundRequest
 from cloverpay.sandbox import Sandbox, SandboxServer
 from cloverpay.sandbox.terminal import terminal_for
 
+from ..webhook_receiver import Receiver
 from .pos import MiniPos, sale
 
 pytestmark = [pytest.mark.timeout(30)]
@@ -95,3 +97,55 @@ def test_clover_terminal_server_fixture(clover_terminal_server: SandboxServer) -
     finish = asyncio.run(one_sale())
     assert finish.payment is not None
     assert finish.payment.amount == 321
+
+
+def test_terminal_payments_reach_the_app_webhook() -> None:
+    """A sale and its refund on the terminal arrive at the app's webhook URL as
+    ``P:<paymentId>`` CREATE then UPDATE, as on a real Clover account."""
+    receiver = Receiver().start()
+    sandbox = Sandbox(seed=4)
+    try:
+        with (
+            SandboxServer(sandbox, terminal_port=0) as server,
+            httpx.Client(base_url=server.base_url, timeout=10) as http,
+        ):
+            http.post(
+                "/_sandbox/webhooks/settings",
+                json={"batch_window": 0.05, "backoff_base": 0.01, "backoff_cap": 0.05},
+            ).raise_for_status()
+            hook = http.post("/_sandbox/webhooks", json={"url": receiver.url, "autoConfirm": True})
+            assert hook.json()["verified"] is True
+            receiver.received.clear()
+            url = server.terminal_url
+            assert url is not None
+
+            async def sale_and_refund() -> str:
+                pos = await MiniPos.connect(url)
+                await pos.ready()
+                await pos.send(sale(2000, "hook-1"))
+                payment = (await pos.until(FinishOk)).payment
+                assert payment is not None
+                await pos.send(RefundRequest(payment_id=payment.id, amount=500))
+                await pos.until(FinishOk)
+                await pos.close()
+                return payment.id
+
+            payment_id = asyncio.run(sale_and_refund())
+            http.post("/_sandbox/webhooks/flush")
+            mid = server.credentials.merchant_id
+
+            def events(got: list[Any]) -> list[tuple[str, str]]:
+                return [
+                    (e["objectId"], e["type"])
+                    for r in got
+                    for e in json.loads(r.body)["merchants"].get(mid, [])
+                ]
+
+            receiver.wait_for(lambda got: len(events(got)) >= 2)
+            assert events(receiver.received)[:2] == [
+                (f"P:{payment_id}", "CREATE"),
+                (f"P:{payment_id}", "UPDATE"),
+            ]
+    finally:
+        sandbox.close()
+        receiver.stop()

@@ -15,8 +15,9 @@ from starlette.routing import BaseRoute, Route
 from .. import _errors as E
 from .._auth import require_bearer, state_of
 from .._http import json_body, json_response, list_envelope, mark_committed, page_from_query
-from .._payments import capture_charge, execute_charge, parse_charge, resolve_source
+from .._payments import execute_charge, parse_charge, resolve_source
 from .._records import Charge
+from .._settlement import capture_charge
 from .._state import SandboxState
 from .._validate import MAX_AMOUNT, opt_email, opt_int, opt_metadata, opt_str
 

@@ -10,6 +10,7 @@
 ``POST /_sandbox/rate_limits``  ``{"enabled": bool}``
 ``GET  /_sandbox/events``       event log (``?kind=request&limit=N``)
 ``GET  /_sandbox/credentials``  the default merchant's credentials and base URL
+``GET/POST /_sandbox/merchants`` every merchant's credentials / add one ``{"name"}``
 ``GET/POST /_sandbox/config``   behaviour switches (:class:`SandboxConfig`)
 =============================  =================================================
 """
@@ -26,13 +27,15 @@ from .._auth import state_of
 from .._errors import invalid_param, missing_param
 from .._faults import FAULT_KINDS, FaultRule
 from .._http import json_body, json_response
-from .._state import SandboxState
+from .._state import Merchant, SandboxState
 
 __all__ = ["credentials_json", "routes"]
 
 
-def credentials_json(state: SandboxState, base_url: str) -> dict[str, Any]:
-    m = state.merchant
+def credentials_json(
+    state: SandboxState, base_url: str, merchant: Merchant | None = None
+) -> dict[str, Any]:
+    m = merchant or state.merchant
     return {
         "merchant_id": m.merchant_id,
         "access_token": m.access_token,
@@ -162,6 +165,24 @@ async def credentials(request: Request) -> Response:
     return json_response(credentials_json(state_of(request), str(request.base_url)))
 
 
+async def merchants_list(request: Request) -> Response:
+    state = state_of(request)
+    base = str(request.base_url)
+    return json_response(
+        {"merchants": [credentials_json(state, base, m) for m in state.merchants.values()]}
+    )
+
+
+async def merchants_add(request: Request) -> Response:
+    body = json_body(request)
+    name = body.get("name", "Sandbox Merchant")
+    if not isinstance(name, str) or not name.strip() or len(name) > 127:
+        raise invalid_param("name", "must be a non-empty string of at most 127 characters")
+    state = state_of(request)
+    merchant = state.add_merchant(name.strip())
+    return json_response(credentials_json(state, str(request.base_url), merchant))
+
+
 _CONFIG_FIELDS: dict[str, tuple[type, ...]] = {
     "decline_status": (int,),
     "idempotency_conflict_status": (int,),
@@ -170,6 +191,7 @@ _CONFIG_FIELDS: dict[str, tuple[type, ...]] = {
     "ecommerce_error_message": (bool,),
     "max_body_bytes": (int,),
     "require_forwarded_for": (bool,),
+    "preauth_ttl_s": (int, float),
 }
 _CONFIG_CHOICES: dict[str, tuple[Any, ...]] = {
     "decline_status": (400, 402),
@@ -212,6 +234,8 @@ routes: list[BaseRoute] = [
     Route("/_sandbox/rate_limits", rate_limits, methods=["POST"]),
     Route("/_sandbox/events", events, methods=["GET"]),
     Route("/_sandbox/credentials", credentials, methods=["GET"]),
+    Route("/_sandbox/merchants", merchants_list, methods=["GET"]),
+    Route("/_sandbox/merchants", merchants_add, methods=["POST"]),
     Route("/_sandbox/config", config_get, methods=["GET"]),
     Route("/_sandbox/config", config_set, methods=["POST"]),
 ]

@@ -27,15 +27,9 @@ from .._auth import require_bearer, state_of
 from .._http import json_body, json_response, list_envelope, mark_committed, page_from_query
 from .._order_states import can_transition, transition
 from .._orders import compute_items
-from .._payments import (
-    check_refund,
-    execute_charge,
-    parse_charge,
-    refund_charge,
-    refundable,
-    resolve_source,
-)
+from .._payments import execute_charge, parse_charge, resolve_source
 from .._records import Order, OrderReturn
+from .._settlement import check_refund, refund_charge, refundable
 from .._validate import (
     MAX_AMOUNT,
     opt_dict,

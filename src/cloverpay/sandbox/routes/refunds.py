@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 from .. import _errors as E
 from .._auth import require_bearer, state_of
 from .._http import json_body, json_response, list_envelope, mark_committed, page_from_query
-from .._payments import check_refund, refund_charge
+from .._settlement import check_refund, refund_charge
 from .._validate import MAX_AMOUNT, opt_int, opt_metadata, opt_str, req_str
 
 __all__ = ["routes"]

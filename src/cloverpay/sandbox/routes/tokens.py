@@ -7,6 +7,11 @@
   (``invalid_expiry_month`` / ``invalid_expiry_year``), expiry in the past by the
   sandbox clock (``expired_card``), CVV 3-4 digits (``invalid_cvc``). Only brand,
   first6, last4 and expiry are kept, plus the charge outcome from :mod:`.._cards`.
+* ``POST /v1/tokens`` with ``{"ach": {bank_account_number (10-12 digits),
+  bank_routing_number (9), account_type?, check_type?, ...}}`` or ``{"gift_card":
+  {card_number (6/13/16/19 digits), security_code? (4-8)}}`` (spec §5.3 [C1]): tokens
+  that keep only last-four digits (``ach: {account_last4, routing_last4}``,
+  ``giftCard: {last4}``) and always approve when charged.
 * ``GET /v1/tokens/{id}``: token details (token-openapi shape [C1]).
 * ``PUT /v1/tokens/{id}`` ``{"type": "MULTIPAY"|"RECURRING"|"ONEOFF"}``.
 * ``GET /assets/keys.json``: the sandbox's RSA key in Clover's layout.
@@ -28,21 +33,21 @@ from .._cards import BRANDS, card_brand, luhn_valid, outcome_for
 from .._crypto import decrypt_pan, keys_json
 from .._http import json_body, json_response, mark_committed
 from .._records import CardToken
-from .._validate import opt_dict, opt_str
+from .._validate import opt_dict, opt_str, valid_email
 
 __all__ = ["routes"]
 
 _BRAND_ALIASES = {"MASTERCARD": "MC", "DINERS": "DINERS_CLUB", "DINERSCLUB": "DINERS_CLUB"}
 
 
-def _string_field(card: dict[str, Any], name: str) -> str | None:
+def _string_field(card: dict[str, Any], name: str, where: str = "card") -> str | None:
     value = card.get(name)
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, str):
-        raise E.invalid_param(f"card.{name}", "must be a string")
+        raise E.invalid_param(f"{where}.{name}", "must be a string")
     return value.strip()
 
 
@@ -108,13 +113,84 @@ def _cvv(card: dict[str, Any]) -> None:
         raise E.invalid_cvc()
 
 
+def _digits(obj: dict[str, Any], name: str, where: str, lengths: tuple[int, ...]) -> str:
+    value = _string_field(obj, name, where)
+    if value is None:
+        raise E.missing_param(f"{where}.{name}")
+    if not value.isdigit() or len(value) not in lengths:
+        allowed = ", ".join(map(str, lengths))
+        raise E.invalid_param(f"{where}.{name}", f"must be {allowed} digits")
+    return value
+
+
+def _ach(ach: dict[str, Any]) -> dict[str, str]:
+    """ACH token fields (spec §5.3 [C1]); only the last four digits are kept."""
+    account = _digits(ach, "bank_account_number", "ach", (10, 11, 12))
+    routing = _digits(ach, "bank_routing_number", "ach", (9,))
+    opt_str(ach, "account_type", choices=("checking", "savings"), param="ach.account_type")
+    opt_str(
+        ach, "check_type", choices=("personal_check", "corporate_check"), param="ach.check_type"
+    )
+    opt_str(
+        ach,
+        "customer_id_type",
+        choices=("driver_license", "ssn", "tax_id", "military_id"),
+        param="ach.customer_id_type",
+    )
+    for name in ("first_name", "last_name", "business_name", "phone", "address_zip"):
+        opt_str(ach, name, max_len=255, param=f"ach.{name}")
+    email = ach.get("email")
+    if email is not None and (not isinstance(email, str) or not valid_email(email)):
+        raise E.email_invalid("ach.email")
+    return {"account_last4": account[-4:], "routing_last4": routing[-4:]}
+
+
+def _gift_card(gift: dict[str, Any]) -> dict[str, str]:
+    """Gift-card token fields (spec §5.3 [C1]); only the last four digits are kept."""
+    number = _digits(gift, "card_number", "gift_card", (6, 13, 16, 19))
+    code = _string_field(gift, "security_code", "gift_card")
+    if code is not None and not (code.isdigit() and 4 <= len(code) <= 8):
+        raise E.invalid_param("gift_card.security_code", "must be 4 to 8 digits")
+    return {"last4": number[-4:]}
+
+
+def _other_token(request: Request, body: dict[str, Any]) -> Response | None:
+    """ACH and gift-card tokens; ``None`` when the body is a card."""
+    merchant = require_api_key(request)
+    state = state_of(request)
+    ach = opt_dict(body, "ach")
+    gift = opt_dict(body, "gift_card")
+    if ach is None and gift is None:
+        return None
+    details = _ach(ach) if ach is not None else _gift_card(gift or {})
+    with state.lock:
+        token = CardToken(
+            id=state.ids.token(),
+            merchant_id=merchant.merchant_id,
+            created_ms=state.clock.now_ms(),
+            brand="ACH" if ach is not None else "GIFT_CARD",
+            first6="",
+            last4=details.get("last4") or details["account_last4"],
+            exp_month="",
+            exp_year="",
+            instrument="ACH" if ach is not None else "GIFT_CARD",
+            details=details,
+        )
+        state.ecommerce.tokens.add(token.id, token, token.created_ms)
+    mark_committed(request)
+    return json_response(token.to_json())
+
+
 async def create_token(request: Request) -> Response:
     merchant = require_api_key(request)
     state = state_of(request)
     body = json_body(request)
     card = opt_dict(body, "card")
     if card is None:
-        raise E.missing_param("card")
+        other = _other_token(request, body)
+        if other is not None:
+            return other
+        raise E.missing_param("card", "object (or ach / gift_card)")
     pan = _pan(card)
     brand = _brand(card, pan)
     from datetime import UTC, datetime

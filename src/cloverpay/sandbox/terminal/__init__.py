@@ -39,7 +39,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._device import InFlight, Input, Terminal, TerminalSettings, terminal_for
+    from ._device import InFlight, Input, ScriptQueue, Terminal, TerminalSettings, terminal_for
     from ._farm import TerminalFarm
     from ._flows import SIGNATURE, request_info_of, run_payment, run_refund
     from ._handlers import handle_message
@@ -71,6 +71,7 @@ __all__ = [
     "Input",
     "LedgerError",
     "ScriptError",
+    "ScriptQueue",
     "Session",
     "Terminal",
     "TerminalCertificate",
@@ -104,6 +105,7 @@ _LAZY: dict[str, str] = {
     "Input": "._device",
     "LedgerError": "._ledger",
     "ScriptError": "._script",
+    "ScriptQueue": "._device",
     "Session": "._session",
     "Terminal": "._device",
     "TerminalCertificate": "._tls",

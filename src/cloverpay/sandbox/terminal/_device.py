@@ -33,7 +33,7 @@ from ._script import DEFAULT_SCRIPT, CustomerScript
 if TYPE_CHECKING:
     from ._session import Session
 
-__all__ = ["InFlight", "Input", "Terminal", "TerminalSettings", "terminal_for"]
+__all__ = ["InFlight", "Input", "ScriptQueue", "Terminal", "TerminalSettings", "terminal_for"]
 
 PairingMode = Literal["auto", "confirm"]
 
@@ -74,6 +74,13 @@ class TerminalSettings:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
+@dataclass
+class ScriptQueue:
+    """Scripts queued for the next transactions (a ``state.domain``)."""
+
+    scripts: deque[CustomerScript] = field(default_factory=deque)
+
+
 @dataclass(frozen=True, slots=True)
 class Input:
     kind: str
@@ -94,12 +101,20 @@ class InFlight:
 class Terminal:
     """See the module docstring."""
 
-    def __init__(self, state: SandboxState, settings: TerminalSettings | None = None) -> None:
+    def __init__(
+        self,
+        state: SandboxState,
+        settings: TerminalSettings | None = None,
+        *,
+        script_queue: ScriptQueue | None = None,
+    ) -> None:
+        """``script_queue``: this terminal's own queue of customer scripts (several
+        terminals on one state, :class:`TerminalFarm`); default: the state's queue."""
         self.state = state
+        self._own_scripts = script_queue
         self.settings = settings or TerminalSettings()
         self.books = Books(state, self.settings.device_id)
         self._lock = threading.RLock()
-        self._scripts: deque[CustomerScript] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inbox: asyncio.Queue[Input] | None = None
         self._watchers: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]] = []
@@ -142,6 +157,13 @@ class Terminal:
         loop.call_soon_threadsafe(fn)
 
     # -- scripts -----------------------------------------------------------------------
+
+    @property
+    def _scripts(self) -> deque[CustomerScript]:
+        """The queue lives in the sandbox state, so ``/_sandbox/reset`` empties it."""
+        if self._own_scripts is not None:
+            return self._own_scripts.scripts
+        return self.state.domain(ScriptQueue).scripts
 
     def push_script(self, script: CustomerScript, count: int = 1) -> int:
         """Queue ``script`` for the next ``count`` transactions; returns queue length."""

@@ -123,7 +123,7 @@ def handle_message(session: Session, event: MessageReceived) -> None:
     elif isinstance(m, RetrievePaymentRequest):
         _retrieve_payment(session, m.external_payment_id)
     else:
-        answer = _answer(t, m, event.inner_version)
+        answer = _answer(session, m, event.inner_version)
         if answer is not None:
             session.send(answer)
 
@@ -281,7 +281,10 @@ def _retrieve_payment(session: Session, ext: str) -> None:
 # -- immediate answers --------------------------------------------------------------------
 
 
-def _answer(t: Terminal, m: Message | UntypedMessage, inner_version: int | None) -> Message | None:
+def _answer(
+    session: Session, m: Message | UntypedMessage, inner_version: int | None
+) -> Message | None:
+    t = session.terminal
     books = t.books
     if isinstance(m, VoidPayment):
         reason = m.void_reason or VoidReason.USER_CANCEL
@@ -347,12 +350,10 @@ def _answer(t: Terminal, m: Message | UntypedMessage, inner_version: int | None)
         )
     if isinstance(m, CardDataRequest):
         card = _default_card(t)
-        t.emit(
-            UiStateMessage(ui_state="START", ui_text="Swipe card", ui_direction=UiDirection.ENTER)
-        )
-        t.emit(
-            UiStateMessage(ui_state="START", ui_text="Swipe card", ui_direction=UiDirection.EXIT)
-        )
+        for direction in (UiDirection.ENTER, UiDirection.EXIT):
+            session.send(
+                UiStateMessage(ui_state="START", ui_text="Swipe card", ui_direction=direction)
+            )
         masked = f"{card.first6}******{card.last4}"
         return CardDataResponse(
             status=ResultStatus.SUCCESS,

@@ -148,15 +148,18 @@ class CustomerScript:
                 kwargs[name] = body[name]
         if body.get("challenge") is not None:
             challenge = body["challenge"]
-            if challenge not in ("DUPLICATE", "OFFLINE"):
+            if not isinstance(challenge, str) or challenge not in ("DUPLICATE", "OFFLINE"):
                 raise ScriptError("challenge", "must be DUPLICATE, OFFLINE or null")
             kwargs["challenge"] = challenge
         if "outcome" in body:
-            if body["outcome"] not in OUTCOMES:
+            if not isinstance(body["outcome"], str) or body["outcome"] not in OUTCOMES:
                 raise ScriptError("outcome", f"must be one of {sorted(OUTCOMES)}")
             kwargs["outcome"] = body["outcome"]
         if "stage" in body:
-            if body["stage"] not in ("card_read", "after_auth"):
+            if not isinstance(body["stage"], str) or body["stage"] not in (
+                "card_read",
+                "after_auth",
+            ):
                 raise ScriptError("stage", "must be card_read or after_auth")
             kwargs["stage"] = body["stage"]
         return cls(**kwargs)

@@ -36,6 +36,7 @@ __all__ = [
     "lookup_refund",
     "send_charge",
     "send_refund",
+    "verify_charge",
 ]
 
 Status = Literal["succeeded", "declined", "rejected", "unknown", "failed"]
@@ -198,3 +199,27 @@ def lookup_refund(ctx: ServiceContext, merchant: Merchant, attempt: PaymentAttem
         if refund.id not in recorded and refund.amount == attempt.amount:
             return CallOutcome("succeeded", clover_id=refund.id)
     return CallOutcome("failed", code="lookup_no_refund", message="Clover lists no such refund")
+
+
+def verify_charge(
+    ctx: ServiceContext, merchant: Merchant, attempt: PaymentAttempt, outcome: CallOutcome
+) -> CallOutcome:
+    """Compare Clover's charge with the attempt (rule 7): a different amount or currency
+    is an error for a person (``unknown`` with code ``amount_mismatch``), never an update."""
+    if outcome.status != "succeeded" or outcome.clover_id is None:
+        return outcome
+    try:
+        with ctx.gateway.client(merchant) as clover:
+            charge = clover.charges.retrieve(outcome.clover_id)
+    except CloverError:
+        return CallOutcome("unknown", code="verify_failed", message="charge lookup failed")
+    if charge.amount != attempt.amount or (charge.currency or "").lower() != attempt.currency:
+        return CallOutcome(
+            "unknown",
+            code="amount_mismatch",
+            message=(
+                f"Clover charge {charge.id} is {charge.amount} {charge.currency}, "
+                f"the attempt {attempt.amount} {attempt.currency}"
+            ),
+        )
+    return outcome
