@@ -65,6 +65,7 @@ class Answering(CloverConnectorListener):
         self.screens: list[str] = []
         self.card_screen = asyncio.Event()
         self.responses: list[Response] = []
+        self.kinds: list[tuple[str, Response]] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     def _later(self, coro: Any) -> None:
@@ -100,6 +101,19 @@ class Answering(CloverConnectorListener):
 
     def on_response(self, response: Response) -> None:
         self.responses.append(response)
+        super().on_response(response)  # on to on_sale_response, on_void_payment_response …
+
+
+def _recorder(name: str) -> Any:
+    def record(self: Answering, response: Response) -> None:
+        self.kinds.append((name, response))
+
+    return record
+
+
+for _name in dir(CloverConnectorListener):  # every per-kind response callback records
+    if _name.endswith("_response") and _name.startswith("on_") and _name != "on_response":
+        setattr(Answering, _name, _recorder(_name))
 
 
 @pytest.fixture(params=["ws", "wss"])
@@ -190,9 +204,26 @@ async def test_payments_and_their_maintenance(
     closeout = await c.closeout()
     assert closeout.success
     assert "START" in listener.screens
-    # every awaited response also reached the listener
+    # every awaited response also reached the listener, and its per-kind callback
     for response in (sale, auth, tip, pre, inc, cap, partial, full, void, credit, closeout):
         assert response in listener.responses
+    kinds = {name for name, _ in listener.kinds}
+    assert kinds == {
+        "on_sale_response",
+        "on_auth_response",
+        "on_tip_adjust_auth_response",
+        "on_pre_auth_response",
+        "on_increment_pre_auth_response",
+        "on_capture_pre_auth_response",
+        "on_refund_payment_response",
+        "on_void_payment_response",
+        "on_manual_refund_response",
+        "on_retrieve_payment_response",
+        "on_retrieve_pending_payments_response",
+        "on_closeout_response",
+    }
+    assert ("on_void_payment_response", void) in listener.kinds
+    assert ("on_sale_response", sale) in listener.kinds
 
 
 async def test_questions_from_the_device_and_cancel(
