@@ -74,6 +74,28 @@ Timeout = Annotated[
     float, typer.Option("--timeout", help="Seconds to wait for pairing and for each answer.")
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead.")]
+ApiToken = Annotated[
+    str | None,
+    typer.Option(
+        "--api-token",
+        envvar="CLOVERPAY_API_TOKEN",
+        help="Merchant API token: a lost sale answer is then also looked up over REST "
+        "(prefer the environment variable: arguments are visible to other users).",
+        show_default=False,
+    ),
+]
+MerchantId = Annotated[
+    str | None,
+    typer.Option("--merchant-id", envvar="CLOVERPAY_MERCHANT_ID", help="For --api-token."),
+]
+ApiBaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--api-base-url",
+        envvar="CLOVERPAY_API_BASE_URL",
+        help="Clover REST base URL for --api-token (default: Clover's production server).",
+    ),
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +133,21 @@ def _listener(console: Console) -> Any:
     return Listener()
 
 
-def _run(target: _Target, call: Callable[[CloverConnector], Awaitable[Any]]) -> Any:
+@dataclass(frozen=True, slots=True)
+class _Rest:
+    token: str | None
+    merchant_id: str | None
+    base_url: str | None
+
+    def __repr__(self) -> str:  # the token stays out of reprs and tracebacks
+        return f"_Rest(merchant_id={self.merchant_id!r}, base_url={self.base_url!r})"
+
+
+def _run(
+    target: _Target,
+    call: Callable[[CloverConnector], Awaitable[Any]],
+    rest: _Rest | None = None,
+) -> Any:
     from cloverpay.remotepay import (
         CloverConnector,
         ConnectorConfig,
@@ -141,13 +177,28 @@ def _run(target: _Target, call: Callable[[CloverConnector], Awaitable[Any]]) -> 
     path = (target.token_file or DEFAULT_TOKEN_FILE).expanduser()
     store = KeyedFileTokenStore(path, target.url)
 
+    if rest is not None and rest.token and not rest.merchant_id:
+        err.print("[red]error:[/] --api-token needs --merchant-id")
+        raise typer.Exit(EXIT_ERROR)
+
     async def go() -> Any:
-        connector = CloverConnector(config, _listener(out), token_store=store)
+        from cloverpay.api import AsyncCloverClient
+        from cloverpay.remotepay import rest_payment_lookup
+
+        client = None
+        if rest is not None and rest.token:
+            client = AsyncCloverClient(
+                rest.token, merchant_id=rest.merchant_id, base_url=rest.base_url
+            )
+        lookup = rest_payment_lookup(client) if client is not None else None
+        connector = CloverConnector(config, _listener(out), token_store=store, rest_lookup=lookup)
         try:
             await connector.connect(timeout=target.timeout)
             return connector.merchant_info, await call(connector)
         finally:
             await connector.close()
+            if client is not None:
+                await client.aclose()
 
     try:
         return asyncio.run(go())
@@ -297,8 +348,14 @@ def build_terminal_app() -> typer.Typer:
         app_id: AppId = APP_ID,
         timeout: Timeout = 120.0,
         as_json: AsJson = False,
+        api_token: ApiToken = None,
+        merchant_id: MerchantId = None,
+        api_base_url: ApiBaseUrl = None,
     ) -> None:
-        """Take a payment; the customer taps, inserts or swipes on the device."""
+        """Take a payment; the customer taps, inserts or swipes on the device.
+
+        If the answer is lost (dropped connection, device restart) the sale is never
+        sent again: it is looked up on the device, then over REST with --api-token."""
         from cloverpay.remotepay import SaleRequest
 
         t = target(url, ca_file, pin, insecure_plain_ws, token_file, app_id, timeout, as_json)
@@ -310,7 +367,8 @@ def build_terminal_app() -> typer.Typer:
             auto_accept_payment_confirmations=True,
             auto_accept_signature=True,
         )
-        _finish(t, "Sale", _run(t, lambda c: c.sale(request)))
+        rest = _Rest(api_token, merchant_id, api_base_url)
+        _finish(t, "Sale", _run(t, lambda c: c.sale(request), rest))
 
     @app.command("refund")
     def refund(
