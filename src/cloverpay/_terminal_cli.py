@@ -13,6 +13,10 @@ plain ``ws://`` only with ``--insecure-plain-ws``. The first connection shows th
 pairing code (type it on the device); the auth token is then kept, per device URL, in
 ``~/.config/cloverpay/terminals.json`` (mode 0600; ``--token-file`` elsewhere).
 
+A sale whose answer is lost is never sent again: it is looked up on the device, then
+over REST with ``CLOVERPAY_API_TOKEN`` + ``--merchant-id`` (``--api-base-url`` for a
+sandbox).
+
 Exit codes: 0 success, 1 the device said no (declined, cancelled, failed), 2 usage or
 connection error, 3 outcome UNKNOWN (the answer was lost and the lookup proved nothing:
 check the payment before trying again).
