@@ -239,6 +239,8 @@ class CloverConnector(RecoveryCalls):
         try:
             event = await self._wait(fut, timeout, method=message.method, external_id=external_id)
         except OutcomeUnknownError as lost:
+            if self._tx is tx:  # a late result now goes to the listener, not this wait
+                self._tx = None
             return await self._lost(cls, info, lost)
         finally:
             if self._tx is tx:
