@@ -10,7 +10,8 @@ ws(s)://DEVICE:12345/remote_pay`` drives a Clover device (see :mod:`cloverpay._t
 ``cloverpay demo`` runs the same sandbox and walks through token, charge and refund
 against it over a real socket, then keeps serving. ``cloverpay db upgrade``,
 ``cloverpay serve`` and ``cloverpay reconcile`` run the payments service
-(:mod:`cloverpay.service.cli`; they need the ``service`` extra).
+(:mod:`cloverpay.service.cli`; they need the ``service`` extra). ``cloverpay up``
+runs the service with the built-in sandbox, seeded, on SQLite (:mod:`cloverpay.service.up`).
 
 The CLI needs the ``cli`` extra (``sandbox`` includes it); without typer, :func:`main`
 says which extra to install instead of failing with an ImportError.
@@ -109,6 +110,32 @@ def _build_app() -> Any:
             sys.stderr.write(_MISSING)
             raise typer.Exit(2) from None
         run_demo(host=host, port=port, seed=seed, serve=serve)
+
+    @cli.command("up")
+    def up_command(
+        host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port of the service and dashboard.")] = 8000,
+        sandbox_port: Annotated[int, typer.Option(help="Port of the Clover sandbox.")] = 8765,
+        data_dir: Annotated[str, typer.Option(help="Where the database lives.")] = ".cloverpay",
+        terminal: Annotated[
+            bool, typer.Option("--terminal/--no-terminal", help="Run the emulated terminal.")
+        ] = True,
+    ) -> None:
+        """Run the payments service with the built-in sandbox, seeded, on SQLite."""
+        try:
+            from pathlib import Path
+
+            from cloverpay.service.up import run_up
+        except ImportError:
+            sys.stderr.write(_MISSING.replace("sandbox]", "all]"))
+            raise typer.Exit(2) from None
+        run_up(
+            host=host,
+            port=port,
+            sandbox_port=sandbox_port,
+            data_dir=Path(data_dir),
+            terminal=terminal,
+        )
 
     from cloverpay._terminal_cli import build_terminal_app
     from cloverpay.service.cli import register as register_service

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 from types import ModuleType
 
 import pytest
@@ -36,7 +38,29 @@ def test_every_public_name_is_in_all() -> None:
         for name, value in vars(api).items()
         if not name.startswith("_") and not isinstance(value, ModuleType)
     }
-    assert public == set(api.__all__)
+    assert public | set(api._LAZY) == set(api.__all__)
+    assert set(api._LAZY) <= set(api.__all__)
+    assert set(dir(api)) >= set(api.__all__)
+
+
+def test_oauth_webhooks_and_encryption_load_on_first_access() -> None:
+    """``import cloverpay.api`` does not import them; the first access does."""
+    code = (
+        "import sys, cloverpay.api as api\n"
+        "lazy = {'cloverpay.api.' + m for m in set(api._LAZY.values())}\n"
+        "assert not lazy & set(sys.modules), sorted(lazy & set(sys.modules))\n"
+        "assert api.CloverOAuth.__module__ == 'cloverpay.api'\n"
+        "assert api.WebhookSignatureError.__module__ == 'cloverpay.api'\n"
+        "assert 'cloverpay.api._oauth_auth' in sys.modules\n"
+        "assert 'cloverpay.api._webhooks' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_unknown_attribute_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_name"):
+        api.no_such_name  # noqa: B018
+    assert not hasattr(api, "no_such_name")
 
 
 @pytest.mark.parametrize("module", FULLY_EXPORTED)

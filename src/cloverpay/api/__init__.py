@@ -7,18 +7,12 @@
 Everything public is re-exported here; the ``_name`` modules are private.
 """
 
-import contextlib
+import contextlib as _contextlib
+import importlib as _importlib
+import typing as _typing
 
 from cloverpay.api._client import CloverClient
 from cloverpay.api._client_async import AsyncCloverClient
-from cloverpay.api._encryption import (
-    TA_KEYS_URL,
-    MissingCryptographyError,
-    decrypt_pan,
-    encrypt_pan,
-    load_ta_keys,
-    ta_public_key_from_rsa,
-)
 from cloverpay.api._environments import (
     PRODUCTION_EU,
     PRODUCTION_LATAM,
@@ -71,33 +65,6 @@ from cloverpay.api._models_ecommerce import (
 )
 from cloverpay.api._models_hosted import CheckoutSession, Plan, Subscription, parse_recurring_time
 from cloverpay.api._models_platform import Device, Merchant, Payment, PlatformOrder, Reference
-from cloverpay.api._oauth import (
-    PKCE,
-    SANDBOX_API_BASE_URL,
-    SANDBOX_AUTHORIZE_BASE_URL,
-    MissingTokenError,
-    OAuthError,
-    OAuthToken,
-    authorize_url,
-    build_refresh_request,
-    build_token_request,
-    code_challenge,
-    parse_token_response,
-)
-from cloverpay.api._oauth_auth import CloverOAuth
-from cloverpay.api._oauth_client import (
-    AsyncOAuthClient,
-    AuthorizationCallback,
-    OAuthClient,
-    parse_authorize_callback,
-)
-from cloverpay.api._oauth_store import (
-    AsyncTokenStore,
-    FileTokenStore,
-    InMemoryTokenStore,
-    TokenCodec,
-    TokenStore,
-)
 from cloverpay.api._paging import AsyncPager, SyncPager
 from cloverpay.api._params import (
     TENDER_CASH,
@@ -135,29 +102,117 @@ from cloverpay.api._params import (
     alternate_tender,
 )
 from cloverpay.api._retry import RetryDecision, RetryPolicy
-from cloverpay.api._webhook_events import (
-    AppEvent,
-    AppEventType,
-    AppWebhook,
-    CheckoutEvent,
-    CheckoutStatus,
-    VerificationRequest,
-    build_app_webhook,
-    build_checkout_webhook,
-    parse_app_webhook,
-    parse_checkout_event,
-)
-from cloverpay.api._webhooks import (
-    APP_AUTH_HEADER,
-    CHECKOUT_SIGNATURE_HEADER,
-    SignatureFailure,
-    WebhookError,
-    WebhookPayloadError,
-    WebhookSignatureError,
-    sign_checkout_webhook,
-    verify_app_webhook,
-    verify_checkout_signature,
-)
+
+if _typing.TYPE_CHECKING:
+    from cloverpay.api._encryption import (
+        TA_KEYS_URL,
+        MissingCryptographyError,
+        decrypt_pan,
+        encrypt_pan,
+        load_ta_keys,
+        ta_public_key_from_rsa,
+    )
+    from cloverpay.api._oauth import (
+        PKCE,
+        SANDBOX_API_BASE_URL,
+        SANDBOX_AUTHORIZE_BASE_URL,
+        MissingTokenError,
+        OAuthError,
+        OAuthToken,
+        authorize_url,
+        build_refresh_request,
+        build_token_request,
+        code_challenge,
+        parse_token_response,
+    )
+    from cloverpay.api._oauth_auth import CloverOAuth
+    from cloverpay.api._oauth_client import (
+        AsyncOAuthClient,
+        AuthorizationCallback,
+        OAuthClient,
+        parse_authorize_callback,
+    )
+    from cloverpay.api._oauth_store import (
+        AsyncTokenStore,
+        FileTokenStore,
+        InMemoryTokenStore,
+        TokenCodec,
+        TokenStore,
+    )
+    from cloverpay.api._webhook_events import (
+        AppEvent,
+        AppEventType,
+        AppWebhook,
+        CheckoutEvent,
+        CheckoutStatus,
+        VerificationRequest,
+        build_app_webhook,
+        build_checkout_webhook,
+        parse_app_webhook,
+        parse_checkout_event,
+    )
+    from cloverpay.api._webhooks import (
+        APP_AUTH_HEADER,
+        CHECKOUT_SIGNATURE_HEADER,
+        SignatureFailure,
+        WebhookError,
+        WebhookPayloadError,
+        WebhookSignatureError,
+        sign_checkout_webhook,
+        verify_app_webhook,
+        verify_checkout_signature,
+    )
+
+#: Names loaded on first access (PEP 562): OAuth, webhooks and card encryption are
+#: not needed to make calls, and keep ``import cloverpay.api`` lighter without them.
+_LAZY: dict[str, str] = {
+    "APP_AUTH_HEADER": "_webhooks",
+    "AppEvent": "_webhook_events",
+    "AppEventType": "_webhook_events",
+    "AppWebhook": "_webhook_events",
+    "AsyncOAuthClient": "_oauth_client",
+    "AsyncTokenStore": "_oauth_store",
+    "AuthorizationCallback": "_oauth_client",
+    "CHECKOUT_SIGNATURE_HEADER": "_webhooks",
+    "CheckoutEvent": "_webhook_events",
+    "CheckoutStatus": "_webhook_events",
+    "CloverOAuth": "_oauth_auth",
+    "FileTokenStore": "_oauth_store",
+    "InMemoryTokenStore": "_oauth_store",
+    "MissingCryptographyError": "_encryption",
+    "MissingTokenError": "_oauth",
+    "OAuthClient": "_oauth_client",
+    "OAuthError": "_oauth",
+    "OAuthToken": "_oauth",
+    "PKCE": "_oauth",
+    "SANDBOX_API_BASE_URL": "_oauth",
+    "SANDBOX_AUTHORIZE_BASE_URL": "_oauth",
+    "SignatureFailure": "_webhooks",
+    "TA_KEYS_URL": "_encryption",
+    "TokenCodec": "_oauth_store",
+    "TokenStore": "_oauth_store",
+    "VerificationRequest": "_webhook_events",
+    "WebhookError": "_webhooks",
+    "WebhookPayloadError": "_webhooks",
+    "WebhookSignatureError": "_webhooks",
+    "authorize_url": "_oauth",
+    "build_app_webhook": "_webhook_events",
+    "build_checkout_webhook": "_webhook_events",
+    "build_refresh_request": "_oauth",
+    "build_token_request": "_oauth",
+    "code_challenge": "_oauth",
+    "decrypt_pan": "_encryption",
+    "encrypt_pan": "_encryption",
+    "load_ta_keys": "_encryption",
+    "parse_app_webhook": "_webhook_events",
+    "parse_authorize_callback": "_oauth_client",
+    "parse_checkout_event": "_webhook_events",
+    "parse_token_response": "_oauth",
+    "sign_checkout_webhook": "_webhooks",
+    "ta_public_key_from_rsa": "_encryption",
+    "verify_app_webhook": "_webhooks",
+    "verify_checkout_signature": "_webhooks",
+}
 
 __all__ = [
     "APP_AUTH_HEADER",
@@ -304,10 +359,31 @@ __all__ = [
     "verify_checkout_signature",
 ]
 
+
 # Exceptions, models and helpers report this package as their home.
+def _rehome(obj: object) -> None:
+    if getattr(obj, "__module__", "").startswith("cloverpay.api._"):
+        with _contextlib.suppress(AttributeError, TypeError):
+            obj.__module__ = "cloverpay.api"
+
+
 for _name in __all__:
-    _obj = globals()[_name]
-    if getattr(_obj, "__module__", "").startswith("cloverpay.api._"):
-        with contextlib.suppress(AttributeError, TypeError):
-            _obj.__module__ = "cloverpay.api"
-del _name, _obj, contextlib
+    if _name not in _LAZY:
+        _rehome(globals()[_name])
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    obj = getattr(_importlib.import_module(f"{__name__}.{module}"), name)
+    _rehome(obj)
+    globals()[name] = obj
+    return obj
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+del _name

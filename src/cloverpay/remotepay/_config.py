@@ -55,13 +55,13 @@ class ConnectorConfig:
     ready device resets it."""
     reconnect_max_delay: float = 30.0
     remote_source_sdk: str | None = None
+    cloud: CloudSettings | None = None
+    """Cloud Pay Display: ``url`` is then Clover's server (``https://www.clover.com/``)."""
     recovery_timeout: float | None = 30.0
     """After a transaction's answer is lost (connection drop, timeout), how long the
     connector spends finding out what happened: reconnecting, ``RETRIEVE_PAYMENT`` by
     externalPaymentId, then the REST lookup if one was given. None: raise
     :class:`OutcomeUnknownError` at once. Nothing is ever re-sent."""
-    cloud: CloudSettings | None = None
-    """Cloud Pay Display: ``url`` is then Clover's server (``https://www.clover.com/``)."""
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)

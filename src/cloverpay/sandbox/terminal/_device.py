@@ -76,9 +76,14 @@ class TerminalSettings:
 
 @dataclass
 class ScriptQueue:
-    """Scripts queued for the next transactions (a ``state.domain``)."""
+    """Scripts queued for the next transactions of each device (a ``state.domain``, so
+    ``/_sandbox/reset`` empties it; keyed by device id, so the terminals of one merchant
+    never take each other's scripts)."""
 
-    scripts: deque[CustomerScript] = field(default_factory=deque)
+    by_device: dict[str, deque[CustomerScript]] = field(default_factory=dict)
+
+    def for_device(self, device_id: str) -> deque[CustomerScript]:
+        return self.by_device.setdefault(device_id, deque())
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,17 +106,8 @@ class InFlight:
 class Terminal:
     """See the module docstring."""
 
-    def __init__(
-        self,
-        state: SandboxState,
-        settings: TerminalSettings | None = None,
-        *,
-        script_queue: ScriptQueue | None = None,
-    ) -> None:
-        """``script_queue``: this terminal's own queue of customer scripts (several
-        terminals on one state, :class:`TerminalFarm`); default: the state's queue."""
+    def __init__(self, state: SandboxState, settings: TerminalSettings | None = None) -> None:
         self.state = state
-        self._own_scripts = script_queue
         self.settings = settings or TerminalSettings()
         self.books = Books(state, self.settings.device_id)
         self._lock = threading.RLock()
@@ -161,9 +157,7 @@ class Terminal:
     @property
     def _scripts(self) -> deque[CustomerScript]:
         """The queue lives in the sandbox state, so ``/_sandbox/reset`` empties it."""
-        if self._own_scripts is not None:
-            return self._own_scripts.scripts
-        return self.state.domain(ScriptQueue).scripts
+        return self.state.domain(ScriptQueue).for_device(self.settings.device_id)
 
     def push_script(self, script: CustomerScript, count: int = 1) -> int:
         """Queue ``script`` for the next ``count`` transactions; returns queue length."""

@@ -26,7 +26,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from .._state import SandboxState
-from ._device import ScriptQueue, Terminal, TerminalSettings
+from ._device import Terminal, TerminalSettings
 from ._session import Session
 
 __all__ = ["TerminalFarm"]
@@ -63,7 +63,6 @@ class TerminalFarm:
                     serial=f"C0FARM{n:06d}",
                     name=f"{base.name} #{n}",
                 ),
-                script_queue=ScriptQueue(),
             )
             for n in range(devices)
         ]

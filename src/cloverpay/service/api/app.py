@@ -9,6 +9,7 @@ from cloverpay.service.api.idempotency import IdempotencyMiddleware
 from cloverpay.service.api.routes import audit, customers, invoices, payments
 from cloverpay.service.core.config import Settings, get_settings
 from cloverpay.service.services.context import ServiceContext
+from cloverpay.service.web import install_web
 
 __all__ = ["create_app"]
 
@@ -34,6 +35,7 @@ def create_app(
     for module in (customers, invoices, payments, audit):
         app.include_router(module.router)
     app.add_middleware(IdempotencyMiddleware, ctx=ctx)
+    install_web(app)  # pay pages and the staff dashboard (cloverpay.service.web)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
