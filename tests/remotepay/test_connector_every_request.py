@@ -30,6 +30,8 @@ from cloverpay.remotepay import (
 from cloverpay.remotepay.protocol import (
     ConfirmPaymentMessage,
     KeyPress,
+    PrintPayment,
+    PrintPaymentDecline,
     UiStateMessage,
     VerifySignature,
     VoidReason,
@@ -277,3 +279,40 @@ async def test_device_calls_and_screens(
     vaulted = await c.vault_card()
     assert vaulted.success
     assert status.state == "IDLE"
+
+
+class Receipts(CloverConnectorListener):
+    def __init__(self) -> None:
+        self.printed: list[tuple[str, str | None]] = []
+
+    def on_print_payment_receipt(self, message: PrintPayment) -> None:
+        self.printed.append(("payment", message.payment.id if message.payment else None))
+
+    def on_print_payment_decline_receipt(self, message: PrintPaymentDecline) -> None:
+        self.printed.append(("decline", message.reason))
+
+
+async def test_receipts_to_print_reach_their_callbacks(sandbox: Sandbox) -> None:
+    """With Clover's printing disabled the device hands the receipts to the POS."""
+    terminal = terminal_for(sandbox.state)
+    listener = Receipts()
+    async with TerminalServer(sandbox) as server:
+        config = ConnectorConfig(
+            url=server.url,
+            remote_application_id=RAID,
+            allow_plain_ws=True,
+            heartbeat_interval=None,
+            request_timeout=20,
+        )
+        async with CloverConnector(config, listener) as c:
+            paid = await c.sale(
+                SaleRequest(amount=800, external_id="every-rcpt-1", disable_printing=True)
+            )
+            terminal.push_script(CustomerScript(outcome="decline"))
+            declined = await c.sale(
+                SaleRequest(amount=900, external_id="every-rcpt-2", disable_printing=True)
+            )
+            await c.retrieve_device_status()  # a round trip: every frame before it was seen
+    assert paid.payment is not None
+    assert declined.result is ResponseCode.CANCEL
+    assert listener.printed == [("payment", paid.payment.id), ("decline", "Declined")]

@@ -36,9 +36,17 @@ from ._responses import (
     VoidPaymentResponse,
 )
 from .protocol import (
+    ActivityMessageFromActivity,
     ConfirmPaymentMessage,
     DiscoveryResponse,
     Message,
+    Method,
+    PrintCredit,
+    PrintCreditDecline,
+    PrintPayment,
+    PrintPaymentDecline,
+    PrintPaymentMerchantCopy,
+    RefundPrintPayment,
     UiStateMessage,
     UntypedMessage,
     VerifySignature,
@@ -137,7 +145,30 @@ class CloverConnectorListener:
     def on_print_job_status_response(self, response: PrintJobStatusResponse) -> None: ...
 
     def on_message(self, message: Message | UntypedMessage) -> None:
-        """Any other device message (print requests, activity messages, ...)."""
+        """Any other device message. By default the receipts to print (sent when the POS
+        disabled Clover's printing), activity messages, customer data and invalid
+        state transitions go on to their own callbacks below."""
+        name = _BY_METHOD.get(message.method)
+        if name is not None:
+            getattr(self, name)(message)
+
+    def on_print_payment_receipt(self, message: PrintPayment) -> None: ...
+
+    def on_print_payment_decline_receipt(self, message: PrintPaymentDecline) -> None: ...
+
+    def on_print_payment_merchant_copy_receipt(self, message: PrintPaymentMerchantCopy) -> None: ...
+
+    def on_print_manual_refund_receipt(self, message: PrintCredit) -> None: ...
+
+    def on_print_manual_refund_decline_receipt(self, message: PrintCreditDecline) -> None: ...
+
+    def on_print_refund_payment_receipt(self, message: RefundPrintPayment) -> None: ...
+
+    def on_message_from_activity(self, message: ActivityMessageFromActivity) -> None: ...
+
+    def on_customer_provided_data(self, message: Message | UntypedMessage) -> None: ...
+
+    def on_invalid_state_transition(self, message: Message | UntypedMessage) -> None: ...
 
 
 _BY_KIND: dict[type[Response], str] = {
@@ -160,4 +191,16 @@ _BY_KIND: dict[type[Response], str] = {
     CustomActivityResponse: "on_custom_activity_response",
     RetrievePrintersResponse: "on_retrieve_printers_response",
     PrintJobStatusResponse: "on_print_job_status_response",
+}
+
+_BY_METHOD: dict[Method, str] = {
+    Method.PRINT_PAYMENT: "on_print_payment_receipt",
+    Method.PRINT_PAYMENT_DECLINE: "on_print_payment_decline_receipt",
+    Method.PRINT_PAYMENT_MERCHANT_COPY: "on_print_payment_merchant_copy_receipt",
+    Method.PRINT_CREDIT: "on_print_manual_refund_receipt",
+    Method.PRINT_CREDIT_DECLINE: "on_print_manual_refund_decline_receipt",
+    Method.REFUND_PRINT_PAYMENT: "on_print_refund_payment_receipt",
+    Method.ACTIVITY_MESSAGE_FROM_ACTIVITY: "on_message_from_activity",
+    Method.CUSTOMER_PROVIDED_DATA_MESSAGE: "on_customer_provided_data",
+    Method.INVALID_STATE_TRANSITION: "on_invalid_state_transition",
 }
