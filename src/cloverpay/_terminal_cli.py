@@ -24,7 +24,6 @@ check the payment before trying again).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import secrets
@@ -35,12 +34,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
 
 if TYPE_CHECKING:  # imported when a command runs: `cloverpay --help` stays quick
+    from rich.console import Console
+
     from cloverpay.remotepay import CloverConnector, DeviceErrorEvent, Response
     from cloverpay.remotepay.protocol import DiscoveryResponse
 
@@ -102,6 +99,12 @@ ApiBaseUrl = Annotated[
 ]
 
 
+def _console(*, stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, soft_wrap=False)
+
+
 @dataclass(frozen=True, slots=True)
 class _Target:
     url: str
@@ -115,6 +118,9 @@ class _Target:
 
 
 def _listener(console: Console) -> Any:
+    from rich.panel import Panel
+    from rich.text import Text
+
     from cloverpay.remotepay import CloverConnectorListener
 
     class Listener(CloverConnectorListener):
@@ -152,6 +158,8 @@ def _run(
     call: Callable[[CloverConnector], Awaitable[Any]],
     rest: _Rest | None = None,
 ) -> Any:
+    import asyncio
+
     from cloverpay.remotepay import (
         CloverConnector,
         ConnectorConfig,
@@ -160,8 +168,8 @@ def _run(
         OutcomeUnknownError,
     )
 
-    err = Console(stderr=True)
-    out = Console(stderr=target.as_json, soft_wrap=False)
+    err = _console(stderr=True)
+    out = _console(stderr=target.as_json)
     try:
         config = ConnectorConfig(
             url=target.url,
@@ -228,6 +236,8 @@ def _show(target: _Target, console: Console, title: str, rows: dict[str, Any]) -
     if target.as_json:
         sys.stdout.write(json.dumps(rows) + "\n")
         return
+    from rich.table import Table
+
     table = Table(title=title, show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
@@ -266,7 +276,7 @@ def _response_rows(response: Response) -> dict[str, Any]:
 
 def _finish(target: _Target, title: str, result: tuple[Any, Response]) -> None:
     _, response = result
-    _show(target, Console(soft_wrap=False), title, _response_rows(response))
+    _show(target, _console(), title, _response_rows(response))
     if not response.success:
         raise typer.Exit(EXIT_DECLINED)
 
@@ -309,7 +319,7 @@ def build_terminal_app() -> typer.Typer:
             return None
 
         info, _ = _run(t, nothing)
-        _show(t, Console(soft_wrap=False), "Paired", _device_rows(info, t))
+        _show(t, _console(), "Paired", _device_rows(info, t))
 
     @app.command("status")
     def status(
@@ -331,7 +341,7 @@ def build_terminal_app() -> typer.Typer:
             "substate": answer.substate,
             "data": json.dumps(answer.data) if answer.data else None,
         }
-        _show(t, Console(soft_wrap=False), "Device status", rows)
+        _show(t, _console(), "Device status", rows)
         if not answer.success:
             raise typer.Exit(EXIT_DECLINED)
 
@@ -435,7 +445,7 @@ def build_terminal_app() -> typer.Typer:
         t = target(url, ca_file, pin, insecure_plain_ws, token_file, app_id, timeout, as_json)
         _, answer = _run(t, lambda c: c.retrieve_payment(external_id))
         rows = _response_rows(answer) | {"query_status": answer.query_status}
-        _show(t, Console(soft_wrap=False), "Payment lookup", rows)
+        _show(t, _console(), "Payment lookup", rows)
         if answer.query_status != "FOUND":
             raise typer.Exit(EXIT_DECLINED)
 
@@ -459,7 +469,7 @@ def build_terminal_app() -> typer.Typer:
             return await c.retrieve_device_status()  # a round trip: the message was handled
 
         _run(t, show)
-        _show(t, Console(soft_wrap=False), "Message", {"shown": text})
+        _show(t, _console(), "Message", {"shown": text})
 
     return app
 
