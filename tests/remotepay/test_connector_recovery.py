@@ -218,3 +218,34 @@ async def test_a_result_arriving_during_recovery_reaches_the_listener(
     ]
     assert tx_starts(server) == 1
     assert len(payments(server, "rec-late-1")) == 1
+
+
+async def test_an_unknown_attempt_blocks_its_id_until_resolved(
+    server: SandboxServer, rest: AsyncCloverClient
+) -> None:
+    """RELIABILITY rule 2: a new sale reusing an externalPaymentId whose outcome is
+    UNKNOWN is refused locally (nothing sent) until a lookup resolves it."""
+    assert server.terminal_url is not None
+    terminal(server).push_script(CustomerScript(outcome="never_act"))
+    config = cfg(server.terminal_url, recovery_timeout=0.6)
+    async with CloverConnector(config, rest_lookup=rest_payment_lookup(rest)) as c:
+        with pytest.raises(OutcomeUnknownError):
+            await c.sale(SaleRequest(amount=300, external_id="rec-block-1"), timeout=0.3)
+        assert c.unknown_external_ids == {"rec-block-1"}
+        refused = await c.sale(SaleRequest(amount=300, external_id="rec-block-1"))
+        other = await c.sale(SaleRequest(amount=300, external_id="rec-block-2"))
+        assert (refused.success, refused.result, refused.reason) == (
+            False,
+            ResponseCode.FAIL,
+            "Outcome Unknown",
+        )
+        await c.reset_device()  # the customer never came: the device drops the sale
+        resolved = await c.resolve_payment("rec-block-1")
+        retry = await c.sale(SaleRequest(amount=300, external_id="rec-block-1"))
+    # the device was still in the first sale: another id is refused as busy, not sent
+    assert (other.result, other.reason) == (ResponseCode.ERROR, "Device Busy")
+    assert resolved.outcome is PaymentOutcome.NOT_PAID
+    assert c.unknown_external_ids == set()
+    assert retry.success
+    assert tx_starts(server) == 2  # the first and the retry; never the refused one
+    assert len(payments(server, "rec-block-1")) == 1

@@ -186,6 +186,15 @@ class CloverConnector(RecoveryCalls):
         problem = request.check(call, kind)
         if problem:
             return self._local(cls, ResponseCode.FAIL, *problem)
+        external_id = request.external_id.strip()
+        if external_id in self.unknown_external_ids:  # RELIABILITY rule 2
+            return self._local(
+                cls,
+                ResponseCode.FAIL,
+                "Outcome Unknown",
+                f"In {call}: {kind} - the outcome of an earlier attempt with externalPaymentId "
+                f"{external_id} is unknown: resolve it (resolve_payment) before trying again.",
+            )
         if not self.is_ready:
             return self._not_ready(cls, call, kind)
         unsupported = self._unsupported(info, request, call, kind)

@@ -100,6 +100,9 @@ class ConnectorSession:
         Clover's REST API when the device no longer knows the payment."""
         self.config = config
         self.rest_lookup = rest_lookup
+        #: externalPaymentIds whose outcome is UNKNOWN (see ``resolve_payment``): a new
+        #: transaction with one of them is refused until it is resolved
+        self.unknown_external_ids: set[str] = set()
         self.listener = listener or CloverConnectorListener()
         self.token_store: TokenStore = token_store or MemoryTokenStore()
         self.merchant_info: DiscoveryResponse | None = None
