@@ -31,16 +31,18 @@ class Sandbox:
             timeout=10,
         )
 
-    def cli(self, *args: str, trust: bool = True) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, trust: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         cmd = [sys.executable, "-m", "cloverpay", "terminal", *args]
         if trust:
             cmd += ["--url", self.url, "--ca-file", self.ca_file]
         cmd += ["--token-file", str(self.token_file), "--timeout", "20"]
-        env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+        environ = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=environ)
 
-    def cli_json(self, *args: str) -> tuple[int, dict[str, Any]]:
-        r = self.cli(*args, "--json")
+    def cli_json(self, *args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+        r = self.cli(*args, "--json", env=env)
         assert r.stdout.strip(), r.stderr
         return r.returncode, json.loads(r.stdout.strip().splitlines()[-1])
 
@@ -150,3 +152,34 @@ def test_plain_ws_and_bad_trust_are_refused(sandbox: Sandbox, tmp_path: Path) ->
     r = sandbox.cli("status", "--url", sandbox.url, "--pin", wrong_pin, trust=False)
     assert r.returncode == 2
     assert "could not reach" in r.stderr
+
+
+def test_a_sale_lost_in_a_reboot_is_looked_up_never_resent(sandbox: Sandbox) -> None:
+    """The device restarts after charging and forgets the sale: without REST access the
+    CLI reports UNKNOWN (exit 3); with it, the payment is found (exit 0). One payment."""
+    http = sandbox.http
+    http.post("/_sandbox/terminal/settings", json={"retrieve_scope": "boot"}).raise_for_status()
+    reboot = {"outcome": "reboot_mid_sale", "stage": "after_auth"}
+    try:
+        http.post("/_sandbox/terminal/script", json=reboot).raise_for_status()
+        code, unknown = sandbox.cli_json("sale", "--amount", "4100", "--external-id", "cli-boot-1")
+        assert code == 3, unknown
+        assert unknown["result"] == "UNKNOWN"
+        assert "no REST lookup" in unknown["reason"]
+
+        http.post("/_sandbox/terminal/script", json=reboot).raise_for_status()
+        rest = {
+            "CLOVERPAY_API_TOKEN": sandbox.info["access_token"],
+            "CLOVERPAY_MERCHANT_ID": sandbox.info["merchant_id"],
+            "CLOVERPAY_API_BASE_URL": sandbox.info["base_url"],
+        }
+        code, found = sandbox.cli_json(
+            "sale", "--amount", "4200", "--external-id", "cli-boot-2", env=rest
+        )
+        assert code == 0, found
+        assert found["recovered"].startswith("PAID via rest")
+        assert sandbox.info["access_token"] not in json.dumps(found)
+    finally:
+        http.post("/_sandbox/terminal/settings", json={"retrieve_scope": "all"})
+    assert len(sandbox.payments("cli-boot-1")) == 1  # charged: unknown, never failed
+    assert [p["id"] for p in sandbox.payments("cli-boot-2")] == [found["payment_id"]]

@@ -13,6 +13,10 @@ plain ``ws://`` only with ``--insecure-plain-ws``. The first connection shows th
 pairing code (type it on the device); the auth token is then kept, per device URL, in
 ``~/.config/cloverpay/terminals.json`` (mode 0600; ``--token-file`` elsewhere).
 
+A sale whose answer is lost is never sent again: it is looked up on the device, then
+over REST with ``CLOVERPAY_API_TOKEN`` + ``--merchant-id`` (``--api-base-url`` for a
+sandbox).
+
 Exit codes: 0 success, 1 the device said no (declined, cancelled, failed), 2 usage or
 connection error, 3 outcome UNKNOWN (the answer was lost and the lookup proved nothing:
 check the payment before trying again).
@@ -20,7 +24,6 @@ check the payment before trying again).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import secrets
@@ -31,12 +34,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
 
 if TYPE_CHECKING:  # imported when a command runs: `cloverpay --help` stays quick
+    from rich.console import Console
+
     from cloverpay.remotepay import CloverConnector, DeviceErrorEvent, Response
     from cloverpay.remotepay.protocol import DiscoveryResponse
 
@@ -74,6 +75,34 @@ Timeout = Annotated[
     float, typer.Option("--timeout", help="Seconds to wait for pairing and for each answer.")
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead.")]
+ApiToken = Annotated[
+    str | None,
+    typer.Option(
+        "--api-token",
+        envvar="CLOVERPAY_API_TOKEN",
+        help="Merchant API token: a lost sale answer is then also looked up over REST "
+        "(prefer the environment variable: arguments are visible to other users).",
+        show_default=False,
+    ),
+]
+MerchantId = Annotated[
+    str | None,
+    typer.Option("--merchant-id", envvar="CLOVERPAY_MERCHANT_ID", help="For --api-token."),
+]
+ApiBaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--api-base-url",
+        envvar="CLOVERPAY_API_BASE_URL",
+        help="Clover REST base URL for --api-token (default: Clover's production server).",
+    ),
+]
+
+
+def _console(*, stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, soft_wrap=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +118,9 @@ class _Target:
 
 
 def _listener(console: Console) -> Any:
+    from rich.panel import Panel
+    from rich.text import Text
+
     from cloverpay.remotepay import CloverConnectorListener
 
     class Listener(CloverConnectorListener):
@@ -111,7 +143,23 @@ def _listener(console: Console) -> Any:
     return Listener()
 
 
-def _run(target: _Target, call: Callable[[CloverConnector], Awaitable[Any]]) -> Any:
+@dataclass(frozen=True, slots=True)
+class _Rest:
+    token: str | None
+    merchant_id: str | None
+    base_url: str | None
+
+    def __repr__(self) -> str:  # the token stays out of reprs and tracebacks
+        return f"_Rest(merchant_id={self.merchant_id!r}, base_url={self.base_url!r})"
+
+
+def _run(
+    target: _Target,
+    call: Callable[[CloverConnector], Awaitable[Any]],
+    rest: _Rest | None = None,
+) -> Any:
+    import asyncio
+
     from cloverpay.remotepay import (
         CloverConnector,
         ConnectorConfig,
@@ -120,8 +168,8 @@ def _run(target: _Target, call: Callable[[CloverConnector], Awaitable[Any]]) -> 
         OutcomeUnknownError,
     )
 
-    err = Console(stderr=True)
-    out = Console(stderr=target.as_json, soft_wrap=False)
+    err = _console(stderr=True)
+    out = _console(stderr=target.as_json)
     try:
         config = ConnectorConfig(
             url=target.url,
@@ -141,13 +189,28 @@ def _run(target: _Target, call: Callable[[CloverConnector], Awaitable[Any]]) -> 
     path = (target.token_file or DEFAULT_TOKEN_FILE).expanduser()
     store = KeyedFileTokenStore(path, target.url)
 
+    if rest is not None and rest.token and not rest.merchant_id:
+        err.print("[red]error:[/] --api-token needs --merchant-id")
+        raise typer.Exit(EXIT_ERROR)
+
     async def go() -> Any:
-        connector = CloverConnector(config, _listener(out), token_store=store)
+        from cloverpay.api import AsyncCloverClient
+        from cloverpay.remotepay import rest_payment_lookup
+
+        client = None
+        if rest is not None and rest.token:
+            client = AsyncCloverClient(
+                rest.token, merchant_id=rest.merchant_id, base_url=rest.base_url
+            )
+        lookup = rest_payment_lookup(client) if client is not None else None
+        connector = CloverConnector(config, _listener(out), token_store=store, rest_lookup=lookup)
         try:
             await connector.connect(timeout=target.timeout)
             return connector.merchant_info, await call(connector)
         finally:
             await connector.close()
+            if client is not None:
+                await client.aclose()
 
     try:
         return asyncio.run(go())
@@ -173,6 +236,8 @@ def _show(target: _Target, console: Console, title: str, rows: dict[str, Any]) -
     if target.as_json:
         sys.stdout.write(json.dumps(rows) + "\n")
         return
+    from rich.table import Table
+
     table = Table(title=title, show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
@@ -211,7 +276,7 @@ def _response_rows(response: Response) -> dict[str, Any]:
 
 def _finish(target: _Target, title: str, result: tuple[Any, Response]) -> None:
     _, response = result
-    _show(target, Console(soft_wrap=False), title, _response_rows(response))
+    _show(target, _console(), title, _response_rows(response))
     if not response.success:
         raise typer.Exit(EXIT_DECLINED)
 
@@ -254,7 +319,7 @@ def build_terminal_app() -> typer.Typer:
             return None
 
         info, _ = _run(t, nothing)
-        _show(t, Console(soft_wrap=False), "Paired", _device_rows(info, t))
+        _show(t, _console(), "Paired", _device_rows(info, t))
 
     @app.command("status")
     def status(
@@ -276,7 +341,7 @@ def build_terminal_app() -> typer.Typer:
             "substate": answer.substate,
             "data": json.dumps(answer.data) if answer.data else None,
         }
-        _show(t, Console(soft_wrap=False), "Device status", rows)
+        _show(t, _console(), "Device status", rows)
         if not answer.success:
             raise typer.Exit(EXIT_DECLINED)
 
@@ -297,8 +362,14 @@ def build_terminal_app() -> typer.Typer:
         app_id: AppId = APP_ID,
         timeout: Timeout = 120.0,
         as_json: AsJson = False,
+        api_token: ApiToken = None,
+        merchant_id: MerchantId = None,
+        api_base_url: ApiBaseUrl = None,
     ) -> None:
-        """Take a payment; the customer taps, inserts or swipes on the device."""
+        """Take a payment; the customer taps, inserts or swipes on the device.
+
+        If the answer is lost (dropped connection, device restart) the sale is never
+        sent again: it is looked up on the device, then over REST with --api-token."""
         from cloverpay.remotepay import SaleRequest
 
         t = target(url, ca_file, pin, insecure_plain_ws, token_file, app_id, timeout, as_json)
@@ -310,7 +381,8 @@ def build_terminal_app() -> typer.Typer:
             auto_accept_payment_confirmations=True,
             auto_accept_signature=True,
         )
-        _finish(t, "Sale", _run(t, lambda c: c.sale(request)))
+        rest = _Rest(api_token, merchant_id, api_base_url)
+        _finish(t, "Sale", _run(t, lambda c: c.sale(request), rest))
 
     @app.command("refund")
     def refund(
@@ -373,7 +445,7 @@ def build_terminal_app() -> typer.Typer:
         t = target(url, ca_file, pin, insecure_plain_ws, token_file, app_id, timeout, as_json)
         _, answer = _run(t, lambda c: c.retrieve_payment(external_id))
         rows = _response_rows(answer) | {"query_status": answer.query_status}
-        _show(t, Console(soft_wrap=False), "Payment lookup", rows)
+        _show(t, _console(), "Payment lookup", rows)
         if answer.query_status != "FOUND":
             raise typer.Exit(EXIT_DECLINED)
 
@@ -397,7 +469,7 @@ def build_terminal_app() -> typer.Typer:
             return await c.retrieve_device_status()  # a round trip: the message was handled
 
         _run(t, show)
-        _show(t, Console(soft_wrap=False), "Message", {"shown": text})
+        _show(t, _console(), "Message", {"shown": text})
 
     return app
 

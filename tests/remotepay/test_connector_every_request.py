@@ -30,6 +30,8 @@ from cloverpay.remotepay import (
 from cloverpay.remotepay.protocol import (
     ConfirmPaymentMessage,
     KeyPress,
+    PrintPayment,
+    PrintPaymentDecline,
     UiStateMessage,
     VerifySignature,
     VoidReason,
@@ -65,6 +67,7 @@ class Answering(CloverConnectorListener):
         self.screens: list[str] = []
         self.card_screen = asyncio.Event()
         self.responses: list[Response] = []
+        self.kinds: list[tuple[str, Response]] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     def _later(self, coro: Any) -> None:
@@ -100,6 +103,19 @@ class Answering(CloverConnectorListener):
 
     def on_response(self, response: Response) -> None:
         self.responses.append(response)
+        super().on_response(response)  # on to on_sale_response, on_void_payment_response …
+
+
+def _recorder(name: str) -> Any:
+    def record(self: Answering, response: Response) -> None:
+        self.kinds.append((name, response))
+
+    return record
+
+
+for _name in dir(CloverConnectorListener):  # every per-kind response callback records
+    if _name.endswith("_response") and _name.startswith("on_") and _name != "on_response":
+        setattr(Answering, _name, _recorder(_name))
 
 
 @pytest.fixture(params=["ws", "wss"])
@@ -190,9 +206,26 @@ async def test_payments_and_their_maintenance(
     closeout = await c.closeout()
     assert closeout.success
     assert "START" in listener.screens
-    # every awaited response also reached the listener
+    # every awaited response also reached the listener, and its per-kind callback
     for response in (sale, auth, tip, pre, inc, cap, partial, full, void, credit, closeout):
         assert response in listener.responses
+    kinds = {name for name, _ in listener.kinds}
+    assert kinds == {
+        "on_sale_response",
+        "on_auth_response",
+        "on_tip_adjust_auth_response",
+        "on_pre_auth_response",
+        "on_increment_pre_auth_response",
+        "on_capture_pre_auth_response",
+        "on_refund_payment_response",
+        "on_void_payment_response",
+        "on_manual_refund_response",
+        "on_retrieve_payment_response",
+        "on_retrieve_pending_payments_response",
+        "on_closeout_response",
+    }
+    assert ("on_void_payment_response", void) in listener.kinds
+    assert ("on_sale_response", sale) in listener.kinds
 
 
 async def test_questions_from_the_device_and_cancel(
@@ -246,3 +279,40 @@ async def test_device_calls_and_screens(
     vaulted = await c.vault_card()
     assert vaulted.success
     assert status.state == "IDLE"
+
+
+class Receipts(CloverConnectorListener):
+    def __init__(self) -> None:
+        self.printed: list[tuple[str, str | None]] = []
+
+    def on_print_payment_receipt(self, message: PrintPayment) -> None:
+        self.printed.append(("payment", message.payment.id if message.payment else None))
+
+    def on_print_payment_decline_receipt(self, message: PrintPaymentDecline) -> None:
+        self.printed.append(("decline", message.reason))
+
+
+async def test_receipts_to_print_reach_their_callbacks(sandbox: Sandbox) -> None:
+    """With Clover's printing disabled the device hands the receipts to the POS."""
+    terminal = terminal_for(sandbox.state)
+    listener = Receipts()
+    async with TerminalServer(sandbox) as server:
+        config = ConnectorConfig(
+            url=server.url,
+            remote_application_id=RAID,
+            allow_plain_ws=True,
+            heartbeat_interval=None,
+            request_timeout=20,
+        )
+        async with CloverConnector(config, listener) as c:
+            paid = await c.sale(
+                SaleRequest(amount=800, external_id="every-rcpt-1", disable_printing=True)
+            )
+            terminal.push_script(CustomerScript(outcome="decline"))
+            declined = await c.sale(
+                SaleRequest(amount=900, external_id="every-rcpt-2", disable_printing=True)
+            )
+            await c.retrieve_device_status()  # a round trip: every frame before it was seen
+    assert paid.payment is not None
+    assert declined.result is ResponseCode.CANCEL
+    assert listener.printed == [("payment", paid.payment.id), ("decline", "Declined")]

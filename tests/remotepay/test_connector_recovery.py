@@ -14,10 +14,12 @@ from cloverpay.api import AsyncCloverClient
 from cloverpay.remotepay import (
     CloverConnector,
     ConnectorConfig,
+    DeviceErrorEvent,
     OutcomeUnknownError,
     PaymentOutcome,
     ResponseCode,
     SaleRequest,
+    SaleResponse,
     rest_payment_lookup,
 )
 from cloverpay.sandbox import Sandbox, SandboxServer
@@ -185,3 +187,65 @@ async def test_a_sale_still_in_progress_stays_unknown(server: SandboxServer) -> 
         await c.reset_device()
     assert tx_starts(server) == 1
     assert payments(server, "rec-slow-1") == []
+
+
+async def test_a_result_arriving_during_recovery_reaches_the_listener(
+    server: SandboxServer,
+) -> None:
+    """The answer timed out; while the connector looks the sale up, the customer taps
+    after all: the late FINISH_OK reaches the listener, the lookup finds the payment,
+    and the sale was sent once."""
+    assert server.terminal_url is not None
+    t = terminal(server)
+
+    class TapWhenRecovering(Recorder):
+        def on_device_error(self, error: DeviceErrorEvent) -> None:
+            super().on_device_error(error)
+            if error.code == "Recovering":
+                t.post_input("tap")
+
+    listener = TapWhenRecovering()
+    t.push_script(CustomerScript(outcome="never_act"))
+    async with CloverConnector(cfg(server.terminal_url), listener) as c:
+        sale = await c.sale(SaleRequest(amount=650, external_id="rec-late-1"), timeout=0.3)
+    assert sale.success, sale
+    assert sale.recovery is not None
+    assert sale.recovery.source == "device"
+    late = [r for r in listener.responses if isinstance(r, SaleResponse) and r is not sale]
+    assert sale.payment is not None
+    assert [(r.recovery, r.payment.id if r.payment else None) for r in late] == [
+        (None, sale.payment.id)
+    ]
+    assert tx_starts(server) == 1
+    assert len(payments(server, "rec-late-1")) == 1
+
+
+async def test_an_unknown_attempt_blocks_its_id_until_resolved(
+    server: SandboxServer, rest: AsyncCloverClient
+) -> None:
+    """RELIABILITY rule 2: a new sale reusing an externalPaymentId whose outcome is
+    UNKNOWN is refused locally (nothing sent) until a lookup resolves it."""
+    assert server.terminal_url is not None
+    terminal(server).push_script(CustomerScript(outcome="never_act"))
+    config = cfg(server.terminal_url, recovery_timeout=0.6)
+    async with CloverConnector(config, rest_lookup=rest_payment_lookup(rest)) as c:
+        with pytest.raises(OutcomeUnknownError):
+            await c.sale(SaleRequest(amount=300, external_id="rec-block-1"), timeout=0.3)
+        assert c.unknown_external_ids == {"rec-block-1"}
+        refused = await c.sale(SaleRequest(amount=300, external_id="rec-block-1"))
+        other = await c.sale(SaleRequest(amount=300, external_id="rec-block-2"))
+        assert (refused.success, refused.result, refused.reason) == (
+            False,
+            ResponseCode.FAIL,
+            "Outcome Unknown",
+        )
+        await c.reset_device()  # the customer never came: the device drops the sale
+        resolved = await c.resolve_payment("rec-block-1")
+        retry = await c.sale(SaleRequest(amount=300, external_id="rec-block-1"))
+    # the device was still in the first sale: another id is refused as busy, not sent
+    assert (other.result, other.reason) == (ResponseCode.ERROR, "Device Busy")
+    assert resolved.outcome is PaymentOutcome.NOT_PAID
+    assert c.unknown_external_ids == set()
+    assert retry.success
+    assert tx_starts(server) == 2  # the first and the retry; never the refused one
+    assert len(payments(server, "rec-block-1")) == 1

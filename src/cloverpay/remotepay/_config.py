@@ -50,7 +50,10 @@ class ConnectorConfig:
     heartbeat_timeout: float = 5.0
     """No PONG within this time: the connection is dropped and re-established."""
     reconnect_delay: float | None = 3.0
-    """Delay between reconnect attempts (None: do not reconnect)."""
+    """Delay before the first reconnect attempt (None: do not reconnect). Each attempt
+    that does not reach a ready device doubles it, up to ``reconnect_max_delay``; a
+    ready device resets it."""
+    reconnect_max_delay: float = 30.0
     remote_source_sdk: str | None = None
     cloud: CloudSettings | None = None
     """Cloud Pay Display: ``url`` is then Clover's server (``https://www.clover.com/``)."""
@@ -80,6 +83,10 @@ class ConnectorConfig:
         for name in ("request_timeout", "connect_timeout", "heartbeat_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        if self.reconnect_delay is not None and self.reconnect_delay < 0:
+            raise ValueError("reconnect_delay must be >= 0 or None")
+        if self.reconnect_max_delay <= 0:
+            raise ValueError("reconnect_max_delay must be positive")
         if self.recovery_timeout is not None and self.recovery_timeout <= 0:
             raise ValueError("recovery_timeout must be positive or None")
         if self.heartbeat_interval is not None and self.heartbeat_interval <= 0:
@@ -110,3 +117,11 @@ class ConnectorConfig:
             return False
         pin = self.pinned_sha256.replace(":", "").lower()
         return hashlib.sha256(der_certificate).hexdigest() == pin
+
+    def next_reconnect_delay(self, current: float | None) -> float | None:
+        """The wait after a failed attempt that waited ``current`` (None: the first)."""
+        if self.reconnect_delay is None:
+            return None
+        if current is None:
+            return self.reconnect_delay
+        return min(max(current * 2, self.reconnect_delay), self.reconnect_max_delay)

@@ -186,6 +186,15 @@ class CloverConnector(RecoveryCalls):
         problem = request.check(call, kind)
         if problem:
             return self._local(cls, ResponseCode.FAIL, *problem)
+        external_id = request.external_id.strip()
+        if external_id in self.unknown_external_ids:  # RELIABILITY rule 2
+            return self._local(
+                cls,
+                ResponseCode.FAIL,
+                "Outcome Unknown",
+                f"In {call}: {kind} - the outcome of an earlier attempt with externalPaymentId "
+                f"{external_id} is unknown: resolve it (resolve_payment) before trying again.",
+            )
         if not self.is_ready:
             return self._not_ready(cls, call, kind)
         unsupported = self._unsupported(info, request, call, kind)
@@ -239,6 +248,8 @@ class CloverConnector(RecoveryCalls):
         try:
             event = await self._wait(fut, timeout, method=message.method, external_id=external_id)
         except OutcomeUnknownError as lost:
+            if self._tx is tx:  # a late result now goes to the listener, not this wait
+                self._tx = None
             return await self._lost(cls, info, lost)
         finally:
             if self._tx is tx:

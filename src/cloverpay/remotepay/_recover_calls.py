@@ -35,7 +35,19 @@ class RecoveryCalls(DeviceCalls):
         device to be ready again, asks it (``RETRIEVE_PAYMENT``; an answer IN_PROGRESS
         is asked again), then, when the device does not know the payment or cannot be
         reached, the REST lookup given to the connector. The verdict is PAID or
-        NOT_PAID only on evidence; otherwise UNKNOWN. Never sends a payment."""
+        NOT_PAID only on evidence; otherwise UNKNOWN. Never sends a payment.
+
+        An UNKNOWN verdict puts the id in :attr:`unknown_external_ids`: a new sale with
+        it is refused until a later call resolves it (or you discard it from the set
+        after resolving it by hand)."""
+        resolution = await self._resolve(external_payment_id, timeout)
+        if resolution.outcome is PaymentOutcome.UNKNOWN:
+            self.unknown_external_ids.add(external_payment_id)
+        else:
+            self.unknown_external_ids.discard(external_payment_id)
+        return resolution
+
+    async def _resolve(self, external_payment_id: str, timeout: float | None) -> PaymentResolution:
         loop = asyncio.get_running_loop()
         budget = timeout or self.config.recovery_timeout or 30.0
         deadline = loop.time() + budget
@@ -99,7 +111,10 @@ class RecoveryCalls(DeviceCalls):
         """A transaction lost its answer: look it up (never re-send). Returns the
         response the lookup proves, or raises ``lost`` with the UNKNOWN resolution."""
         external_id = lost.external_id
-        if external_id is None or self.config.recovery_timeout is None:
+        if external_id is None:
+            raise lost
+        if self.config.recovery_timeout is None:
+            self.unknown_external_ids.add(external_id)
             raise lost
         self._error("COMMUNICATION", "Recovering", f"{lost}; looking the payment up")
         resolution = await self.resolve_payment(external_id)

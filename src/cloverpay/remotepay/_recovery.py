@@ -6,6 +6,11 @@ again. Its outcome is looked up instead: on the device by ``externalPaymentId``
 payments?filter=externalPaymentId=…``) when the device no longer knows it, e.g. after a
 reboot. Only evidence decides: a payment found, or a decline found, or both the device
 and the REST API saying no payment exists. Anything else stays UNKNOWN.
+
+[guess] "the device answered NOT_FOUND and the REST API has no payment" counts as proof
+that nothing was charged. A real device might upload a payment to Clover's servers late
+(offline payments); if yours can, treat NOT_PAID from source ``rest`` with care (check
+``retrieve_pending_payments`` on the device) before retrying with a new id.
 """
 
 from __future__ import annotations

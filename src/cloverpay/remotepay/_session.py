@@ -100,6 +100,9 @@ class ConnectorSession:
         Clover's REST API when the device no longer knows the payment."""
         self.config = config
         self.rest_lookup = rest_lookup
+        #: externalPaymentIds whose outcome is UNKNOWN (see ``resolve_payment``): a new
+        #: transaction with one of them is refused until it is resolved
+        self.unknown_external_ids: set[str] = set()
         self.listener = listener or CloverConnectorListener()
         self.token_store: TokenStore = token_store or MemoryTokenStore()
         self.merchant_info: DiscoveryResponse | None = None
@@ -108,6 +111,7 @@ class ConnectorSession:
         self._send_lock = asyncio.Lock()
         self._ready = asyncio.Event()
         self._closing = False
+        self._was_ready = False
         self._runner: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._pong: asyncio.Event = asyncio.Event()
@@ -168,14 +172,19 @@ class ConnectorSession:
 
     async def _run(self) -> None:
         cfg = self.config
+        delay: float | None = None
         while not self._closing:
+            self._was_ready = False
             try:
                 await self._session()
             except (OSError, WebSocketException, TimeoutError) as exc:
                 self._error("COMMUNICATION", "NotConnected", f"{type(exc).__name__}: {exc}")
             if self._closing or cfg.reconnect_delay is None:
                 return
-            await asyncio.sleep(cfg.reconnect_delay)
+            # backoff: doubles while attempts fail, back to the start once ready
+            delay = cfg.next_reconnect_delay(None if self._was_ready else delay)
+            assert delay is not None
+            await asyncio.sleep(delay)
 
     async def _cloud_url(self) -> str | None:
         """The proxy URL for the cloud path (None: give up, the reason was reported)."""
@@ -398,6 +407,7 @@ class ConnectorSession:
         self.merchant_info = msg
         if msg.ready:
             self._ready.set()
+            self._was_ready = True
             self._notify(self.listener.on_device_ready, msg)
             if self.config.heartbeat_interval is not None and self._heartbeat is None:
                 self._heartbeat = asyncio.create_task(self._heartbeat_loop())
