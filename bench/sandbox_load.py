@@ -17,8 +17,8 @@ This process is the load generator (``bench/_loadgen.py``: pre-rendered requests
 keep-alive connections, uvloop). Every request is a charge on a customer's card on
 file (``source=<customer>`` for the sandbox, ``customer=<cus_>`` for localstripe) with
 a fresh idempotency key. Rounds are interleaved (empty, full, localstripe, then the
-latency rounds, empty and full in alternating order) and the medians over rounds are
-reported.
+then many short latency rounds, empty and full in alternating order) and the medians
+over rounds are reported.
 
 Figures:
 
@@ -194,7 +194,8 @@ def main() -> None:
     parser.add_argument("--fill-mode", choices=("domain", "app"), default="domain")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=3.0, help="per throughput round")
-    parser.add_argument("--latency-seconds", type=float, default=2.0, help="per latency round")
+    parser.add_argument("--latency-rounds", type=int, default=20)
+    parser.add_argument("--latency-seconds", type=float, default=0.6, help="per latency round")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--no-peer", action="store_true", help="skip localstripe")
     parser.add_argument("--json", type=Path, default=None, help="write figures here")
@@ -234,10 +235,11 @@ def main() -> None:
         for t in targets:  # warm-up
             t.prepare()
             run_load(t.server, t.charge, concurrency=4, total=200)
-        per_round = args.seconds * len(targets) + args.latency_seconds * 2
+        total = args.rounds * args.seconds * len(targets)
+        total += args.latency_rounds * args.latency_seconds * 2
         with Progress(console=console) as progress:
-            task = progress.add_task("interleaved rounds", total=args.rounds * per_round)
-            for i in range(args.rounds):
+            task = progress.add_task("interleaved rounds", total=total)
+            for _ in range(args.rounds):
                 for t in targets:
                     t.prepare()
                     throughput[t.name].append(
@@ -249,6 +251,9 @@ def main() -> None:
                         )
                     )
                     progress.advance(task, args.seconds)
+            # many short rounds in alternating order, so that the load of other
+            # processes on the machine falls on both stores alike
+            for i in range(args.latency_rounds):
                 for t in targets[:2] if i % 2 == 0 else targets[1::-1]:
                     t.prepare()
                     latency[t.name].append(
@@ -294,7 +299,10 @@ def main() -> None:
         )
     console.print(table)
 
-    ltable = Table(title=f"latency, one connection, median of {args.rounds} rounds")
+    ltable = Table(
+        title=f"latency, one connection, median of {args.latency_rounds} alternating rounds "
+        f"of {args.latency_seconds:g} s"
+    )
     for col in ("store", "p50 ms", "p99 ms", "server CPU ms/charge", "charges"):
         ltable.add_column(col, justify="left" if col == "store" else "right")
     for name, s in lat.items():

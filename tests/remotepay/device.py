@@ -78,7 +78,9 @@ class FakeDevice:
     tokens: set[str] = field(default_factory=set)
     supports: dict[str, bool] = field(default_factory=dict)
     answer_pings: bool = True
+    max_version: int = 2
     received: list[Message] = field(default_factory=list)
+    attachments: list[str] = field(default_factory=list)
     payments: dict[str, Payment] = field(default_factory=dict)
     connections: int = 0
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -100,7 +102,7 @@ class FakeDevice:
 
     async def _serve(self, ws: ServerConnection) -> None:
         self.connections += 1
-        core = RemotePayProtocol(Role.DEVICE)
+        core = RemotePayProtocol(Role.DEVICE, max_version=self.max_version)
 
         async def send(msg: Message) -> None:
             for frame in core.send(msg):
@@ -117,6 +119,8 @@ class FakeDevice:
                 msg = event.message
                 assert isinstance(msg, Message)
                 self.received.append(msg)
+                if event.attachment is not None:
+                    self.attachments.append(event.attachment)
                 for frame in core.ack(event):
                     await ws.send(frame)
                 if await self._answer(msg, send, ws) == "close":
@@ -194,7 +198,7 @@ class FakeDevice:
             found = self.payments.get(msg.external_payment_id)
             await send(
                 RetrievePaymentResponse(
-                    status="SUCCESS",
+                    status="SUCCESS" if found else "FAIL",
                     external_payment_id=msg.external_payment_id,
                     query_status="FOUND" if found else "NOT_FOUND",
                     payment=found,

@@ -204,3 +204,22 @@ async def test_vault_card_unsupported_and_cards_not_ready() -> None:
     assert (await idle.read_card_data()).result is ResponseCode.ERROR
     assert (await idle.vault_card()).result is ResponseCode.ERROR
     assert (await idle.start_custom_activity("a")).result is ResponseCode.ERROR
+
+
+@pytest.mark.parametrize("version", [2, 1])
+async def test_print_image_fragmented_or_inline(version: int) -> None:
+    import base64
+    import os
+
+    png = b"\x89PNG\r\n\x1a\n" + os.urandom(90_000)
+    fake = FakeDevice(max_version=version)
+    async with fake.running() as url, CloverConnector(config(url)) as c:
+        await c.print_image(png, print_job_id="img-1")
+        await c.retrieve_device_status()  # a round trip: the image was handled
+    (sent,) = [m for m in fake.received if m.method == "PRINT_IMAGE"]
+    if version == 2:
+        assert sent.png is None  # type: ignore[attr-defined]
+        assert [base64.b64decode(a) for a in fake.attachments] == [png]
+    else:
+        assert base64.b64decode(sent.png) == png  # type: ignore[attr-defined]
+        assert fake.attachments == []

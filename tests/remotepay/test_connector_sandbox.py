@@ -14,6 +14,7 @@ from cloverpay.remotepay import (
     CloverConnector,
     ConnectorConfig,
     MemoryTokenStore,
+    OutcomeUnknownError,
     RefundPaymentRequest,
     ResponseCode,
     SaleRequest,
@@ -127,3 +128,27 @@ async def test_read_card_data_and_vault_card(server: TerminalServer) -> None:
     assert vaulted.card is not None
     assert vaulted.card.token
     assert vaulted.card.token not in repr(vaulted)
+
+
+@pytest.mark.parametrize(("stage", "charged"), [("card_read", False), ("after_auth", True)])
+async def test_device_reboot_mid_sale_is_unknown_then_resolved_by_lookup(
+    server: TerminalServer, sandbox: Sandbox, stage: str, charged: bool
+) -> None:
+    """RELIABILITY scenario 8: no automatic re-send; the lookup by externalPaymentId
+    tells whether money moved."""
+    terminal = terminal_for(sandbox.state)
+    listener = Recorder()
+    async with CloverConnector(cfg(server.url, reconnect_delay=0.05), listener) as c:
+        terminal.push_script(CustomerScript(outcome="reboot_mid_sale", stage=stage))
+        with pytest.raises(OutcomeUnknownError) as info:
+            await c.sale(SaleRequest(amount=4200, external_id=f"sbx-reboot-{stage}"))
+        assert info.value.external_id == f"sbx-reboot-{stage}"
+        await c.connect(timeout=10)  # reconnected and re-paired with the stored token
+        found = await c.retrieve_payment(f"sbx-reboot-{stage}")
+    assert "disconnected" in listener.names()
+    assert listener.names().count("code") == 1  # only the first pairing needed a code
+    assert (found.query_status == "FOUND") is charged
+    assert found.success is charged  # NOT_FOUND answers FAIL, as in the transcript
+    if charged:
+        assert found.payment is not None
+        assert found.payment.amount == 4200

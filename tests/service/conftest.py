@@ -132,7 +132,7 @@ def ctx(settings: Settings, sandbox: Sandbox, clock: Clock) -> Iterator[ServiceC
     try:
         yield context
     finally:
-        context.engine.dispose()
+        context.close()
 
 
 @pytest.fixture

@@ -196,3 +196,22 @@ def test_customer_card_on_file(api: TestClient, ctx: ServiceContext, sandbox: Sa
     sequences = sorted((c.stored_credentials or {}).get("sequence") for c in charges)
     assert sequences == ["FIRST", "SUBSEQUENT"]
     assert_invariants(ctx, sandbox)
+
+
+def test_alternate_tender_is_recorded(
+    api: TestClient, ctx: ServiceContext, sandbox: Sandbox
+) -> None:
+    inv = _open_invoice(api)
+    both = api.post(f"/v1/invoices/{inv['id']}/pay", json={"tender": "cash", "token": "clv_x"})
+    assert _error(both, 400)["field"] == "token"
+    assert (
+        _error(api.post(f"/v1/invoices/{inv['id']}/pay", json={"tender": "gold"}), 422)["field"]
+        == "tender"
+    )
+    cash = api.post(f"/v1/invoices/{inv['id']}/pay", json={"tender": "cash", "amount": 1000})
+    assert cash.status_code == 200, cash.text
+    assert cash.json()["payment"]["tender"] == "cash"
+    check = api.post(f"/v1/invoices/{inv['id']}/pay", json={"tender": "check"})
+    assert check.status_code == 200, check.text
+    assert check.json()["invoice"]["status"] == "paid"
+    assert_invariants(ctx, sandbox)

@@ -50,7 +50,7 @@ class ServiceProcess:
         if crash_at:
             env["CLOVERPAY_CRASH_AT"] = crash_at
         code = "from cloverpay.cli import main; main()"
-        args = ["serve", "--port", str(self.port), "--no-migrate"]
+        args = ["serve", "--port", str(self.port), "--no-migrate", "--no-reconciler"]
         self.proc = subprocess.Popen(
             [sys.executable, "-c", code, *args], env=env, stderr=subprocess.PIPE
         )
@@ -93,7 +93,7 @@ def world(settings: Settings) -> Iterator[tuple[Settings, Sandbox, SandboxServer
             clover_base_url=creds.base_url,
         )
         key = create_api_key(ctx, merchant.id)
-        ctx.engine.dispose()
+        ctx.close()
         yield settings, sandbox, server, key.secret
 
 
@@ -162,4 +162,4 @@ def test_sigkill_at_crash_point_then_restart_and_reconcile(
             assert paid == 1
         assert_invariants(ctx, sandbox)
     finally:
-        ctx.engine.dispose()
+        ctx.close()

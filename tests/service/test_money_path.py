@@ -286,3 +286,65 @@ def test_refund_lost_answer_blocks_then_reconciles(
     [fact] = [c for c in clover_charges(sandbox) if c.id == payment.clover_charge_id]
     assert fact.amount_refunded == 700
     assert_invariants(ctx, sandbox)
+
+
+def test_amount_or_currency_mismatch_is_for_a_person(
+    ctx: ServiceContext,
+    merchant: Merchant,
+    sandbox: Sandbox,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rule 7: what Clover reports is compared with ours; a mismatch alerts and
+    changes nothing until a person fixes it."""
+    inv = open_test_invoice(ctx, merchant)
+    _crash_at(monkeypatch, "after_charge_sent")
+    with pytest.raises(Crash):
+        pay_invoice(ctx, merchant.id, inv.id, token=make_token(sandbox), actor="t")
+    monkeypatch.undo()
+    with ctx.sessions.begin() as s:
+        attempt = s.scalars(select(PaymentAttempt)).one()
+        attempt.currency = "cad"  # our record disagrees with Clover's charge
+    clock.advance(60)
+    report = Reconciler(ctx).run_once()
+    assert report.resolved == {}
+    assert report.alerted == [attempt.id]
+    assert _payments(ctx) == []
+    with ctx.sessions.begin() as s:
+        row = s.get_one(PaymentAttempt, attempt.id)
+        assert (row.state, row.failure_code) == ("unknown", "amount_mismatch")
+        row.currency = "usd"  # the person corrects it
+    assert_invariants(ctx, sandbox)
+    clock.advance(300)
+    assert Reconciler(ctx).run_once().resolved == {attempt.id: "succeeded"}
+    assert_invariants(ctx, sandbox)
+
+
+def test_a_failed_settle_leaves_its_audit_row_and_the_reconciler_records(
+    ctx: ServiceContext,
+    merchant: Merchant,
+    sandbox: Sandbox,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rule 5: the settle transaction fails after Clover charged; its audit row is written
+    in its own transaction, the attempt stays pending and is recorded later, once."""
+    inv = open_test_invoice(ctx, merchant)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(payments_mod, "_record_payment", broken)
+    with pytest.raises(RuntimeError):
+        pay_invoice(ctx, merchant.id, inv.id, token=make_token(sandbox), actor="t")
+    monkeypatch.undo()
+    with ctx.sessions() as s:
+        actions = set(s.scalars(select(AuditLog.action)).all())
+        attempt = s.scalars(select(PaymentAttempt)).one()
+    assert "charge_attempt.settle_failed" in actions
+    assert attempt.state == "pending"
+    assert _payments(ctx) == []
+    clock.advance(60)
+    assert Reconciler(ctx).run_once().resolved == {attempt.id: "succeeded"}
+    assert len(_payments(ctx)) == 1
+    assert_invariants(ctx, sandbox)

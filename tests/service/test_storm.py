@@ -73,7 +73,7 @@ def served(settings: Settings) -> Iterator[tuple[str, str, ServiceContext, Sandb
             with ServiceServer(create_app(context=ctx)) as server:
                 yield server.base_url, key.secret, ctx, sandbox
         finally:
-            ctx.engine.dispose()
+            ctx.close()
 
 
 def test_double_submit_storm(served: tuple[str, str, ServiceContext, Sandbox]) -> None:

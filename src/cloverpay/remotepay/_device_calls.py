@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any, TypeVar
 
 from ._calls import CONFIG_ERROR, Calls
+from ._errors import NotReadyError
 from ._responses import (
     CustomActivityResponse,
     ReadCardDataResponse,
@@ -30,6 +32,7 @@ from .protocol import (
     Payment,
     PaymentConfirmed,
     PaymentRejected,
+    PrintImage,
     PrintText,
     RetrieveDeviceStatusRequest,
     RetrievePaymentRequest,
@@ -249,6 +252,21 @@ class DeviceCalls(Calls):
         if print_job_id is not None:
             values["external_print_job_id"] = print_job_id
         await self._send(PrintText(**values))
+
+    async def print_image(self, png: bytes, *, print_job_id: str | None = None) -> None:
+        """Print a PNG: as a fragmented attachment when the device reassembles (envelope
+        version 2), else inline in ``png`` (version 1), as the SDKs do."""
+        core = self._core
+        if core is None:
+            raise NotReadyError("The Clover device is not connected.")
+        encoded = base64.b64encode(png).decode("ascii")
+        values: dict[str, Any] = {}
+        if print_job_id is not None:
+            values["external_print_job_id"] = print_job_id
+        if core.outbound_version >= 2:
+            await self._send(PrintImage(png=None, **values), attachment=encoded)
+        else:
+            await self._send(PrintImage(png=encoded, **values))
 
     async def invoke_input_option(self, key: KeyPress) -> None:
         """Press a key on the device, e.g. ``KeyPress.ESC`` to cancel a transaction."""

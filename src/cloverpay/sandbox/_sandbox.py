@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from starlette.applications import Starlette
@@ -31,6 +31,9 @@ from starlette.applications import Starlette
 from ._app import create_app
 from ._asgi import SandboxConnectionDropped
 from ._state import SandboxConfig, SandboxState
+
+if TYPE_CHECKING:
+    from .terminal import TerminalServer
 
 __all__ = ["IN_PROCESS_BASE_URL", "Sandbox", "SandboxCredentials", "SandboxServer", "serve"]
 
@@ -214,14 +217,12 @@ class SandboxServer:
         ``ws://host:terminal_port/remote_pay`` (``wss://`` with ``terminal_tls``)."""
         import uvicorn
 
-        from .terminal import TerminalServer
-
         self.sandbox = sandbox
-        self.terminal: TerminalServer | None = (
-            None
-            if terminal_port is None
-            else TerminalServer(sandbox, host, terminal_port, tls=terminal_tls)
-        )
+        self.terminal: TerminalServer | None = None
+        if terminal_port is not None:
+            from .terminal import TerminalServer
+
+            self.terminal = TerminalServer(sandbox, host, terminal_port, tls=terminal_tls)
         self.host = host
         self._config = uvicorn.Config(
             sandbox.app,
@@ -301,13 +302,13 @@ def serve(
 
     import uvicorn
 
-    from .terminal import TerminalServer, TerminalSettings
-
     if terminal_pairing not in ("auto", "confirm"):
         raise ValueError("terminal_pairing must be 'auto' or 'confirm'")
     sandbox = Sandbox(seed=seed, rate_limits=rate_limits)
     terminal: TerminalServer | None = None
     if terminal_port is not None:
+        from .terminal import TerminalServer, TerminalSettings
+
         settings = TerminalSettings(pairing="confirm" if terminal_pairing == "confirm" else "auto")
         terminal = TerminalServer(
             sandbox, host, terminal_port, tls=terminal_tls, settings=settings

@@ -4,6 +4,9 @@
   use ``clover_sandbox.sync_transport()`` / ``async_transport()`` with httpx.
 * ``clover_sandbox_server``: a :class:`~cloverpay.sandbox.SandboxServer` on a real
   127.0.0.1 socket per test (``.base_url``, ``.credentials``, ``.sandbox``).
+* ``clover_terminal_server``: the same with the emulated Clover terminal listening too
+  (``.terminal_url`` is ``ws://127.0.0.1:PORT/remote_pay``; script the customer with
+  ``terminal_for(server.sandbox.state).push_script(...)`` or the control API).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import pytest
 if TYPE_CHECKING:
     from cloverpay.sandbox import Sandbox, SandboxServer
 
-__all__ = ["clover_sandbox", "clover_sandbox_server"]
+__all__ = ["clover_sandbox", "clover_sandbox_server", "clover_terminal_server"]
 
 
 @pytest.fixture
@@ -36,6 +39,19 @@ def clover_sandbox_server() -> Iterator[SandboxServer]:
 
     sandbox = Sandbox(seed=None)
     server = SandboxServer(sandbox).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        sandbox.close()
+
+
+@pytest.fixture
+def clover_terminal_server() -> Iterator[SandboxServer]:
+    from cloverpay.sandbox import Sandbox, SandboxServer
+
+    sandbox = Sandbox(seed=None)
+    server = SandboxServer(sandbox, terminal_port=0).start()
     try:
         yield server
     finally:

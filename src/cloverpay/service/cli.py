@@ -7,6 +7,7 @@ are imported when a command runs, so ``cloverpay --help`` works without the
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from typing import Annotated, Any
@@ -62,17 +63,48 @@ def register(cli: typer.Typer) -> None:
         migrate: Annotated[
             bool, typer.Option("--migrate/--no-migrate", help="Run migrations first.")
         ] = True,
+        reconciler: Annotated[
+            bool,
+            typer.Option(
+                "--reconciler/--no-reconciler",
+                help="Also run the reconciler in this process (safe with several processes).",
+            ),
+        ] = True,
+        interval: Annotated[float, typer.Option(help="Seconds between reconciler passes.")] = 15.0,
     ) -> None:
         """Run the payments service API (settings from the environment and .env)."""
         settings = _settings(database_url)
+        import threading
+
         import uvicorn
 
         from cloverpay.service.api import create_app
         from cloverpay.service.migrate import upgrade
+        from cloverpay.service.services import Reconciler, ServiceContext
 
         if migrate:
             upgrade(settings.database_url)
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        ctx = ServiceContext.build(settings)
+        stop = threading.Event()
+
+        def reconcile_forever() -> None:
+            rec = Reconciler(ctx)
+            while not stop.wait(interval):
+                try:
+                    rec.run_once()
+                except Exception:  # logged; the next pass retries
+                    logging.getLogger("cloverpay.service").exception("reconciler pass failed")
+
+        worker = threading.Thread(target=reconcile_forever, name="reconciler", daemon=True)
+        if reconciler:
+            worker.start()
+        try:
+            uvicorn.run(create_app(context=ctx), host=host, port=port, log_level="warning")
+        finally:
+            stop.set()
+            if reconciler:
+                worker.join(30)
+            ctx.close()
 
     @cli.command("reconcile")
     def reconcile(
@@ -86,13 +118,17 @@ def register(cli: typer.Typer) -> None:
         settings = _settings(database_url)
         from cloverpay.service.services import Reconciler, ServiceContext
 
-        reconciler = Reconciler(ServiceContext.build(settings))
-        while True:
-            report = reconciler.run_once()
-            typer.echo(
-                f"checked {len(report.checked)}, resolved {len(report.resolved)}, "
-                f"alerted {len(report.alerted)}"
-            )
-            if not loop:
-                return
-            time.sleep(interval)
+        ctx = ServiceContext.build(settings)
+        reconciler = Reconciler(ctx)
+        try:
+            while True:
+                report = reconciler.run_once()
+                typer.echo(
+                    f"checked {len(report.checked)}, resolved {len(report.resolved)}, "
+                    f"alerted {len(report.alerted)}"
+                )
+                if not loop:
+                    return
+                time.sleep(interval)
+        finally:
+            ctx.close()

@@ -1,8 +1,10 @@
 """How the service reaches Clover: one :class:`CloverClient` per merchant and call.
 
-The access token is decrypted only here. Tests pass ``transport`` to reach an
-in-process sandbox; production uses the settings' environment or the merchant's base
-URL.
+The access token is decrypted only here. One ``httpx.Client`` is shared by all calls
+(keep-alive connections; closed with :meth:`CloverGateway.close`), so a call's client
+never closes the transport under another thread's request. Tests pass ``transport`` to
+reach an in-process sandbox; production uses the settings' environment or the
+merchant's base URL.
 """
 
 from __future__ import annotations
@@ -33,9 +35,12 @@ class CloverGateway:
     ) -> None:
         self.settings = settings
         self.cipher = cipher
-        self._transport = transport
         self._retry = retry if retry is not None else settings.clover_max_retries
         self._rate_limit = rate_limit
+        self._http = httpx.Client(transport=transport, timeout=settings.clover_timeout_s)
+
+    def close(self) -> None:
+        self._http.close()
 
     @contextmanager
     def client(self, merchant: Merchant, *, client_ip: str | None = None) -> Iterator[CloverClient]:
@@ -57,8 +62,7 @@ class CloverGateway:
             environment=None if base_url else self.settings.clover_environment,  # type: ignore[arg-type]
             base_url=base_url,
             client_ip=client_ip or self.settings.default_client_ip,
-            transport=self._transport,
-            timeout=self.settings.clover_timeout_s,
+            http_client=self._http,
             retry=self._retry,
             **kwargs,  # type: ignore[arg-type]
         )

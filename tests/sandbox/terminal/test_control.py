@@ -12,11 +12,13 @@ from cloverpay.remotepay.protocol import (
     SignatureVerified,
     TipAdded,
     TxStartResponse,
+    UiStateMessage,
     VerifySignature,
 )
 from cloverpay.sandbox import Sandbox
 from cloverpay.sandbox.terminal import Terminal, TerminalServer
 
+from .conftest import v3_payments
 from .pos import MiniPos, sale
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
@@ -124,3 +126,37 @@ async def test_settings_change_discovery(http: httpx.AsyncClient, server: Termin
     info = await pos.ready()
     assert info.supports_vault_card is False
     await pos.close()
+
+
+async def test_restart_after_decline_with_a_person_at_the_terminal(
+    http: httpx.AsyncClient, pos: MiniPos, terminal: Terminal, sandbox: Sandbox
+) -> None:
+    terminal.settings.restart_on_decline = True
+    await http.post("/_sandbox/terminal/script", json={"human": True, "outcome": "decline"})
+    await pos.send(sale(1500, "retry-1"))
+    await pos.until(TxStartResponse)
+
+    async def until_screen(name: str) -> None:
+        while (await pos.until(UiStateMessage)).ui_state != name:
+            pass
+
+    async def act(**body: object) -> None:
+        assert (await http.post("/_sandbox/terminal/customer", json=body)).status_code == 200
+
+    await act(action="tap", card="AMEX")
+    await until_screen("ADD_TIP")
+    await act(action="tip", amount=0)
+    await until_screen("DECLINED")
+    await until_screen("START")  # back to the card screen: the customer tries again
+    await act(action="tap", card="VISA")
+    await until_screen("ADD_TIP")
+    await act(action="tip", amount=0)
+    await until_screen("RECEIPT_OPTIONS")
+    await act(action="receipt")
+    finish = await pos.until(FinishOk)
+    assert finish.payment is not None
+    assert finish.payment.card_transaction is not None
+    assert finish.payment.card_transaction.card_type == "VISA"
+    assert "FINISH_CANCEL" not in pos.methods()
+    results = sorted(p["result"] for p in await v3_payments(http, sandbox, "retry-1"))
+    assert results == ["FAIL", "SUCCESS"]

@@ -77,3 +77,21 @@ def test_screen_event_stream(running: SandboxServer) -> None:
         terminal.show("DISPLAY_MESSAGE", "Hello there")
         update = next(line for line in lines if line.startswith("data: "))
         assert json.loads(update.removeprefix("data: "))["text"] == "Hello there"
+
+
+def test_clover_terminal_server_fixture(clover_terminal_server: SandboxServer) -> None:
+    url = clover_terminal_server.terminal_url
+    assert url is not None
+    assert url.startswith("ws://127.0.0.1:")
+
+    async def one_sale() -> FinishOk:
+        pos = await MiniPos.connect(url)
+        await pos.ready()
+        await pos.send(sale(321, "fixture-1"))
+        finish = await pos.until(FinishOk)
+        await pos.close()
+        return finish
+
+    finish = asyncio.run(one_sale())
+    assert finish.payment is not None
+    assert finish.payment.amount == 321

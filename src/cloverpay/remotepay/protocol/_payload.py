@@ -116,7 +116,10 @@ def encode_payload(
     first, as the JS SDK does, then the body."""
     head = '{"method":"' + message.method + '"'
     if message_id is not None:
-        head += ',"messageId":' + json.dumps(message_id, ensure_ascii=False)
+        if message_id.isascii() and message_id.isalnum():  # the usual "12" / "d7"
+            head += ',"messageId":"' + message_id + '"'
+        else:
+            head += ',"messageId":' + json.dumps(message_id, ensure_ascii=False)
     if inner_version is not None:
         head += ',"version":' + str(int(inner_version))
     body = message.to_json()

@@ -45,6 +45,8 @@ __all__ = ["TRANSITIONS", "Party", "SessionState", "Trigger", "next_state", "tri
 
 
 class SessionState(enum.Enum):
+    __hash__ = object.__hash__  # members are singletons: identity hash, in C (speed)
+
     CONNECTED = "CONNECTED"
     PAIRING = "PAIRING"
     PAIRED = "PAIRED"
@@ -56,12 +58,16 @@ class SessionState(enum.Enum):
 class Party(enum.Enum):
     """Who sends a message."""
 
+    __hash__ = object.__hash__
+
     POS = "POS"
     DEVICE = "DEVICE"
 
 
 class Trigger(enum.Enum):
     """What a message means to the session (derived from method and payload)."""
+
+    __hash__ = object.__hash__
 
     PAIRING_REQUEST = "PAIRING_REQUEST"
     PAIRING_CODE = "PAIRING_CODE"
@@ -170,8 +176,14 @@ _BY_METHOD: Final[Mapping[Method, Trigger]] = {
 }
 
 
+_BY_VALUE: Final = frozenset({PairingResponse, DiscoveryResponse, TxStartResponse})
+
+
 def trigger_of(message: Message | UntypedMessage) -> Trigger:
     """The trigger a message fires (payload values matter for three methods)."""
+    kind = type(message)
+    if kind not in _BY_VALUE:
+        return _BY_METHOD.get(message.method, T.OTHER)
     if isinstance(message, PairingResponse):
         if message.succeeded:
             return T.PAIRING_SUCCEEDED

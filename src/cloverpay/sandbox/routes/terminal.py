@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
@@ -37,8 +37,11 @@ from starlette.routing import BaseRoute, Route
 from .._auth import state_of
 from .._errors import SandboxError, invalid_param, missing_param
 from .._http import json_body, json_response
-from ..terminal import CARDS, CustomerScript, ScriptError, Terminal, terminal_for
+from ..terminal._script import CARDS, CustomerScript, ScriptError
 from ._web import api_error, money, platform_merchant, render
+
+if TYPE_CHECKING:
+    from ..terminal import Terminal
 
 __all__ = ["routes"]
 
@@ -60,6 +63,10 @@ _SETTINGS: dict[str, tuple[type, ...]] = {
 
 
 def _terminal(request: Request) -> Terminal:
+    # imported here: the protocol models behind the terminal are slow to import, and
+    # a sandbox that never uses its terminal should not pay for them
+    from ..terminal._device import terminal_for
+
     return terminal_for(state_of(request))
 
 

@@ -32,22 +32,28 @@ device does per request), :mod:`._ledger` (money into the merchant state),
 :mod:`._tls` (the self-signed certificate).
 """
 
-from ._device import InFlight, Input, Terminal, TerminalSettings, terminal_for
-from ._flows import SIGNATURE, request_info_of, run_payment, run_refund
-from ._handlers import handle_message
-from ._ledger import Books, LedgerError, TerminalLedger, card_transaction
-from ._script import (
-    CARDS,
-    DEFAULT_SCRIPT,
-    ENTRY_TYPES,
-    OUTCOMES,
-    CustomerScript,
-    ScriptError,
-    TestCard,
-)
-from ._server import CLOUD_PATH, REMOTE_PAY_PATH, TerminalServer
-from ._session import Session
-from ._tls import TerminalCertificate, generate_certificate
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._device import InFlight, Input, Terminal, TerminalSettings, terminal_for
+    from ._flows import SIGNATURE, request_info_of, run_payment, run_refund
+    from ._handlers import handle_message
+    from ._ledger import Books, LedgerError, TerminalLedger, card_transaction
+    from ._script import (
+        CARDS,
+        DEFAULT_SCRIPT,
+        ENTRY_TYPES,
+        OUTCOMES,
+        CustomerScript,
+        ScriptError,
+        TestCard,
+    )
+    from ._server import CLOUD_PATH, REMOTE_PAY_PATH, TerminalServer
+    from ._session import Session
+    from ._tls import TerminalCertificate, generate_certificate
 
 __all__ = [
     "CARDS",
@@ -78,3 +84,48 @@ __all__ = [
     "run_refund",
     "terminal_for",
 ]
+
+#: public name -> private module defining it (imported on first use, PEP 562: the
+#: protocol models behind the terminal take a while to import)
+_LAZY: dict[str, str] = {
+    "CARDS": "._script",
+    "CLOUD_PATH": "._server",
+    "DEFAULT_SCRIPT": "._script",
+    "ENTRY_TYPES": "._script",
+    "OUTCOMES": "._script",
+    "REMOTE_PAY_PATH": "._server",
+    "SIGNATURE": "._flows",
+    "Books": "._ledger",
+    "CustomerScript": "._script",
+    "InFlight": "._device",
+    "Input": "._device",
+    "LedgerError": "._ledger",
+    "ScriptError": "._script",
+    "Session": "._session",
+    "Terminal": "._device",
+    "TerminalCertificate": "._tls",
+    "TerminalLedger": "._ledger",
+    "TerminalServer": "._server",
+    "TerminalSettings": "._device",
+    "TestCard": "._script",
+    "card_transaction": "._ledger",
+    "generate_certificate": "._tls",
+    "handle_message": "._handlers",
+    "request_info_of": "._flows",
+    "run_payment": "._flows",
+    "run_refund": "._flows",
+    "terminal_for": "._device",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

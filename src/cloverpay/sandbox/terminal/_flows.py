@@ -10,6 +10,7 @@ device that reboots after that point leaves a payment the POS must look up.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from cloverpay.remotepay.protocol import (
@@ -106,6 +107,8 @@ class _Flow:
         self.t = terminal
         self.s = session
         self.ri = ri
+        #: the screen entered last and not yet left (state, text)
+        self.current: tuple[str, str] | None = None
 
     def emit(self, message: Message) -> None:
         if isinstance(message, FinishOk | FinishCancel):
@@ -119,7 +122,14 @@ class _Flow:
             fields["input_options"] = options
         self.emit(UiStateMessage(**fields))
         if direction is UiDirection.ENTER:
+            self.current = (state, text)
             self.t.show(state, text, **extra)
+        elif self.current == (state, text):
+            self.current = None
+
+    def leave_screen(self) -> None:
+        if self.current is not None:
+            self.ui(*self.current, UiDirection.EXIT)
 
     def waiting(self, who: str) -> None:
         if self.t.in_flight is not None:
@@ -287,6 +297,7 @@ async def run_payment(
                     or pi.disable_restart_transaction_when_failed
                 )
                 if restart and script.human:
+                    script = replace(script, outcome="approve")  # another card, say
                     continue
                 f.finish_cancel()
                 return
@@ -374,12 +385,10 @@ async def run_payment(
         if payment is not None:  # money moved: give it back before reporting the cancel
             with contextlib.suppress(LedgerError):
                 terminal.books.void(payment.id, VoidReason.USER_CUSTOMER_CANCEL.value)
+        f.leave_screen()
         if cancel.by_pos:
-            f.ui("START", "Insert, tap, or swipe card", UiDirection.EXIT)
             f.ui("CANCELED", "Transaction canceled", UiDirection.ENTER)
             f.ui("CANCELED", "Transaction canceled", UiDirection.EXIT)
-        else:
-            f.ui("START", "Insert, tap, or swipe card", UiDirection.EXIT)
         f.finish_cancel()
 
 

@@ -121,6 +121,7 @@ class Books:
             "offline": False,
             "result": result,
             "cardTransaction": card_tx,
+            "refunds": {"elements": []},
         }
         if transaction_settings:
             payment["transactionSettings"] = transaction_settings

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from cloverpay.service.api.errors import install_error_handlers
@@ -21,7 +24,16 @@ def create_app(
     pass one whose Clover gateway reaches an in-process sandbox)."""
     settings = settings or (context.settings if context else get_settings())
     ctx = context or ServiceContext.build(settings)
+    owned = context is None
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:  # a context passed in belongs to the caller
+            ctx.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="cloverpay service",
         version="0.1.0",
         description=(

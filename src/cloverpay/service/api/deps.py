@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -38,10 +39,16 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
 def get_client_ip(request: Request) -> str | None:
+    """The payer's IP (Clover wants it as ``x-forwarded-for``); None when it is not an IP
+    address (e.g. a test client's host name), so the configured default is used."""
     forwarded = request.headers.get("x-forwarded-for")
-    if forwarded:
-        return forwarded.split(",")[0].strip() or None
-    return request.client.host if request.client else None
+    candidate = forwarded.split(",")[0].strip() if forwarded else None
+    if not candidate and request.client:
+        candidate = request.client.host
+    try:
+        return str(ipaddress.ip_address(candidate)) if candidate else None
+    except ValueError:
+        return None
 
 
 ClientIp = Annotated[str | None, Depends(get_client_ip)]

@@ -112,12 +112,13 @@ class InvoiceOut(BaseModel):
 
 
 class PayIn(_In):
-    """Pay with a one-time ``clv_`` token, or with a card on file."""
+    """Pay with a one-time ``clv_`` token, a card on file, or record cash / a check."""
 
     token: (
         Annotated[str, StringConstraints(pattern=r"^clv_[A-Za-z0-9_]+$", max_length=64)] | None
     ) = None
     card_on_file_id: str | None = None
+    tender: Literal["cash", "check"] | None = None
     amount: PositiveCents | None = None
     tip_amount: Cents = 0
     initiator: Literal["CARDHOLDER", "MERCHANT"] = "CARDHOLDER"

@@ -16,11 +16,14 @@ from typing import Any, Literal
 from sqlalchemy import select
 
 from cloverpay.api import (
+    TENDER_CASH,
+    TENDER_CHECK,
     APIConnectionError,
     APIError,
     CardDeclinedError,
     ChargeSource,
     CloverError,
+    ConfigurationError,
     IdempotencyError,
     RateLimitError,
     ServerError,
@@ -35,6 +38,7 @@ __all__ = [
     "lookup_refund",
     "send_charge",
     "send_refund",
+    "verify_charge",
 ]
 
 Status = Literal["succeeded", "declined", "rejected", "unknown", "failed"]
@@ -52,6 +56,11 @@ class CallOutcome:
 
 
 def _from_error(exc: CloverError) -> CallOutcome:
+    if isinstance(exc, ConfigurationError):
+        # Raised by the client before anything is sent: nothing can have moved.
+        return CallOutcome(
+            "rejected", code="configuration_error", message=exc.message, field=exc.param
+        )
     if isinstance(exc, CardDeclinedError):
         return CallOutcome(
             "declined",
@@ -92,6 +101,16 @@ def send_charge(ctx: ServiceContext, merchant: Merchant, attempt: PaymentAttempt
                     amount=attempt.amount,
                     tip_amount=attempt.tip_amount,
                     stored_credentials=_stored_credentials(attempt, req),
+                )
+            elif attempt.source_kind == "alternate_tender":
+                label_key = TENDER_CASH if req["tender"] == "cash" else TENDER_CHECK
+                order = clover.orders.pay(
+                    attempt.clover_order_id,
+                    idempotency_key=attempt.idempotency_key,
+                    source="alternate_tender",
+                    tender={"label_key": label_key},
+                    amount=attempt.amount,
+                    tip_amount=attempt.tip_amount,
                 )
             else:
                 order = clover.orders.pay(
@@ -192,3 +211,27 @@ def lookup_refund(ctx: ServiceContext, merchant: Merchant, attempt: PaymentAttem
         if refund.id not in recorded and refund.amount == attempt.amount:
             return CallOutcome("succeeded", clover_id=refund.id)
     return CallOutcome("failed", code="lookup_no_refund", message="Clover lists no such refund")
+
+
+def verify_charge(
+    ctx: ServiceContext, merchant: Merchant, attempt: PaymentAttempt, outcome: CallOutcome
+) -> CallOutcome:
+    """Compare Clover's charge with the attempt (rule 7): a different amount or currency
+    is an error for a person (``unknown`` with code ``amount_mismatch``), never an update."""
+    if outcome.status != "succeeded" or outcome.clover_id is None:
+        return outcome
+    try:
+        with ctx.gateway.client(merchant) as clover:
+            charge = clover.charges.retrieve(outcome.clover_id)
+    except CloverError:
+        return CallOutcome("unknown", code="verify_failed", message="charge lookup failed")
+    if charge.amount != attempt.amount or (charge.currency or "").lower() != attempt.currency:
+        return CallOutcome(
+            "unknown",
+            code="amount_mismatch",
+            message=(
+                f"Clover charge {charge.id} is {charge.amount} {charge.currency}, "
+                f"the attempt {attempt.amount} {attempt.currency}"
+            ),
+        )
+    return outcome

@@ -29,6 +29,11 @@ class ServiceContext:
     cipher: TokenCipher
     now: Callable[[], datetime] = field(default=utcnow)
 
+    def close(self) -> None:
+        """Close the Clover connections and the database pool."""
+        self.gateway.close()
+        self.engine.dispose()
+
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name

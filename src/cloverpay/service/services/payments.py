@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cloverpay.api import idempotency_key_for
+from cloverpay.api import TENDER_CASH, TENDER_CHECK, idempotency_key_for
 from cloverpay.service.core.crash import crash_point
 from cloverpay.service.db import CardOnFile, Merchant, Payment, PaymentAttempt, new_id
 from cloverpay.service.domain import (
@@ -39,7 +39,7 @@ from cloverpay.service.services.invoices import (
     load_invoice,
     set_invoice_status,
 )
-from cloverpay.service.services.records import add_audit, add_outbox
+from cloverpay.service.services.records import add_audit, add_outbox, audit_failure
 
 __all__ = [
     "PAYABLE_STATES",
@@ -56,6 +56,8 @@ PAYABLE_STATES = frozenset(
     }
 )
 KEY_NAMESPACE = "cloverpay-attempt"
+#: Alternate tenders recorded through Clover (label keys of Clover's standard tenders).
+TENDERS = {"cash": TENDER_CASH, "check": TENDER_CHECK}
 
 
 def attempt_key(attempt_id: str) -> str:
@@ -104,15 +106,19 @@ def pay_invoice(
     *,
     token: str | None = None,
     card_on_file_id: str | None = None,
+    tender: str | None = None,
     amount: int | None = None,
     tip_amount: int = 0,
     initiator: str = "CARDHOLDER",
     client_ip: str | None = None,
     actor: str,
 ) -> PaymentAttempt:
-    """Charge a ``clv_`` token or a card on file for (part of) an invoice."""
-    if (token is None) == (card_on_file_id is None):
-        raise InvalidRequest("give exactly one of token or card_on_file_id", field="token")
+    """Charge a ``clv_`` token or a card on file, or record an alternate tender
+    (``tender="cash"``/``"check"``, paid on Clover's order as well) for an invoice."""
+    if sum(x is not None for x in (token, card_on_file_id, tender)) != 1:
+        raise InvalidRequest("give exactly one of token, card_on_file_id or tender", field="token")
+    if tender is not None and tender not in TENDERS:
+        raise InvalidRequest("tender must be cash or check", field="tender")
     if token is not None and not token.startswith("clv_"):
         raise InvalidRequest("token must be a Clover card token (clv_...)", field="token")
     if initiator not in ("CARDHOLDER", "MERCHANT"):
@@ -152,6 +158,8 @@ def pay_invoice(
                     cof_initialized=card.cof_initialized,
                     is_scheduled=False,
                 )
+            elif tender is not None:
+                request["tender"] = tender
             else:
                 request["source"] = token
             attempt_id = new_id()
@@ -165,7 +173,11 @@ def pay_invoice(
                 tip_amount=tip_amount,
                 currency=invoice.currency,
                 idempotency_key=attempt_key(attempt_id),
-                source_kind="card_on_file" if card_on_file_id else "token",
+                source_kind=(
+                    "card_on_file"
+                    if card_on_file_id
+                    else ("alternate_tender" if tender else "token")
+                ),
                 card_on_file_id=card_on_file_id,
                 initiator=initiator if card_on_file_id else None,
                 request_json=json.dumps(request, sort_keys=True),
@@ -196,7 +208,21 @@ def pay_invoice(
     crash_point("after_intent_committed")
     outcome = send_charge(ctx, merchant, attempt)
     crash_point("after_charge_sent")
-    return settle_charge(ctx, attempt.id, outcome, actor=actor)
+    try:
+        return settle_charge(ctx, attempt.id, outcome, actor=actor)
+    except Exception as exc:
+        # The attempt stays pending with its check scheduled; the trace survives.
+        audit_failure(
+            ctx.sessions,
+            merchant_id=merchant_id,
+            actor=actor,
+            action="charge_attempt.settle_failed",
+            entity_type="payment_attempt",
+            entity_id=attempt.id,
+            reason=f"{type(exc).__name__}: {exc}"[:500],
+            data={"outcome": outcome.status, "clover_id": outcome.clover_id},
+        )
+        raise
 
 
 def _record_payment(
@@ -213,7 +239,7 @@ def _record_payment(
         amount=attempt.amount,
         tip_amount=attempt.tip_amount,
         currency=attempt.currency,
-        tender="card",
+        tender=json.loads(attempt.request_json).get("tender") or "card",
         card_brand=outcome.card_brand,
         card_last4=outcome.card_last4,
     )

@@ -8,9 +8,11 @@ proving there is no charge makes an attempt ``failed``.
 
 Schedule: the first look is ``steps[0]`` after the attempt was created; each look that
 does not resolve it schedules the next after ``steps[check_step]`` (default 1 min,
-5 min, 1 h, then daily). After the last step it raises one alert (an audit row and an
-``attempt.needs_attention`` outbox event) and keeps looking daily: the attempt stays
-``unknown`` for a person. Time comes from ``ctx.now`` so tests control it.
+5 min, 1 h, then daily). A charge found this way is compared with the attempt (amount,
+currency; rule 7): a mismatch leaves the attempt unknown and alerts at once. After
+the last step it raises one alert (an audit row and an ``attempt.needs_attention``
+outbox event) and keeps looking daily: the attempt stays ``unknown`` for a person.
+Time comes from ``ctx.now`` so tests control it.
 
 Several processes may run it: due rows are claimed with ``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL (``BEGIN IMMEDIATE`` serializes the claim on SQLite) and leased by moving
@@ -32,6 +34,7 @@ from cloverpay.service.services.clover_calls import (
     lookup_refund,
     send_charge,
     send_refund,
+    verify_charge,
 )
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.services.payments import lock_attempt, settle_charge
@@ -92,6 +95,8 @@ class Reconciler:
         outcome = (send_charge if charge else send_refund)(self.ctx, merchant, attempt)
         if outcome.status == "rejected":
             outcome = (lookup_charge if charge else lookup_refund)(self.ctx, merchant, attempt)
+        if charge:
+            outcome = verify_charge(self.ctx, merchant, attempt, outcome)
         return outcome
 
     def check(self, attempt_id: str, now: datetime, report: ReconcileReport) -> str:
@@ -131,7 +136,8 @@ class Reconciler:
                 data={"check_step": attempt.check_step, "next_check_at": attempt.next_check_at},
                 now=now,
             )
-            if attempt.check_step >= len(steps) and attempt.alerted_at is None:
+            mismatch = outcome.code == "amount_mismatch"
+            if (attempt.check_step >= len(steps) or mismatch) and attempt.alerted_at is None:
                 attempt.alerted_at = now
                 add_audit(
                     s,
@@ -140,7 +146,9 @@ class Reconciler:
                     action="attempt.needs_attention",
                     entity_type="payment_attempt",
                     entity_id=attempt.id,
-                    reason="still unknown after the last reconciler step",
+                    reason=outcome.message
+                    if mismatch
+                    else "still unknown after the last reconciler step",
                     now=now,
                 )
                 add_outbox(

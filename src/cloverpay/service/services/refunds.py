@@ -13,6 +13,7 @@ import json
 from datetime import timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from cloverpay.service.core.crash import crash_point
 from cloverpay.service.db import Merchant, Payment, PaymentAttempt, Refund, new_id
@@ -26,18 +27,15 @@ from cloverpay.service.errors import (
 from cloverpay.service.services.clover_calls import CallOutcome, send_refund
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.services.payments import attempt_key, lock_attempt, transition_attempt
-from cloverpay.service.services.records import add_audit, add_outbox
+from cloverpay.service.services.records import add_audit, add_outbox, audit_failure
 
 __all__ = ["refund_payment", "refunded_total", "settle_refund"]
 
 _HOLDING = (AttemptState.PENDING.value, AttemptState.UNKNOWN.value, AttemptState.SUCCEEDED.value)
 
 
-def refunded_total(session: object, payment_id: str) -> int:
+def refunded_total(session: Session, payment_id: str) -> int:
     """Sum of recorded refunds of a payment."""
-    from sqlalchemy.orm import Session
-
-    assert isinstance(session, Session)
     total = session.scalar(
         select(func.coalesce(func.sum(Refund.amount), 0)).where(Refund.payment_id == payment_id)
     )
@@ -123,7 +121,20 @@ def refund_payment(
     crash_point("after_intent_committed")
     outcome = send_refund(ctx, merchant, attempt)
     crash_point("after_refund_sent")
-    return settle_refund(ctx, attempt.id, outcome, actor=actor)
+    try:
+        return settle_refund(ctx, attempt.id, outcome, actor=actor)
+    except Exception as exc:
+        audit_failure(
+            ctx.sessions,
+            merchant_id=merchant_id,
+            actor=actor,
+            action="refund_attempt.settle_failed",
+            entity_type="payment_attempt",
+            entity_id=attempt.id,
+            reason=f"{type(exc).__name__}: {exc}"[:500],
+            data={"outcome": outcome.status, "clover_id": outcome.clover_id},
+        )
+        raise
 
 
 def settle_refund(

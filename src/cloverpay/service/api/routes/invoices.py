@@ -115,6 +115,7 @@ def pay(
         invoice_id,
         token=body.token,
         card_on_file_id=body.card_on_file_id,
+        tender=body.tender,
         amount=body.amount,
         tip_amount=body.tip_amount,
         initiator=body.initiator,
