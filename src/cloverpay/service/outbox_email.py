@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import smtplib
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
@@ -34,7 +36,15 @@ from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.web._models import EmailDelivery
 from cloverpay.service.web._settings import WebSettings
 
-__all__ = ["MAX_ATTEMPTS", "DeliveryReport", "Mailer", "SmtpMailer", "deliver_due", "sweep_stuck"]
+__all__ = [
+    "MAX_ATTEMPTS",
+    "DeliveryReport",
+    "Mailer",
+    "SmtpMailer",
+    "deliver_due",
+    "run_worker",
+    "sweep_stuck",
+]
 
 MAX_ATTEMPTS = 5
 LEASE = timedelta(minutes=2)
@@ -195,3 +205,22 @@ def sweep_stuck(ctx: ServiceContext) -> int:
             .values(status="unknown", last_error="lease expired while sending; not re-sent")
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def run_worker(
+    ctx: ServiceContext,
+    web: WebSettings,
+    stop: threading.Event,
+    *,
+    interval_s: float = 1.0,
+    mailer: Mailer | None = None,
+) -> None:
+    """Deliver due emails every ``interval_s`` until ``stop`` is set (run it in a thread;
+    several processes may run it against one database)."""
+    log = logging.getLogger("cloverpay.outbox")
+    while not stop.is_set():
+        try:
+            deliver_due(ctx, web, mailer=mailer)
+        except Exception:  # the rows stay where they are for the next pass
+            log.exception("email delivery pass failed")
+        stop.wait(interval_s)

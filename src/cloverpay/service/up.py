@@ -161,23 +161,13 @@ def prepare(
         terminal_url=server.terminal_url,
         data_dir=data_dir,
     )
-    worker = threading.Thread(target=_outbox_loop, args=(ctx, web), daemon=True, name="outbox")
-    worker.start()
+    from cloverpay.service.outbox_email import run_worker
+
+    stop = threading.Event()
+    threading.Thread(
+        target=run_worker, args=(ctx, web, stop), daemon=True, name="cloverpay-emails"
+    ).start()
     return info, app, server
-
-
-def _outbox_loop(ctx: object, web: object) -> None:
-    import logging
-    import time
-
-    from cloverpay.service.outbox_email import deliver_due
-
-    while True:
-        try:
-            deliver_due(ctx, web)  # type: ignore[arg-type]
-        except Exception:  # keep the worker alive; the row stays for the next pass
-            logging.getLogger("cloverpay.outbox").exception("outbox pass failed")
-        time.sleep(1.0)
 
 
 def _print(info: UpInfo) -> None:

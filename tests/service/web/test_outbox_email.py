@@ -10,7 +10,7 @@ from email.message import EmailMessage
 from sqlalchemy import select
 
 from cloverpay.service.db import Merchant, OutboxEvent
-from cloverpay.service.outbox_email import MAX_ATTEMPTS, deliver_due, sweep_stuck
+from cloverpay.service.outbox_email import MAX_ATTEMPTS, deliver_due, run_worker, sweep_stuck
 from cloverpay.service.services import ServiceContext
 from cloverpay.service.services.records import add_outbox
 from cloverpay.service.web import EmailDelivery, WebSettings
@@ -168,3 +168,23 @@ def test_concurrent_workers_send_each_message_once(ctx: ServiceContext, merchant
         f"c{i}@example.com" for i in range(20)
     )
     assert len(_deliveries(ctx)) == 20
+
+
+def test_worker_thread_delivers_then_stops(ctx: ServiceContext, merchant: Merchant) -> None:
+    mailer = RecordingMailer()
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=run_worker,
+        args=(ctx, WebSettings(), stop),
+        kwargs={"interval_s": 0.05, "mailer": mailer},
+    )
+    worker.start()
+    _enqueue(ctx, merchant, 2)
+    for _ in range(200):
+        if len(_deliveries(ctx)) == 2:
+            break
+        stop.wait(0.05)
+    stop.set()
+    worker.join(10)
+    assert not worker.is_alive()
+    assert len(mailer.sent) == 2

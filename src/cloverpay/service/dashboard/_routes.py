@@ -111,20 +111,21 @@ def logout(staff: Csrf) -> Response:
 
 @router.get("/invoices", response_class=HTMLResponse)
 def invoices(request: Request, ctx: Ctx, staff: Staff, status: str | None = None) -> Response:
-    rows = list_invoices(ctx, staff.merchant_id, limit=200, status=status or None)
+    every = list_invoices(ctx, staff.merchant_id, limit=500)
+    rows = [(inv, t) for inv, t in every if not status or inv.status == status][:200]
     with ctx.sessions() as s:
         names = dict(
             s.execute(
                 select(Customer.id, Customer.name).where(Customer.merchant_id == staff.merchant_id)
             ).all()
         )
-    outstanding = sum(t.amount_due for inv, t in rows if inv.status in ("open", "partially_paid"))
-    collected = sum(t.paid - t.refunded for _, t in rows)
+    outstanding = sum(t.amount_due for inv, t in every if inv.status in ("open", "partially_paid"))
+    collected = sum(t.paid - t.refunded for _, t in every)
     stats = {
         "outstanding": outstanding,
         "collected": collected,
-        "open": sum(1 for inv, _ in rows if inv.status in ("open", "partially_paid")),
-        "drafts": sum(1 for inv, _ in rows if inv.status == "draft"),
+        "open": sum(1 for inv, _ in every if inv.status in ("open", "partially_paid")),
+        "drafts": sum(1 for inv, _ in every if inv.status == "draft"),
     }
     return page(
         request,

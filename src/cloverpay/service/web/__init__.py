@@ -18,12 +18,19 @@ from cloverpay.service.web._models import (
     StaffUser,
 )
 from cloverpay.service.web._pay import PayOutcome, PaySubmission, submit_payment
-from cloverpay.service.web._security_headers import STATIC_DIR, csp_header, sri
+from cloverpay.service.web._security_headers import STATIC_DIR, csp_header, origin_of, sri
 from cloverpay.service.web._send import SentLink, pay_link_for, send_pay_link
-from cloverpay.service.web._settings import WebSettings, pay_link_key
+from cloverpay.service.web._settings import (
+    CLOVER_SDK_URLS,
+    WebSettings,
+    pay_link_key,
+    session_key,
+)
 
 __all__ = [
+    "CLOVER_SDK_URLS",
     "PAY_FLOWS",
+    "STATIC_DIR",
     "CheckoutLink",
     "EmailDelivery",
     "LinkError",
@@ -36,9 +43,11 @@ __all__ = [
     "WebSettings",
     "csp_header",
     "install_web",
+    "origin_of",
     "pay_link_for",
     "pay_link_key",
     "send_pay_link",
+    "session_key",
     "sign_link",
     "sri",
     "submit_payment",

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from cloverpay.api import CloverError
+from cloverpay.service.api.deps import get_client_ip
 from cloverpay.service.db import Customer, Invoice, Merchant, PaymentAttempt
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.services.invoices import invoice_totals
@@ -147,7 +148,7 @@ def pay_submit(
         return _link_error(request, exc)
     if not token.startswith("clv_"):
         return RedirectResponse(f"/pay/{link}?error=The+card+could+not+be+read.", status_code=303)
-    client_ip = _payer_ip(request)
+    client_ip = get_client_ip(request)  # None unless an IP: the core uses its default
     sub = PaySubmission(
         invoice_id=invoice.id,
         nonce=attempt_nonce,
@@ -168,21 +169,6 @@ def pay_submit(
         )
     suffix = f"?attempt={outcome.attempt_id}" if outcome.attempt_id else ""
     return RedirectResponse(f"/pay/{link}{suffix}", status_code=303)
-
-
-def _payer_ip(request: Request) -> str | None:
-    """The payer's IP for Clover (x-forwarded-for first); None if it is not an IP, so
-    the core falls back to its configured default instead of failing the charge."""
-    import ipaddress
-
-    forwarded = request.headers.get("x-forwarded-for")
-    candidate = (forwarded.split(",")[0].strip() if forwarded else None) or (
-        request.client.host if request.client else None
-    )
-    try:
-        return str(ipaddress.ip_address(candidate or ""))
-    except ValueError:
-        return None
 
 
 def _hosted_checkout(
