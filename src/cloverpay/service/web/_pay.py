@@ -107,9 +107,8 @@ def _store(ctx: ServiceContext, merchant_id: str, sub: PaySubmission, out: PayOu
         )
         if row is None:
             return
-        if out.state == "error":
-            s.delete(row)  # nothing was charged: the payer may fix the input and retry
-            return
+        # Errors are kept too: a replay gets the same answer, and the page the payer is
+        # sent back to carries a fresh nonce for a new try.
         row.status = "completed"
         row.response_status = 200
         row.response_body = out.to_json()
