@@ -7,20 +7,15 @@ from typing import Literal, TypeVar
 
 import httpx
 
+from cloverpay.api._client_base import ClientBase, choose_limiter, refuse_both
 from cloverpay.api._config import (
     DEFAULT,
     Default,
     build_core,
-    client_repr,
-    resolve_rate_limit,
-    resolve_retry,
-    resolve_timeout,
 )
 from cloverpay.api._environments import Environment, EnvironmentName, Region
-from cloverpay.api._errors import ConfigurationError
-from cloverpay.api._limiter import AsyncLimiter, RateLimit, limiter_key, shared_async_limiter
+from cloverpay.api._limiter import AsyncLimiter, RateLimit, shared_async_limiter
 from cloverpay.api._operation import Operation
-from cloverpay.api._operation import client_ip as check_ip
 from cloverpay.api._resources_async import (
     AsyncCharges,
     AsyncCheckout,
@@ -40,7 +35,7 @@ __all__ = ["AsyncCloverClient"]
 T = TypeVar("T")
 
 
-class AsyncCloverClient:
+class AsyncCloverClient(ClientBase):
     """Asynchronous client for Clover's HTTP APIs.
 
     >>> client = AsyncCloverClient(access_token, merchant_id="MID", environment="sandbox",
@@ -76,8 +71,7 @@ class AsyncCloverClient:
         rate_limit: RateLimit | AsyncLimiter | Default | None = DEFAULT,
         user_agent: str | None = None,
     ) -> None:
-        if http_client is not None and transport is not None:
-            raise ConfigurationError("pass http_client or transport, not both", param="transport")
+        refuse_both(http_client, transport)
         self._access_token = access_token
         self._core = build_core(
             access_token=access_token,
@@ -94,16 +88,7 @@ class AsyncCloverClient:
         )
         self._owns_http = http_client is None
         http = http_client or httpx.AsyncClient(transport=transport, timeout=timeout or 60.0)
-        if isinstance(rate_limit, AsyncLimiter):
-            limiter: AsyncLimiter | None = rate_limit
-        else:
-            limit = resolve_rate_limit(rate_limit)
-            if limit is None:
-                limiter = None
-            elif access_token:
-                limiter = shared_async_limiter(limiter_key(access_token, limit))
-            else:
-                limiter = AsyncLimiter(limit)
+        limiter = choose_limiter(rate_limit, access_token, AsyncLimiter, shared_async_limiter)
         self._runner = AsyncRunner(self._core, http, auth=auth, limiter=limiter)
         self._bind()
 
@@ -132,11 +117,7 @@ class AsyncCloverClient:
         clone = object.__new__(AsyncCloverClient)
         clone._access_token = self._access_token
         clone._owns_http = False
-        clone._core = self._core.derive(
-            timeout=resolve_timeout(timeout),
-            retry=resolve_retry(retry),
-            client_ip=check_ip(client_ip),
-        )
+        clone._core = self._derived_core(timeout, retry, client_ip)
         clone._runner = AsyncRunner(
             clone._core,
             self._runner.http,
@@ -147,22 +128,11 @@ class AsyncCloverClient:
         return clone
 
     @property
-    def environment(self) -> Environment:
-        return self._core.environment
-
-    @property
-    def merchant_id(self) -> str | None:
-        return self._core.merchant_id
-
-    @property
     def http_client(self) -> httpx.AsyncClient:
         return self._runner.http
 
     async def _request(self, op: Operation[T]) -> T:
         return await self._runner.request(op)
-
-    def _mid(self) -> str:
-        return self._core.require_merchant_id()
 
     async def aclose(self) -> None:
         """Close the HTTP client if this client created it."""
@@ -179,6 +149,3 @@ class AsyncCloverClient:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-    def __repr__(self) -> str:
-        return client_repr(type(self).__name__, self._core, self._access_token)
