@@ -7,7 +7,6 @@ are imported when a command runs, so ``cloverpay --help`` works without the
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 from typing import Annotated, Any
@@ -71,6 +70,13 @@ def register(cli: typer.Typer) -> None:
             ),
         ] = True,
         interval: Annotated[float, typer.Option(help="Seconds between reconciler passes.")] = 15.0,
+        emails: Annotated[
+            bool,
+            typer.Option(
+                "--emails/--no-emails",
+                help="Also deliver the outbox's emails from this process (SMTP settings).",
+            ),
+        ] = True,
     ) -> None:
         """Run the payments service API (settings from the environment and .env)."""
         settings = _settings(database_url)
@@ -80,29 +86,27 @@ def register(cli: typer.Typer) -> None:
 
         from cloverpay.service.api import create_app
         from cloverpay.service.migrate import upgrade
-        from cloverpay.service.services import Reconciler, ServiceContext
+        from cloverpay.service.services import ServiceContext
+        from cloverpay.service.workers import start_workers
 
         if migrate:
             upgrade(settings.database_url)
         ctx = ServiceContext.build(settings)
         stop = threading.Event()
 
-        def reconcile_forever() -> None:
-            rec = Reconciler(ctx)
-            while not stop.wait(interval):
-                try:
-                    rec.run_once()
-                except Exception:  # logged; the next pass retries
-                    logging.getLogger("cloverpay.service").exception("reconciler pass failed")
-
-        worker = threading.Thread(target=reconcile_forever, name="reconciler", daemon=True)
-        if reconciler:
-            worker.start()
+        app = create_app(context=ctx)
+        workers = start_workers(
+            ctx,
+            app.state.web,
+            stop,
+            reconcile_every_s=interval if reconciler else None,
+            emails_every_s=1.0 if emails else None,
+        )
         try:
-            uvicorn.run(create_app(context=ctx), host=host, port=port, log_level="warning")
+            uvicorn.run(app, host=host, port=port, log_level="warning")
         finally:
             stop.set()
-            if reconciler:
+            for worker in workers:
                 worker.join(30)
             ctx.close()
 

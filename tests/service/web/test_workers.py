@@ -1,0 +1,41 @@
+"""``cloverpay serve``'s background work: the reconciler and the email worker."""
+
+from __future__ import annotations
+
+import threading
+
+from cloverpay.service.db import Merchant
+from cloverpay.service.services import ServiceContext
+from cloverpay.service.web import WebSettings
+from cloverpay.service.workers import start_workers
+from tests.service.web.test_outbox_email import RecordingMailer, _deliveries, _enqueue
+
+
+def test_serve_workers_deliver_emails_then_stop(ctx: ServiceContext, merchant: Merchant) -> None:
+    mailer = RecordingMailer()
+    stop = threading.Event()
+    workers = start_workers(
+        ctx, WebSettings(), stop, reconcile_every_s=0.05, emails_every_s=0.05, mailer=mailer
+    )
+    assert sorted(w.name for w in workers) == ["cloverpay-emails", "cloverpay-reconciler"]
+    _enqueue(ctx, merchant, 2)
+    for _ in range(200):
+        if len(_deliveries(ctx)) == 2:
+            break
+        stop.wait(0.05)
+    stop.set()
+    for w in workers:
+        w.join(10)
+    assert not [w for w in workers if w.is_alive()]
+    assert sorted(m["To"] for m in mailer.sent) == ["c0@example.com", "c1@example.com"]
+
+
+def test_each_worker_can_be_turned_off(ctx: ServiceContext) -> None:
+    stop = threading.Event()
+    stop.set()
+    assert (
+        start_workers(ctx, WebSettings(), stop, reconcile_every_s=None, emails_every_s=None) == []
+    )
+    [only] = start_workers(ctx, WebSettings(), stop, reconcile_every_s=None, emails_every_s=1.0)
+    only.join(10)
+    assert only.name == "cloverpay-emails"
