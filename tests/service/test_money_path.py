@@ -15,6 +15,7 @@ from cloverpay.service.db import AuditLog, Merchant, OutboxEvent, Payment, Payme
 from cloverpay.service.errors import AttemptUnresolvedError, ConflictError, InvalidRequest
 from cloverpay.service.services import Reconciler, ServiceContext
 from cloverpay.service.services import payments as payments_mod
+from cloverpay.service.services import send as send_mod
 from cloverpay.service.services.payments import pay_invoice
 from cloverpay.service.services.refunds import refund_payment
 
@@ -132,7 +133,7 @@ def _crash_at(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
         if point == name:
             raise Crash(point)
 
-    monkeypatch.setattr(payments_mod, "crash_point", crash_point)
+    monkeypatch.setattr(send_mod, "crash_point", crash_point)
 
 
 def test_crash_before_send_reconciler_sends_once(

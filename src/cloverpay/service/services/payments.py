@@ -21,7 +21,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cloverpay.api import TENDER_CASH, TENDER_CHECK, idempotency_key_for
-from cloverpay.service.core.crash import crash_point
 from cloverpay.service.db import CardOnFile, Merchant, Payment, PaymentAttempt, new_id
 from cloverpay.service.domain import (
     FINAL_ATTEMPT_STATES,
@@ -39,7 +38,8 @@ from cloverpay.service.services.invoices import (
     load_invoice,
     set_invoice_status,
 )
-from cloverpay.service.services.records import add_audit, add_outbox, audit_failure
+from cloverpay.service.services.records import add_audit, add_outbox
+from cloverpay.service.services.send import send_then_settle
 
 __all__ = [
     "PAYABLE_STATES",
@@ -205,24 +205,9 @@ def pay_invoice(
         raise AttemptUnresolvedError(
             "another payment of this invoice is in progress", field="invoice_id"
         ) from None
-    crash_point("after_intent_committed")
-    outcome = send_charge(ctx, merchant, attempt)
-    crash_point("after_charge_sent")
-    try:
-        return settle_charge(ctx, attempt.id, outcome, actor=actor)
-    except Exception as exc:
-        # The attempt stays pending with its check scheduled; the trace survives.
-        audit_failure(
-            ctx.sessions,
-            merchant_id=merchant_id,
-            actor=actor,
-            action="charge_attempt.settle_failed",
-            entity_type="payment_attempt",
-            entity_id=attempt.id,
-            reason=f"{type(exc).__name__}: {exc}"[:500],
-            data={"outcome": outcome.status, "clover_id": outcome.clover_id},
-        )
-        raise
+    return send_then_settle(
+        ctx, merchant, attempt, kind="charge", send=send_charge, settle=settle_charge, actor=actor
+    )
 
 
 def _record_payment(

@@ -15,7 +15,6 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cloverpay.service.core.crash import crash_point
 from cloverpay.service.db import Merchant, Payment, PaymentAttempt, Refund, new_id
 from cloverpay.service.domain import FINAL_ATTEMPT_STATES, AttemptKind, AttemptState
 from cloverpay.service.errors import (
@@ -27,7 +26,8 @@ from cloverpay.service.errors import (
 from cloverpay.service.services.clover_calls import CallOutcome, send_refund
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.services.payments import attempt_key, lock_attempt, transition_attempt
-from cloverpay.service.services.records import add_audit, add_outbox, audit_failure
+from cloverpay.service.services.records import add_audit, add_outbox
+from cloverpay.service.services.send import send_then_settle
 
 __all__ = ["refund_payment", "refunded_total", "settle_refund"]
 
@@ -118,23 +118,9 @@ def refund_payment(
             now=now,
         )
         merchant = s.get_one(Merchant, merchant_id)
-    crash_point("after_intent_committed")
-    outcome = send_refund(ctx, merchant, attempt)
-    crash_point("after_refund_sent")
-    try:
-        return settle_refund(ctx, attempt.id, outcome, actor=actor)
-    except Exception as exc:
-        audit_failure(
-            ctx.sessions,
-            merchant_id=merchant_id,
-            actor=actor,
-            action="refund_attempt.settle_failed",
-            entity_type="payment_attempt",
-            entity_id=attempt.id,
-            reason=f"{type(exc).__name__}: {exc}"[:500],
-            data={"outcome": outcome.status, "clover_id": outcome.clover_id},
-        )
-        raise
+    return send_then_settle(
+        ctx, merchant, attempt, kind="refund", send=send_refund, settle=settle_refund, actor=actor
+    )
 
 
 def settle_refund(
