@@ -1,11 +1,21 @@
 from __future__ import annotations
 
+import logging
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloverpay._redact import luhn_valid, mask_pan, mask_secret, redact, redact_headers
+from cloverpay._redact import (
+    RedactingFilter,
+    install_log_redaction,
+    luhn_valid,
+    mask_pan,
+    mask_secret,
+    redact,
+    redact_headers,
+)
 
 
 def luhn_complete(body: str) -> str:
@@ -121,3 +131,31 @@ def test_redacting_filter_cleans_messages_args_and_tracebacks() -> None:
     assert "4005571702222222" not in out
     assert "424242******4242" in out
     assert "ValueError" in out
+
+
+def test_websocket_subprotocol_token_and_query_token_are_masked() -> None:
+    token = "49e1859f-9b11-4f0c-9848-292d993955be"
+    assert redact(f"> Sec-WebSocket-Protocol: {token}") == "> Sec-WebSocket-Protocol: ****55be"
+    line = "GET /support/remote_pay/cs?token=d4bc82a6492bdfabaa0c668640d00a1f&friendlyId=x"
+    assert redact(line) == "GET /support/remote_pay/cs?token=****0a1f&friendlyId=x"
+    assert redact_headers({"Sec-WebSocket-Protocol": token}) == {
+        "Sec-WebSocket-Protocol": "****55be"
+    }
+
+
+def test_a_token_in_json_inside_a_json_string_is_masked() -> None:
+    frame = '{"payload":"{\\"authenticationToken\\":\\"225166a7ea5dbfbf34f0ee22efdbc40a\\"}"}'
+    assert "225166a7ea5dbfbf34f0ee22efdbc40a" not in redact(frame)
+    assert '\\"authenticationToken\\":\\"****c40a\\"' in redact(frame)
+
+
+def test_install_log_redaction_masks_records_of_library_loggers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    install_log_redaction(["websockets.client"])
+    install_log_redaction(["websockets.client"])  # once only
+    logger = logging.getLogger("websockets.client")
+    assert sum(isinstance(f, RedactingFilter) for f in logger.filters) == 1
+    with caplog.at_level(logging.DEBUG, logger="websockets.client"):
+        logger.debug("> %s: %s", "Sec-WebSocket-Protocol", "49e1859f-9b11-4f0c-9848-292d993955be")
+    assert caplog.records[-1].getMessage() == "> Sec-WebSocket-Protocol: ****55be"

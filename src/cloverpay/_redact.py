@@ -5,13 +5,17 @@ Three kinds of secret are masked:
 * card numbers: any run of 13 to 19 digits (optionally grouped by single spaces or
   dashes) that passes the Luhn check keeps at most its first six and last four digits
   (``4242424242424242`` -> ``424242******4242``);
-* bearer tokens and api keys: ``Authorization: Bearer <x>``, ``apikey: <x>`` and JSON or
-  query fields named like ``access_token``, ``refresh_token``, ``apiAccessKey``,
-  ``client_secret`` keep only their last four characters;
+* bearer tokens and api keys: ``Authorization: Bearer <x>``, ``apikey: <x>``, the
+  ``Sec-WebSocket-Protocol`` header (Cloud Pay Display sends the OAuth token there) and
+  JSON (also JSON inside a JSON string) or query fields named like ``access_token``,
+  ``token``, ``authenticationToken``, ``apiAccessKey``, ``client_secret`` keep only
+  their last four characters;
 * card verification values and raw/encrypted PANs in JSON (``"cvv": "123"``,
   ``"number": "..."``, ``"encrypted_pan": "..."``) are replaced entirely.
 
 Redaction is for display only; it never touches data sent to Clover.
+:func:`install_log_redaction` puts :class:`RedactingFilter` on the loggers of the
+libraries that log our traffic (websockets, httpx, httpcore) and on ours.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ import re
 from collections.abc import Iterable, Mapping
 
 __all__ = [
+    "LOGGERS",
     "SENSITIVE_HEADERS",
     "RedactingFilter",
+    "install_log_redaction",
     "luhn_valid",
     "mask_pan",
     "mask_secret",
@@ -40,6 +46,7 @@ SENSITIVE_HEADERS = frozenset(
         "cookie",
         "set-cookie",
         "proxy-authorization",
+        "sec-websocket-protocol",
     }
 )
 
@@ -48,10 +55,17 @@ _BEARER_RE = re.compile(r"(?i)\b(bearer|basic)\s+([A-Za-z0-9._~+/=\-]+)")
 _SECRET_FIELD = (
     r"access_token|refresh_token|accessToken|refreshToken|client_secret|clientSecret|"
     r"api_access_key|apiAccessKey|apikey|api_key|apiKey|private_key|privateKey|"
-    r"signing_secret|secret|password|code_verifier"
+    r"signing_secret|secret|password|code_verifier|"
+    r"authentication_token|authenticationToken|auth_token|authToken|token"
 )
 # "field": "value"  /  field=value  /  field: value
 _SECRET_JSON_RE = re.compile(r'(?i)("(?:' + _SECRET_FIELD + r')"\s*:\s*")([^"\\]*)(")')
+# the same inside a JSON string (a Remote Pay payload): \"field\":\"value\"
+_SECRET_ESCAPED_JSON_RE = re.compile(
+    r'(?i)(\\"(?:' + _SECRET_FIELD + r')\\"\s*:\s*\\")([^"\\]*)(\\")'
+)
+# a header line as logged by websockets / http clients: "Sec-WebSocket-Protocol: <x>"
+_SECRET_HEADER_RE = re.compile(r"(?i)\b(sec-websocket-protocol\s*[:=]\s*)([^\s,;'\"]+)")
 _SECRET_KV_RE = re.compile(
     r"(?i)(?<![A-Za-z_])((?:" + _SECRET_FIELD + r")\s*[=:]\s*)([^\s&,;\"']+)"
 )
@@ -105,6 +119,12 @@ def redact(text: str) -> str:
     if "earer" in text or "asic" in text:
         text = _BEARER_RE.sub(lambda m: f"{m.group(1)} {mask_secret(m.group(2))}", text)
     text = _SECRET_JSON_RE.sub(lambda m: m.group(1) + mask_secret(m.group(2)) + m.group(3), text)
+    if "\\" in text:
+        text = _SECRET_ESCAPED_JSON_RE.sub(
+            lambda m: m.group(1) + mask_secret(m.group(2)) + m.group(3), text
+        )
+    if "ocket-" in text or "OCKET-" in text:
+        text = _SECRET_HEADER_RE.sub(lambda m: m.group(1) + mask_secret(m.group(2)), text)
     text = _SECRET_KV_RE.sub(lambda m: m.group(1) + mask_secret(m.group(2)), text)
     text = _CARD_JSON_RE.sub(lambda m: m.group(1) + '"[redacted]"', text)
     return _PAN_RE.sub(_pan_sub, text)
@@ -146,3 +166,35 @@ class RedactingFilter(logging.Filter):
         if record.exc_text:
             record.exc_text = redact(record.exc_text)
         return True
+
+
+#: Loggers that carry our traffic: a filter on a logger does not see the records of its
+#: children, so each one is named.
+LOGGERS: tuple[str, ...] = (
+    "websockets.client",
+    "websockets.server",
+    "websockets.protocol",
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "cloverpay.api",
+    "cloverpay.api.oauth",
+    "cloverpay.api.webhooks",
+    "cloverpay.remotepay",
+    "cloverpay.remotepay.protocol",
+    "cloverpay.sandbox.terminal",
+)
+
+
+def install_log_redaction(names: Iterable[str] = LOGGERS) -> None:
+    """Put a :class:`RedactingFilter` on each named logger (once), so that tokens, keys
+    and card numbers are masked at every level before any handler sees the record:
+    websockets logs the handshake headers at DEBUG (the Cloud Pay Display OAuth token
+    is the sub-protocol) and httpx the URLs at INFO (the proxy token is a query
+    parameter)."""
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())

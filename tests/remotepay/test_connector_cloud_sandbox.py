@@ -5,6 +5,7 @@ the merchant's v3 view; a second POS is refused while the first holds the device
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -90,3 +91,26 @@ async def test_cloud_sale_through_the_sandbox(server: SandboxServer) -> None:
     with state.lock:
         found = state.domain(PlatformStore).by_external(state.merchant.merchant_id, "cloud-sbx-1")
     assert [p["amount"] for p in found] == [1500]
+
+
+async def test_force_connect_takes_the_device_and_interrupts_the_other_pos(
+    server: SandboxServer,
+) -> None:
+    first_seen = Seen()
+    first = CloverConnector(cloud_config(server, "front-desk"), first_seen)
+    await first.connect(timeout=10)
+    forced_seen = Seen()
+    async with CloverConnector(
+        cloud_config(server, "back-office", force_connect=True), forced_seen
+    ) as c:
+        # the first POS hears who took the device and stops, without reconnecting
+        assert first._runner is not None
+        await asyncio.wait_for(first._runner, 10)
+        assert "Interrupted" in first_seen.errors
+        assert not first.is_ready
+        sale = await c.sale(SaleRequest(amount=700, external_id="cloud-forced-1"))
+        assert sale.success, sale
+    await first.close()
+    assert "AccessDenied" not in forced_seen.errors
+    forced = server.sandbox.state.events.list("terminal_force_connect")
+    assert [e["friendly_id"] for e in forced] == ["back-office"]

@@ -31,7 +31,9 @@ After a lost answer a sale / auth / pre-auth is recovered, never re-sent: the co
 reconnects, asks the device (RETRIEVE_PAYMENT by externalPaymentId), then Clover's REST
 API when given ``rest_lookup=rest_payment_lookup(AsyncCloverClient(...))``; the response
 then carries ``recovery`` (a PaymentResolution). ``await connector.resolve_payment(id)``
-does the same lookup on demand (PAID / NOT_PAID / UNKNOWN).
+does the same lookup on demand (PAID / NOT_PAID / UNKNOWN). Refunds and voids are
+looked up likewise (device by the payment's externalPaymentId, REST with
+``rest_payment=rest_payment_fetch(client)``; an OperationResolution).
     ProtocolError              (from .protocol) Local- / RemoteProtocolError
 
 Request validation and device answers come back as response objects with Clover's
@@ -44,9 +46,13 @@ from ._connector import CloverConnector
 from ._errors import CloverConnectorError, NotReadyError, OutcomeUnknownError
 from ._listener import CloverConnectorListener, DeviceErrorEvent
 from ._recovery import (
+    OperationOutcome,
+    OperationResolution,
     PaymentOutcome,
     PaymentResolution,
+    RestPaymentFetch,
     RestPaymentLookup,
+    rest_payment_fetch,
     rest_payment_lookup,
 )
 from ._requests import (
@@ -109,6 +115,8 @@ __all__ = [
     "ManualRefundResponse",
     "MemoryTokenStore",
     "NotReadyError",
+    "OperationOutcome",
+    "OperationResolution",
     "OutcomeUnknownError",
     "PaymentOutcome",
     "PaymentResolution",
@@ -121,6 +129,7 @@ __all__ = [
     "ResetDeviceResponse",
     "Response",
     "ResponseCode",
+    "RestPaymentFetch",
     "RestPaymentLookup",
     "RetrieveDeviceStatusResponse",
     "RetrievePaymentResponse",
@@ -137,5 +146,6 @@ __all__ = [
     "VoidPaymentRequest",
     "VoidPaymentResponse",
     "direct_url",
+    "rest_payment_fetch",
     "rest_payment_lookup",
 ]

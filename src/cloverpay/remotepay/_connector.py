@@ -11,7 +11,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ._calls import CONFIG_ERROR
 from ._errors import NotReadyError, OutcomeUnknownError
-from ._recover_calls import RecoveryCalls
+from ._recover_ops import OperationRecovery
 from ._requests import (
     AuthRequest,
     CapturePreAuthRequest,
@@ -78,7 +78,7 @@ R = TypeVar("R", bound=Response)
 _RECOVERABLE = frozenset({RequestInfo.SALE, RequestInfo.AUTH, RequestInfo.PREAUTH})
 
 
-class CloverConnector(RecoveryCalls):
+class CloverConnector(OperationRecovery):
     """Drive one Clover device: ``async with CloverConnector(config, listener) as c:``
     connects, pairs (the merchant may have to type a code, see
     ``listener.on_pairing_code``) and waits until the device is ready.
@@ -169,9 +169,13 @@ class CloverConnector(RecoveryCalls):
                 key = "disable_clover_printing" if name == "disable_printing" else name
                 values[key] = value
         message = RefundRequest(**values)
-        return await self._run_transaction(
-            RefundPaymentResponse, message, RequestInfo.REFUND, None, timeout
-        )
+        before = await self._refund_ids_before(request)  # for a lost answer (see _recover_ops)
+        try:
+            return await self._run_transaction(
+                RefundPaymentResponse, message, RequestInfo.REFUND, None, timeout
+            )
+        except OutcomeUnknownError as lost:
+            return await self._recover_refund(request, before, lost)
 
     async def _transaction(
         self,
@@ -306,6 +310,18 @@ class CloverConnector(RecoveryCalls):
             offline=False,
         )
         message = VoidPayment(payment=payment, void_reason=request.void_reason)
+        try:
+            return await self._void(request, message, payment, timeout)
+        except OutcomeUnknownError as lost:
+            return await self._recover_void(request, lost)
+
+    async def _void(
+        self,
+        request: VoidPaymentRequest,
+        message: VoidPayment,
+        payment: Payment,
+        timeout: float | None,
+    ) -> VoidPaymentResponse:
         mi = self.merchant_info
         assert mi is not None
         if mi.supports_void_payment_response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._recovery import PaymentResolution
+    from ._recovery import OperationResolution, PaymentResolution
 
 __all__ = ["CloverConnectorError", "NotReadyError", "OutcomeUnknownError"]
 
@@ -25,7 +25,7 @@ class OutcomeUnknownError(CloverConnectorError):
     and never re-send it blindly. Recover with ``retrieve_payment(external_id)`` (or the
     REST API). ``external_id`` is the request's externalPaymentId, when it had one;
     ``resolution`` the connector's own attempt at finding out (outcome UNKNOWN), when
-    it made one.
+    it made one (an :class:`OperationResolution` for a refund or void).
     """
 
     def __init__(
@@ -34,7 +34,7 @@ class OutcomeUnknownError(CloverConnectorError):
         *,
         method: str,
         external_id: str | None = None,
-        resolution: PaymentResolution | None = None,
+        resolution: PaymentResolution | OperationResolution | None = None,
     ) -> None:
         super().__init__(msg)
         self.method = method

@@ -20,22 +20,30 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from .protocol import Payment
+from .protocol import Payment, Refund
 
 if TYPE_CHECKING:
     from cloverpay.api import AsyncCloverClient
 
 __all__ = [
+    "OperationOutcome",
+    "OperationResolution",
     "PaymentOutcome",
     "PaymentResolution",
+    "RestPaymentFetch",
     "RestPaymentLookup",
     "outcome_of_result",
+    "rest_payment_fetch",
     "rest_payment_lookup",
 ]
 
 RestPaymentLookup = Callable[[str], Awaitable[Sequence[Any]]]
 """``await lookup(external_payment_id)`` -> the REST v3 payments carrying that id (objects
 with ``result`` and a pydantic ``model_dump``, e.g. :class:`cloverpay.api.Payment`)."""
+
+RestPaymentFetch = Callable[[str], Awaitable[Any | None]]
+"""``await fetch(payment_id)`` -> that REST v3 payment with its refunds (an object with a
+pydantic ``model_dump``, e.g. :class:`cloverpay.api.Payment`), or None if Clover has none."""
 
 #: Payment results that mean money was taken (or authorized, for auths / pre-auths).
 _PAID: frozenset[str] = frozenset({"SUCCESS", "AUTH"})
@@ -72,6 +80,34 @@ class PaymentResolution:
         return self.outcome is PaymentOutcome.UNKNOWN
 
 
+class OperationOutcome(enum.StrEnum):
+    """What became of a refund or void whose answer was lost. DONE: evidence that it
+    happened (a refund on the payment that was not there before, the payment VOIDED).
+    NOT_DONE: evidence that it did not (the device is idle and the payment shows no such
+    change). UNKNOWN: no evidence; do not send it again blindly."""
+
+    DONE = "DONE"
+    NOT_DONE = "NOT_DONE"
+    UNKNOWN = "UNKNOWN"
+
+
+@dataclass(frozen=True, slots=True)
+class OperationResolution:
+    """The verdict on one refund or void of ``payment_id`` and where it came from."""
+
+    operation: Literal["refund", "void"]
+    payment_id: str
+    outcome: OperationOutcome
+    source: Literal["device", "rest"] | None
+    reason: str
+    refund: Refund | None = None
+    payment: Payment | None = None
+
+    @property
+    def unknown(self) -> bool:
+        return self.outcome is OperationOutcome.UNKNOWN
+
+
 def outcome_of_result(result: str | None) -> PaymentOutcome:
     """A payment's ``result`` as an outcome (an odd one, e.g. INITIATED, is UNKNOWN)."""
     if result in _PAID:
@@ -91,6 +127,21 @@ def rest_payment_lookup(client: AsyncCloverClient) -> RestPaymentLookup:
         return await pager.to_list()
 
     return lookup
+
+
+def rest_payment_fetch(client: AsyncCloverClient) -> RestPaymentFetch:
+    """The REST view of one payment through :mod:`cloverpay.api` (v3 payment by id),
+    for the recovery of refunds and voids. [guess] Real Clover lists a payment's
+    refunds only with ``expand=refunds``; the sandbox always includes them."""
+    from cloverpay.api import NotFoundError
+
+    async def fetch(payment_id: str) -> Any | None:
+        try:
+            return await client.platform.payments.retrieve(payment_id)
+        except NotFoundError:
+            return None
+
+    return fetch
 
 
 def resolve_from_rest(external_payment_id: str, found: Sequence[Any]) -> PaymentResolution:
@@ -135,6 +186,11 @@ def resolve_from_rest(external_payment_id: str, found: Sequence[Any]) -> Payment
         "rest",
         "neither the device nor the REST API knows a payment with this id",
     )
+
+
+def as_device_payment(rest_payment: Any) -> Payment | None:
+    """A REST v3 payment (pydantic model) as the device's :class:`Payment`, or None."""
+    return _as_device_payment(rest_payment)
 
 
 def _as_device_payment(rest_payment: Any) -> Payment | None:

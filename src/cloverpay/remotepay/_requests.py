@@ -188,6 +188,9 @@ class RefundPaymentRequest:
     full_refund: bool = False
     disable_printing: bool | None = None
     disable_receipt_selection: bool | None = None
+    external_payment_id: str | None = None
+    """The payment's own externalPaymentId. Not sent: if the answer is lost, it lets the
+    connector look the payment up on the device (``RETRIEVE_PAYMENT``)."""
 
     def check(self) -> tuple[str, str] | None:
         if not self.payment_id:
@@ -210,6 +213,9 @@ class VoidPaymentRequest:
     void_reason: VoidReason = VoidReason.USER_CANCEL
     disable_printing: bool | None = None
     disable_receipt_selection: bool | None = None
+    external_payment_id: str | None = None
+    """The payment's own externalPaymentId. Not sent: if the answer is lost, it lets the
+    connector look the payment up on the device (``RETRIEVE_PAYMENT``)."""
 
     def check(self) -> tuple[str, str] | None:
         if not self.payment_id:

@@ -7,7 +7,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._recovery import PaymentResolution
+from ._recovery import OperationResolution, PaymentResolution
 from .protocol import (
     Authorization,
     Batch,
@@ -111,12 +111,16 @@ class RefundPaymentResponse(Response):
     order_id: str | None = None
     payment_id: str | None = None
     refund: Refund | None = None
+    recovery: OperationResolution | None = None
+    """Set when the device's answer was lost and the outcome was recovered by lookup."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VoidPaymentResponse(Response):
     payment_id: str | None = None
     payment: Payment | None = None
+    recovery: OperationResolution | None = None
+    """Set when the device's answer was lost and the outcome was recovered by lookup."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

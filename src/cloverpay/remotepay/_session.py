@@ -17,11 +17,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.typing import Subprotocol
 
+from cloverpay._redact import install_log_redaction
+
 from ._cloud import CloudError, cloud_websocket_url
 from ._config import ConnectorConfig
 from ._errors import NotReadyError, OutcomeUnknownError
 from ._listener import CloverConnectorListener, DeviceErrorEvent
-from ._recovery import RestPaymentLookup
+from ._recovery import RestPaymentFetch, RestPaymentLookup
 from ._responses import finish_cancel, finish_ok, infer_request_info
 from ._tokens import MemoryTokenStore, TokenStore
 from .protocol import (
@@ -66,6 +68,9 @@ __all__ = ["ConnectorSession"]
 
 log = logging.getLogger("cloverpay.remotepay")
 T = TypeVar("T")
+# websockets logs the handshake at DEBUG (the cloud OAuth token is the sub-protocol)
+# and httpx the URLs at INFO (the proxy token): mask them at every level
+install_log_redaction()
 
 
 @dataclass(slots=True)
@@ -94,12 +99,15 @@ class ConnectorSession:
         *,
         token_store: TokenStore | None = None,
         rest_lookup: RestPaymentLookup | None = None,
+        rest_payment: RestPaymentFetch | None = None,
     ) -> None:
         """``rest_lookup`` (e.g. :func:`rest_payment_lookup` of a
         :class:`cloverpay.api.AsyncCloverClient`) lets the recovery of a lost answer ask
-        Clover's REST API when the device no longer knows the payment."""
+        Clover's REST API when the device no longer knows the payment; ``rest_payment``
+        (:func:`rest_payment_fetch`) does the same for refunds and voids."""
         self.config = config
         self.rest_lookup = rest_lookup
+        self.rest_payment = rest_payment
         #: externalPaymentIds whose outcome is UNKNOWN (see ``resolve_payment``): a new
         #: transaction with one of them is refused until it is resolved
         self.unknown_external_ids: set[str] = set()
@@ -367,7 +375,9 @@ class ConnectorSession:
         elif msg.method in (Method.RESET, Method.SHUTDOWN) and self.config.cloud is not None:
             self._cloud_close(4000, "Reset requested", reconnect=True)
         elif msg.method is Method.FORCECONNECT:
-            self._error("COMMUNICATION", "Interrupted", "another POS took the device")
+            holder = msg.fields.get("friendlyId") if isinstance(msg, UntypedMessage) else None
+            who = f"another POS ({holder!r})" if isinstance(holder, str) else "another POS"
+            self._error("COMMUNICATION", "Interrupted", f"{who} took the device (forceConnect)")
             self._cloud_close(1000, "NORMAL_CLOSURE", reconnect=False)
         else:
             queue = self._waiters.by_method.get(msg.method)

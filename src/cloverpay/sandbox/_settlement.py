@@ -25,6 +25,8 @@ def capture_charge(state: SandboxState, charge: Charge, amount: int | None) -> N
         raise E.invalid_request(f"Charge {charge.id} failed and cannot be captured", "charge")
     if charge.captured:
         raise E.charge_already_captured(charge.id)
+    if charge.amount_refunded:
+        raise E.invalid_request(f"Charge {charge.id} was released and cannot be captured", "charge")
     if amount is not None and amount > charge.amount:
         raise E.amount_too_large("amount", f"amount must not exceed the authorized {charge.amount}")
     captured = charge.amount if amount is None else amount
@@ -50,10 +52,21 @@ def refundable(charge: Charge) -> int:
     return charge.amount_captured - charge.amount_refunded if charge.status == "succeeded" else 0
 
 
-def check_refund(charge: Charge, amount: int | None) -> int:
-    """Validate a refund of ``amount`` (None = all that remains); returns the amount."""
+def check_refund(charge: Charge, amount: int | None, *, release_auth: bool = False) -> int:
+    """Validate a refund of ``amount`` (None = all that remains); returns the amount.
+
+    ``release_auth`` (``SandboxConfig.refund_releases_authorization``): a refund of a
+    charge not captured releases the whole authorization."""
     if charge.status != "succeeded":
         raise E.invalid_request(f"Charge {charge.id} failed; there is nothing to refund", "charge")
+    if not charge.captured and release_auth:
+        if charge.amount_refunded:
+            raise E.charge_already_refunded(charge.id)
+        if amount is not None and amount != charge.amount:
+            raise E.invalid_request(
+                f"Charge {charge.id} is not captured; only all of it can be released", "amount"
+            )
+        return charge.amount
     if not charge.captured:
         raise E.invalid_request(
             f"Charge {charge.id} is not captured; capture it before refunding", "charge"

@@ -100,6 +100,10 @@ class SandboxConfig:
     #: An uncaptured charge can be captured for this many (sandbox clock) seconds, then
     #: capture fails with ``charge_expired_for_capture``; Clover gives no figure [G].
     preauth_ttl_s: float = 7 * 24 * 3600
+    #: A refund of a charge not yet captured releases the authorization (in full only;
+    #: the charge can no longer be captured) instead of being refused. Clover documents
+    #: no void call for an Ecommerce authorization; a refund doing it is a guess [G].
+    refund_releases_authorization: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -111,6 +115,7 @@ class SandboxConfig:
             "max_body_bytes": self.max_body_bytes,
             "require_forwarded_for": self.require_forwarded_for,
             "preauth_ttl_s": self.preauth_ttl_s,
+            "refund_releases_authorization": self.refund_releases_authorization,
         }
 
 

@@ -31,6 +31,7 @@ from cloverpay.remotepay.protocol import (
     TxStart,
     UnknownMessageReceived,
     UntypedMessage,
+    decode_payload,
 )
 from cloverpay.remotepay.protocol import PayIntent as PI
 
@@ -313,3 +314,60 @@ def test_unknown_fields_are_logged_by_name_only(caplog: pytest.LogCaptureFixture
     assert event.message.model_extra == {"cardNumber": secret}
     assert "cardNumber" in caplog.text
     assert secret not in caplog.text
+
+
+def test_message_received_factory_builds_the_same_frozen_event() -> None:
+    from dataclasses import FrozenInstanceError
+
+    from cloverpay.remotepay.protocol._events import MessageReceived, message_received
+
+    msg = UntypedMessage(Method.CLEAR_SESSION, {})
+    event = message_received(msg, "7", 2, 1, None)
+    assert event == MessageReceived(msg, "7", 2, 1, None)
+    assert repr(event) == repr(MessageReceived(msg, "7", 2, 1, None))
+    with pytest.raises(FrozenInstanceError):
+        event.version = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("keys", "field"),
+    [
+        ('"method":"TX_STATE",', "payload.method"),
+        ('"messageId":true,', "payload.messageId"),
+        ('"messageId":1.5,', "payload.messageId"),
+        ('"messageId":["1"],', "payload.messageId"),
+        ('"version":"2",', "payload.version"),
+        ('"version":true,', "payload.version"),
+        ('"version":2.0,', "payload.version"),
+        ('"messageId":"7","version":2,"method":"TX_STATE",', "payload.method"),
+        ("", None),
+        ('"method":"{M}","messageId":7,"version":null,', None),
+        ('"messageId":null,"method":null,"version":3,"future":1,', None),
+    ],
+)
+@pytest.mark.parametrize("typed", [True, False])
+def test_payload_bookkeeping_is_checked_on_receipt(
+    keys: str, field: str | None, typed: bool
+) -> None:
+    """The core's receive path checks the payload's ``method`` / ``messageId`` /
+    ``version`` as ``decode_payload`` does, typed payload or not."""
+    method, body = ("KEY_PRESS", '"keyPress":"ESC"') if typed else ("CLEAR_SESSION", '"a":1')
+    payload = "{" + keys.replace("{M}", method) + body + "}"
+    frame = json.dumps({"id": "5", "type": "COMMAND", "method": method, "payload": payload})
+    device = RemotePayProtocol(Role.DEVICE, pairing=False)
+    device._state = SessionState.READY
+    if field is not None:
+        with pytest.raises(RemoteProtocolError) as info:
+            device.receive_data(frame)
+        assert (info.value.field, info.value.message_id) == (field, "5")
+        with pytest.raises(RemoteProtocolError) as direct:
+            decode_payload(Method(method), payload, message_id="5")
+        assert str(direct.value) == str(info.value)
+        return
+    (event,) = device.receive_data(frame)
+    message, _inner_id, inner_version = decode_payload(Method(method), payload, message_id="5")
+    assert event.message == message
+    assert event.inner_version == inner_version
+    if typed:
+        assert event.message.model_fields_set == message.model_fields_set
+        assert not {"method", "messageId", "version"} & event.message.model_fields_set

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cloverpay.remotepay.protocol import (
     Envelope,
@@ -11,6 +14,7 @@ from cloverpay.remotepay.protocol import (
     encode_envelope,
     parse_envelope,
 )
+from cloverpay.remotepay.protocol._envelope import _parse_any, envelope_of, parse_common
 
 MAX = 1_000_000
 
@@ -115,3 +119,68 @@ def test_encode_leaves_out_unset_fields_but_keeps_null_payload_on_fragments() ->
         "lastFragment": True,
         "attachment": "QQ",
     }
+
+
+# -- the common-frame fast path agrees with the general parser ------------------------
+
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False),
+    st.text(max_size=8),
+)
+_VALUES = st.one_of(
+    _SCALARS,
+    st.lists(_SCALARS, max_size=2),
+    st.dictionaries(st.text(max_size=3), _SCALARS, max_size=2),
+)
+_KEYS = st.sampled_from(
+    [
+        "id",
+        "type",
+        "packageName",
+        "method",
+        "payload",
+        "version",
+        "remoteSourceSDK",
+        "remoteApplicationID",
+        "fragmentIndex",
+        "lastFragment",
+        "attachment",
+        "other",
+    ]
+)
+_TYPES = st.sampled_from(["COMMAND", "PING", "PONG", "EVENT", "QUERY", "command", "X"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(_KEYS, st.one_of(_VALUES, _TYPES), max_size=8))
+def test_common_path_accepts_only_what_the_general_parser_accepts(body: dict[str, Any]) -> None:
+    frame = json.dumps(body)
+    raw = parse_common(frame, max_chars=MAX)
+    try:
+        general = _parse_any(frame, MAX)
+    except RemoteProtocolError:
+        assert raw is None  # the fast path never lets through what the parser refuses
+        return
+    if raw is not None:
+        assert envelope_of(raw) == general
+
+
+def test_common_path_agrees_on_every_transcript_frame(transcript: list[dict[str, Any]]) -> None:
+    common = {"id", "type", "packageName", "method", "payload", "version"}
+    common |= {"remoteSourceSDK", "remoteApplicationID"}
+    for frame in (f["frame"] for f in transcript):
+        raw = parse_common(frame, max_chars=MAX)
+        if set(json.loads(frame)) <= common:  # no fragments, attachments, unknown keys
+            assert raw is not None
+            assert envelope_of(raw) == _parse_any(frame, MAX)
+        else:
+            assert raw is None
+        assert parse_envelope(frame, max_chars=MAX) == _parse_any(frame, MAX)
+
+
+def test_common_path_leaves_oversized_and_non_text_frames_to_the_general_parser() -> None:
+    assert parse_common('{"id": "1"}', max_chars=5) is None
+    assert parse_common(b'{"id": "1"}', max_chars=MAX) is None  # type: ignore[arg-type]

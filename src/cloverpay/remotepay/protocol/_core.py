@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import enum
 import logging
-from typing import Final
+from typing import Any, Final
 
-from pydantic_core import PydanticSerializationError, to_json
+from pydantic_core import PydanticSerializationError, ValidationError, to_json
 
 from ._enums import MessageType
-from ._envelope import SNPD_PACKAGE_NAME, Envelope, encode_envelope, parse_envelope
+from ._envelope import (
+    _COMMON,
+    SNPD_PACKAGE_NAME,
+    Envelope,
+    encode_envelope,
+    envelope_of,
+    parse_envelope,
+)
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._events import (
     Event,
@@ -20,19 +27,59 @@ from ._events import (
     Pong,
     PongReceived,
     UnknownMessageReceived,
+    message_received,
 )
 from ._fragments import FragmentLimits, Reassembler, split_message
 from ._message import Message, UntypedMessage
 from ._messages_session import Ack
 from ._methods import DIRECTION, Direction, Method
-from ._payload import decode_payload, encode_payload
-from ._state import Party, SessionState, next_state, trigger_of
+from ._payload import decode_payload, encode_payload, invalid_payload, take_bookkeeping
+from ._registry import MESSAGE_CLASSES
+from ._state import (
+    TRANSITIONS,
+    Party,
+    SessionState,
+    Trigger,
+    next_state,
+    static_trigger,
+    trigger_of,
+)
 
 __all__ = ["DEFAULT_REMOTE_SOURCE_SDK", "RemotePayProtocol", "Role"]
 
 DEFAULT_REMOTE_SOURCE_SDK: Final = "com.clover.cloverconnector.python:0.1.0"
 log = logging.getLogger("cloverpay.remotepay.protocol")
 _METHODS: Final = {m.value: m for m in Method}
+#: per typed payload class: (method, who may send it, the trigger when it is fixed)
+_STATIC: Final[dict[type, tuple[Method, Direction | None, Trigger | None]]] = {
+    cls: (method, DIRECTION.get(method), static_trigger(cls))
+    for method, cls in MESSAGE_CLASSES.items()
+}
+#: per method, for received COMMANDs: (who may send it, the typed payload's validator,
+#: the trigger when it is fixed); methods without a typed payload have no validator
+_RECEIVED: Final[dict[Method, tuple[Direction | None, Any, Trigger | None]]] = {
+    method: (
+        DIRECTION.get(method),
+        cls.__pydantic_validator__ if cls is not None else None,
+        static_trigger(cls) if cls is not None else None,
+    )
+    for method in Method
+    for cls in (MESSAGE_CLASSES.get(method),)
+}
+_COMMAND: Final = MessageType.COMMAND
+#: per typed payload class, for :meth:`RemotePayProtocol.send`'s usual case: method,
+#: who may send it, fixed trigger, the method as plain text, inner version (POS, device)
+_SENT: Final[dict[type, tuple[Method, Direction | None, Trigger | None, str, int, int]]] = {
+    cls: (
+        method,
+        DIRECTION.get(method),
+        static_trigger(cls),
+        method.value,
+        cls.VERSION,
+        max(1, cls.VERSION),
+    )
+    for method, cls in MESSAGE_CLASSES.items()
+}
 
 
 def _json_str(text: str) -> str:
@@ -98,10 +145,15 @@ class RemotePayProtocol:
         self._max_version = max_version
         self._max_message_chars = max_message_chars
         self._limits = limits or FragmentLimits()
+        self._max_frame_chars = self._limits.max_frame_chars  # frozen: read once
         self._reassembler = Reassembler(self._limits)
         if message_id_prefix is None:
             message_id_prefix = "" if role is Role.POS else "d"
         self._id_prefix = message_id_prefix
+        #: ids are written into payloads without escaping (see ``encode_payload``)
+        self._plain_ids = message_id_prefix == "" or (
+            message_id_prefix.isascii() and message_id_prefix.isalnum()
+        )
         self._payload_message_id = (
             role is Role.POS if payload_message_id is None else payload_message_id
         )
@@ -158,9 +210,67 @@ class RemotePayProtocol:
         """Take one text frame; return the events it completes (none for a fragment
         that is not the last one). Raises :class:`RemoteProtocolError` for anything
         malformed or out of place: the frame is dropped, the state is unchanged."""
-        if self._state is SessionState.CLOSED:
+        state = self._state
+        if state is SessionState.CLOSED:
             raise LocalProtocolError("receive_data() after connection_closed()")
-        env = parse_envelope(text, max_chars=self._limits.max_frame_chars)
+        max_chars = self._max_frame_chars
+        if type(text) is str and len(text) <= max_chars:  # as parse_common, inlined
+            try:
+                raw: dict[str, Any] = _COMMON.validate_json(text)
+            except ValidationError:
+                pass
+            else:
+                # the usual frame: a COMMAND of a known method is processed here, with
+                # no Envelope object on the way (anything else goes through _process);
+                # typed payloads are decoded as decode_payload does (same checks,
+                # same errors), inlined
+                get = raw.get
+                method = _METHODS.get(get("method"))  # type: ignore[arg-type]
+                mtype = get("type")
+                if method is None or (mtype is not None and mtype is not _COMMAND):
+                    return [self._process(envelope_of(raw))]
+                mid = get("id")
+                direction, validator, trigger = _RECEIVED[method]
+                if direction is self._own_direction:
+                    raise RemoteProtocolError(
+                        f"{method} is never sent by the {self._peer.value}",
+                        field="method",
+                        message_id=mid,
+                    )
+                message: Message | UntypedMessage
+                inner_version: int | None = None
+                if validator is not None:
+                    try:
+                        model: Message = validator.validate_json(get("payload") or "{}")
+                    except ValidationError as exc:
+                        raise invalid_payload(method, exc, mid) from None
+                    message = model
+                    extra = model.__pydantic_extra__
+                    if extra:
+                        inner_version = take_bookkeeping(
+                            method, extra, model.__pydantic_fields_set__, mid
+                        )
+                        if extra and log.isEnabledFor(logging.DEBUG):  # names only: may be secrets
+                            log.debug(
+                                "%s %s carries unknown fields %s (kept)", method, mid, sorted(extra)
+                            )
+                else:
+                    message, _inner_id, inner_version = decode_payload(
+                        method, get("payload"), message_id=mid
+                    )
+                if trigger is None:
+                    trigger = trigger_of(message)
+                new_state = TRANSITIONS.get((state, self._peer, trigger))
+                if new_state is None:  # not in the table: raises, naming the transition
+                    new_state = next_state(
+                        state, self._peer, trigger, error=RemoteProtocolError, message_id=mid
+                    )
+                self._state = new_state
+                version = get("version")
+                if version is not None and version > self._peer_version:
+                    self._peer_version = version
+                return [message_received(message, mid, version, inner_version, None)]
+        env = parse_envelope(text, max_chars=max_chars)
         if env.fragment_index is not None:
             whole = self._reassembler.add(env, now)
             if whole is None:
@@ -202,23 +312,27 @@ class RemotePayProtocol:
                 message_id=env.id,
             )
         message, _inner_id, inner_version = decode_payload(method, env.payload, message_id=env.id)
+        static = _STATIC.get(type(message))
+        trigger = static[2] if static is not None else None
+        if trigger is None:
+            trigger = trigger_of(message)
         extra = message.model_extra if isinstance(message, Message) else None
         if extra and log.isEnabledFor(logging.DEBUG):  # names only: values may be secrets
             log.debug("%s %s carries unknown fields %s (kept)", method, env.id, sorted(extra))
-        self._state = next_state(
-            self._state,
-            self._peer,
-            trigger_of(message),
-            error=RemoteProtocolError,
-            message_id=env.id,
-        )
+        new_state = TRANSITIONS.get((self._state, self._peer, trigger))
+        if new_state is None:  # not in the table: raises, naming the transition
+            new_state = next_state(
+                self._state, self._peer, trigger, error=RemoteProtocolError, message_id=env.id
+            )
+        self._state = new_state
+        version = env.version
         if (
-            env.version is not None
-            and env.version > self._peer_version
+            version is not None
+            and version > self._peer_version
             and (mtype is None or mtype is MessageType.COMMAND)
         ):
-            self._peer_version = env.version
-        return MessageReceived(message, env.id, env.version, inner_version, env.attachment)
+            self._peer_version = version
+        return MessageReceived(message, env.id, version, inner_version, env.attachment)
 
     # -- outbound -----------------------------------------------------------------
     def send(
@@ -232,20 +346,75 @@ class RemotePayProtocol:
         in order. ``attachment`` is base64 text (image printing; POS role, envelope
         version 2). Raises :class:`LocalProtocolError` if the message is not allowed
         now; then nothing is produced and the state is unchanged."""
-        if self._state is SessionState.CLOSED:
+        state = self._state
+        if state is SessionState.CLOSED:
             raise LocalProtocolError("send() after connection_closed()")
-        if isinstance(command, Ping | Pong):
+        sent = _SENT.get(type(command))
+        if sent is not None and attachment is None and self._plain_ids:
+            # the usual case, a typed payload: the same checks and the same text as
+            # the general path below, with what the class fixes looked up once
+            method, expected, trigger, name, pos_inner, device_inner = sent
+            typed: Message = command  # type: ignore[assignment]  # its class is in _SENT
+            if trigger is None:
+                trigger = trigger_of(typed)
+            if expected is not None and expected is not self._own_direction:
+                raise LocalProtocolError(f"{method} is never sent by the {self._own.value}")
+            new_state = TRANSITIONS.get((state, self._own, trigger))
+            if new_state is None:  # not in the table: raises, naming the transition
+                new_state = next_state(state, self._own, trigger, error=LocalProtocolError)
+            pos = self._role is Role.POS
+            if pos:
+                version = self._max_version
+                if self._peer_version < version:
+                    version = self._peer_version
+                inner = pos_inner if inner_version is None else int(inner_version)
+            else:
+                version = self._max_version
+                inner = device_inner if inner_version is None else int(inner_version)
+            number = self._next_id
+            mid = f"{self._id_prefix}{number}"
+            try:
+                body = typed.__pydantic_serializer__.to_json(
+                    typed, by_alias=True, exclude_unset=True
+                ).decode()
+            except PydanticSerializationError as exc:
+                raise LocalProtocolError(f"{method} cannot be encoded: {exc}") from None
+            if self._payload_message_id:  # as encode_payload, inlined
+                head = f'{{"method":"{name}","messageId":"{mid}","version":{inner}'
+            else:
+                head = f'{{"method":"{name}","version":{inner}'
+            payload = head + "}" if body == "{}" else head + "," + body[1:]
+            if not pos or version < 2 or len(payload) <= self._max_message_chars:
+                self._next_id = number + 1
+                self._last_sent_id = mid
+                self._state = new_state
+                return [
+                    f'{self._frame_id}{number}{self._frame_head}{name}","payload":'
+                    f"{to_json(payload).decode()}{self._frame_tail}{version}}}"
+                ]
+            # too long for one frame: the general path below fragments it
+        if isinstance(command, (Ping, Pong)):
             return [self._heartbeat(command)]
-        if not isinstance(command, Message | UntypedMessage):
-            raise LocalProtocolError(f"cannot send a {type(command).__name__}")
-        method = command.method
-        expected = DIRECTION.get(method)
+        static = _STATIC.get(type(command))
+        if static is not None:  # a typed payload: what the class fixes is looked up once
+            method, expected, trigger = static
+            if trigger is None:
+                trigger = trigger_of(command)
+        else:
+            if not isinstance(command, (Message, UntypedMessage)):
+                raise LocalProtocolError(f"cannot send a {type(command).__name__}")
+            method = command.method
+            expected = DIRECTION.get(method)
+            trigger = trigger_of(command)
         if expected is not None and expected is not self._own_direction:
             raise LocalProtocolError(f"{method} is never sent by the {self._own.value}")
-        new_state = next_state(
-            self._state, self._own, trigger_of(command), error=LocalProtocolError
-        )
-        version = self.outbound_version
+        new_state = TRANSITIONS.get((state, self._own, trigger))
+        if new_state is None:  # not in the table: raises, naming the transition
+            new_state = next_state(state, self._own, trigger, error=LocalProtocolError)
+        if self._role is Role.DEVICE:
+            version = self._max_version
+        else:
+            version = min(self._max_version, self._peer_version)
         if attachment is not None:
             if self._role is Role.DEVICE:
                 raise LocalProtocolError("the SDKs cannot reassemble: a device sends no attachment")
@@ -257,11 +426,22 @@ class RemotePayProtocol:
         if inner_version is None:
             inner_version = command.VERSION if self._role is Role.POS else max(1, command.VERSION)
         try:
-            payload = encode_payload(
-                command,
-                message_id=mid if self._payload_message_id else None,
-                inner_version=inner_version,
-            )
+            if static is not None and self._plain_ids:  # as encode_payload, inlined
+                body = command.__pydantic_serializer__.to_json(  # type: ignore[union-attr]
+                    command, by_alias=True, exclude_unset=True
+                ).decode()
+                head = (
+                    f'{{"method":"{method}","messageId":"{mid}","version":{int(inner_version)}'
+                    if self._payload_message_id
+                    else f'{{"method":"{method}","version":{int(inner_version)}'
+                )
+                payload = head + "}" if body == "{}" else head + "," + body[1:]
+            else:
+                payload = encode_payload(
+                    command,
+                    message_id=mid if self._payload_message_id else None,
+                    inner_version=inner_version,
+                )
         except PydanticSerializationError as exc:
             raise LocalProtocolError(f"{method} cannot be encoded: {exc}") from None
         if attachment is not None or (

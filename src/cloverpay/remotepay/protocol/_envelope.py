@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, NoReturn
 
-from pydantic_core import from_json, to_json
+from pydantic_core import SchemaValidator, ValidationError, from_json, to_json
+from pydantic_core import core_schema as cs
 
 from ._enums import MessageType
 from ._errors import RemoteProtocolError
@@ -22,6 +23,8 @@ __all__ = [
     "SNPD_PACKAGE_NAME",
     "Envelope",
     "encode_envelope",
+    "envelope_of",
+    "parse_common",
     "parse_envelope",
 ]
 
@@ -86,8 +89,62 @@ def _fail(msg: str, field_name: str | None = None, message_id: str | None = None
     raise RemoteProtocolError(msg, field=field_name, message_id=message_id)
 
 
+def _optional(schema: cs.CoreSchema) -> cs.TypedDictField:
+    return cs.typed_dict_field(cs.nullable_schema(schema), required=False)
+
+
+def _common_envelope_validator() -> SchemaValidator:
+    """The usual frame (COMMAND/PING/PONG, no fragments, attachments or unknown keys),
+    every field type-checked in one pass in pydantic-core. Anything else fails it and
+    goes through the general parser, which also words the errors."""
+    text = cs.str_schema(strict=True)
+    fields = {wire: _optional(text) for wire in ("packageName", "method", "payload")}
+    fields |= {wire: _optional(text) for wire in ("remoteSourceSDK", "remoteApplicationID")}
+    fields["version"] = _optional(cs.int_schema(strict=True))
+    fields["type"] = _optional(cs.enum_schema(MessageType, list(MessageType), sub_type="str"))
+    int_id = cs.no_info_after_validator_function(str, cs.int_schema(strict=True))
+    fields["id"] = _optional(cs.union_schema([text, int_id]))
+    return SchemaValidator(cs.typed_dict_schema(fields, extra_behavior="forbid"))
+
+
+_COMMON: Final = _common_envelope_validator()
+
+
 def parse_envelope(text: str, *, max_chars: int) -> Envelope:
     """Parse one text frame into an :class:`Envelope` (the payload stays a string)."""
+    raw = parse_common(text, max_chars=max_chars)
+    return _parse_any(text, max_chars) if raw is None else envelope_of(raw)
+
+
+def parse_common(text: str, *, max_chars: int) -> dict[str, Any] | None:
+    """The usual frame as a dict of its (type-checked) wire fields, or None when the
+    frame needs :func:`parse_envelope`'s general path (which words any error)."""
+    if type(text) is not str or len(text) > max_chars:
+        return None
+    try:
+        raw: dict[str, Any] = _COMMON.validate_json(text)
+    except ValidationError:
+        return None
+    return raw
+
+
+def envelope_of(raw: dict[str, Any]) -> Envelope:
+    """An :class:`Envelope` from :func:`parse_common`'s dict."""
+    get = raw.get
+    return Envelope(
+        type=get("type"),
+        id=get("id"),
+        method=get("method"),
+        payload=get("payload"),
+        version=get("version"),
+        package_name=get("packageName"),
+        remote_source_sdk=get("remoteSourceSDK"),
+        remote_application_id=get("remoteApplicationID"),
+    )
+
+
+def _parse_any(text: str, max_chars: int) -> Envelope:
+    """Any frame, field by field (fragments, attachments, unknown keys, errors)."""
     if not isinstance(text, str):
         raise RemoteProtocolError(f"frame must be text, got {type(text).__name__}")
     if len(text) > max_chars:

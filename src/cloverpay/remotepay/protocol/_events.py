@@ -83,3 +83,31 @@ class Ping:
 @dataclass(frozen=True, slots=True)
 class Pong:
     """Command: answer a PING."""
+
+
+_new = object.__new__
+_SLOTS: Mapping[str, Any] = MessageReceived.__dict__  # the slot descriptors
+_set_message = _SLOTS["message"].__set__
+_set_message_id = _SLOTS["message_id"].__set__
+_set_version = _SLOTS["version"].__set__
+_set_inner_version = _SLOTS["inner_version"].__set__
+_set_attachment = _SLOTS["attachment"].__set__
+
+
+def message_received(
+    message: Message | UntypedMessage,
+    message_id: str | None,
+    version: int | None,
+    inner_version: int | None,
+    attachment: str | None,
+) -> MessageReceived:
+    """``MessageReceived(...)`` for the core's receive path, every field given: the
+    slots are filled directly (a frozen dataclass's ``__init__`` goes through
+    ``object.__setattr__`` per field, about twice the cost, on every frame)."""
+    event: MessageReceived = _new(MessageReceived)
+    _set_message(event, message)
+    _set_message_id(event, message_id)
+    _set_version(event, version)
+    _set_inner_version(event, inner_version)
+    _set_attachment(event, attachment)
+    return event

@@ -41,7 +41,15 @@ from ._messages_session import DiscoveryResponse, PairingResponse
 from ._messages_tx import TxStartResponse
 from ._methods import Method
 
-__all__ = ["TRANSITIONS", "Party", "SessionState", "Trigger", "next_state", "trigger_of"]
+__all__ = [
+    "TRANSITIONS",
+    "Party",
+    "SessionState",
+    "Trigger",
+    "next_state",
+    "static_trigger",
+    "trigger_of",
+]
 
 
 class SessionState(enum.Enum):
@@ -197,6 +205,14 @@ def trigger_of(message: Message | UntypedMessage) -> Trigger:
             return T.TX_START_ACCEPTED
         return T.TX_START_REJECTED
     return _BY_METHOD.get(message.method, T.OTHER)
+
+
+def static_trigger(cls: type[Message]) -> Trigger | None:
+    """The trigger every message of ``cls`` fires, or None when it depends on the
+    payload (see :func:`trigger_of`)."""
+    if cls in _BY_VALUE:
+        return None
+    return _BY_METHOD.get(cls.METHOD, T.OTHER)
 
 
 def next_state(

@@ -192,6 +192,7 @@ _CONFIG_FIELDS: dict[str, tuple[type, ...]] = {
     "max_body_bytes": (int,),
     "require_forwarded_for": (bool,),
     "preauth_ttl_s": (int, float),
+    "refund_releases_authorization": (bool,),
 }
 _CONFIG_CHOICES: dict[str, tuple[Any, ...]] = {
     "decline_status": (400, 402),

@@ -40,7 +40,9 @@ async def create_refund(request: Request) -> Response:
     )
     with state.lock:
         charge = state.ecommerce.charges.require(charge_id, merchant.merchant_id, "charge")
-        refund_amount = check_refund(charge, amount)
+        refund_amount = check_refund(
+            charge, amount, release_auth=state.config.refund_releases_authorization
+        )
         refund = refund_charge(
             state,
             charge,

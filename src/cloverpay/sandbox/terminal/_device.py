@@ -173,6 +173,15 @@ class Terminal:
         with self._lock:
             return list(self._scripts)
 
+    def take_drop_script(self) -> CustomerScript | None:
+        """Refunds and voids involve no customer: they take the next script only when it
+        is ``drop_socket`` (the other outcomes wait for a sale)."""
+        with self._lock:
+            queue = self._scripts
+            if queue and queue[0].outcome == "drop_socket":
+                return queue.popleft()
+            return None
+
     def next_script(self) -> CustomerScript:
         with self._lock:
             return self._scripts.popleft() if self._scripts else DEFAULT_SCRIPT

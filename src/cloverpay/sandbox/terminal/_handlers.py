@@ -23,6 +23,7 @@ from cloverpay.remotepay.protocol import (
     ExternalDeviceState,
     ExternalDeviceSubState,
     FinishCancel,
+    FinishOk,
     GetPrintersRequest,
     GetPrintersResponse,
     IncrementPreAuthRequest,
@@ -99,6 +100,8 @@ def handle_message(session: Session, event: MessageReceived) -> None:
     m = event.message
     if isinstance(m, TxStart):
         _start_tx(session, m)
+    elif isinstance(m, RefundRequest | VoidPayment) and (drop := t.take_drop_script()):
+        _drop_during(session, m, after=drop.stage == "after_auth")
     elif isinstance(m, RefundRequest):
         _start(
             session,
@@ -129,6 +132,23 @@ def handle_message(session: Session, event: MessageReceived) -> None:
 
 
 # -- transactions ----------------------------------------------------------------------
+
+
+def _drop_during(session: Session, m: RefundRequest | VoidPayment, *, after: bool) -> None:
+    """A ``drop_socket`` script on a refund or void: the socket drops before the device
+    acts, or after the refund / void is made and before the POS hears of it."""
+    t = session.terminal
+    if after:
+        try:
+            if isinstance(m, RefundRequest):
+                refund = t.books.refund(m.payment_id, m.amount, bool(m.full_refund))
+                t.last_message = FinishOk(refund=refund, request_info=RequestInfo.REFUND)
+            else:
+                t.books.void(m.payment.id, (m.void_reason or VoidReason.USER_CANCEL).value)
+        except LedgerError as exc:
+            t.state.events.add("terminal_drop_refused", reason=exc.reason)
+    t.state.events.add("terminal_drop", method=m.method.value, after=after)
+    session.drop()
 
 
 def _start_tx(session: Session, tx: TxStart) -> None:

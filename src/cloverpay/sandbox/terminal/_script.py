@@ -23,7 +23,10 @@ Outcomes:
                        authorization (nothing charged), ``stage="after_auth"`` after it
                        (charged: the payment is in the v3 view, the device forgot it)
 ``drop_socket``        the socket drops after the authorization, before FINISH_OK: the
-                       payment exists; the device keeps it as its last message
+                       payment exists; the device keeps it as its last message. Also
+                       taken by the next refund or void: ``stage="after_auth"`` drops
+                       after the refund / void is made (before the answer),
+                       ``stage="card_read"`` (default) before the device acts on it
 =====================  ===============================================================
 
 ``human=True`` makes the terminal wait for a person on the ``/terminal`` page (or the

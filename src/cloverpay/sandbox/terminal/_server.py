@@ -9,8 +9,10 @@ the connection honest (``TerminalSettings.ping_interval``); application-level PI
 are answered by the session.
 
 The same port also plays Clover's cloud proxy for Cloud Pay Display
-(:data:`CLOUD_PATH`, spec §1.2). Emulated in part: ``forceConnect=true`` closes the
-other cloud connection but sends it no FORCECONNECT event.
+(:data:`CLOUD_PATH`, spec §1.2). A POS that connects with ``forceConnect=true`` takes
+the device: every other cloud connection first gets a ``FORCECONNECT`` event naming
+the newcomer's ``friendlyId`` (type EVENT, as the proxy sends it; the JS SDK then
+reports ``Interrupted`` and stops), then is closed.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
+from ..._redact import install_log_redaction
 from .._state import SandboxState
 from ._device import Terminal, TerminalSettings, terminal_for
 from ._session import Session
@@ -37,6 +40,7 @@ __all__ = ["CLOUD_PATH", "REMOTE_PAY_PATH", "TerminalServer"]
 REMOTE_PAY_PATH = "/remote_pay"
 #: Cloud Pay Display: the proxy's websocket path (spec §1.2); served on the same port.
 CLOUD_PATH = "/support/remote_pay/cs"
+install_log_redaction()  # the server's handshake log carries the cloud OAuth token
 
 
 class TerminalServer:
@@ -153,9 +157,10 @@ class TerminalServer:
         if request.method != "GET":
             return connection.respond(HTTPStatus.METHOD_NOT_ALLOWED, "Method not allowed\n")
         if params.get("forceConnect", ["false"])[0] == "true":
+            friendly = params.get("friendlyId", ["unknown"])[0]
             for session in list(t.sessions):
                 if session.cloud:
-                    session.close(1000, "Another POS connected with forceConnect")
+                    session.force_out(friendly)
         return None
 
     async def _handle(self, ws: ServerConnection) -> None:

@@ -17,14 +17,20 @@ import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
+from pydantic_core import to_json
+
 from cloverpay.remotepay.protocol import (
+    CLOUD_PACKAGE_NAME,
     DiscoveryRequest,
     DiscoveryResponse,
+    Envelope,
     Event,
     FragmentedMessageDropped,
     LocalProtocolError,
     Message,
     MessageReceived,
+    MessageType,
+    Method,
     PairingCode,
     PairingRequest,
     PairingResponse,
@@ -37,6 +43,7 @@ from cloverpay.remotepay.protocol import (
     SessionState,
     UnknownMessageReceived,
     UntypedMessage,
+    encode_envelope,
 )
 
 from ._handlers import handle_message
@@ -122,6 +129,25 @@ class Session:
                 await self.ws.close(code, reason)
 
         self.spawn(closing())
+
+    def force_out(self, friendly_id: str) -> None:
+        """Another POS connected with ``forceConnect=true``: tell this one who took the
+        device (a ``FORCECONNECT`` EVENT, spec §1.2), then close the socket."""
+        if not self.open:
+            return
+        payload = to_json({"friendlyId": friendly_id, "method": "FORCECONNECT"}).decode()
+        frame = encode_envelope(
+            Envelope(
+                type=MessageType.EVENT,
+                method=Method.FORCECONNECT,
+                payload=payload,
+                version=self.core.outbound_version,
+                package_name=CLOUD_PACKAGE_NAME,
+            )
+        )
+        self._out.put_nowait(frame)
+        self.terminal.state.events.add("terminal_force_connect", friendly_id=friendly_id)
+        self.close(1000, "Another POS connected with forceConnect")
 
     def drop(self) -> None:
         """Lose the connection abruptly (no close frame), like a network failure."""
