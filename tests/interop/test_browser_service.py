@@ -9,9 +9,6 @@ refund made from the payments page. The service never sees the card number.
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,18 +18,12 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from cryptography.fernet import Fernet
 
 from cloverpay.sandbox import Sandbox, SandboxServer
-from cloverpay.service.api import create_app
-from cloverpay.service.core.config import Settings
-from cloverpay.service.dashboard import create_staff_user
 from cloverpay.service.db import CardOnFile, Payment, Refund
-from cloverpay.service.migrate import upgrade
 from cloverpay.service.services import ServiceContext
-from cloverpay.service.services.merchants import connect_merchant
-from cloverpay.service.web import WebSettings
 
+from ._service import service_with_merchant, serving
 from .test_browser_merchant_page import type_card
 
 EMAIL, PASSWORD = "owner@shop.example", "a long staff password"
@@ -45,53 +36,15 @@ class RunningService:
     sandbox: Sandbox
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[RunningService]:
-    import uvicorn
-
     sandbox = Sandbox(seed=3)
     server = SandboxServer(sandbox).start()
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path}/svc.db",
-        secret_key=Fernet.generate_key().decode(),
-        env="test",
-    )
-    upgrade(settings.database_url)
-    ctx = ServiceContext.build(settings, retry=0, rate_limit=False)
-    creds = server.credentials
-    merchant = connect_merchant(
-        ctx,
-        name="Bright Plumbing Co.",
-        clover_merchant_id=creds.merchant_id,
-        access_token=creds.access_token,
-        pakms_key=creds.api_access_key,
-        clover_base_url=creds.base_url,
-    )
-    create_staff_user(ctx, merchant.id, email=EMAIL, password=PASSWORD)
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    app = create_app(context=ctx)
-    app.state.web = WebSettings(public_url=base)
-    uv = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started:
-        assert time.monotonic() < deadline, "service did not start"
-        time.sleep(0.02)
+    ctx, _ = service_with_merchant(tmp_path, server, email=EMAIL, password=PASSWORD)
     try:
-        yield RunningService(base, ctx, sandbox)
+        with serving(ctx) as base:
+            yield RunningService(base, ctx, sandbox)
     finally:
-        uv.should_exit = True
-        thread.join(10)
         server.stop()
         ctx.engine.dispose()
 

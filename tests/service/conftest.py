@@ -192,6 +192,9 @@ def clover_charges(sandbox: Sandbox) -> list[CloverChargeFact]:
                 amount=ch.amount or 0,
                 amount_refunded=ch.amount_refunded or 0,
                 order=ch.order,
+                checkout_session=(ch.metadata or {}).get("checkoutSessionId"),
+                amount_captured=ch.amount_captured,
+                captured=ch.captured,
             )
             for ch in c.charges.list(limit=100)
         ]

@@ -37,10 +37,19 @@ def _free_port() -> int:
 
 
 class ServiceProcess:
-    def __init__(self, settings: Settings, crash_at: str | None) -> None:
-        self.port = _free_port()
+    def __init__(
+        self,
+        settings: Settings,
+        crash_at: str | None,
+        *,
+        port: int | None = None,
+        extra_env: dict[str, str] | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        self.port = port or _free_port()
         env = {
             **os.environ,
+            **(extra_env or {}),
             "DATABASE_URL": settings.database_url,
             "CLOVERPAY_SECRET_KEY": settings.fernet_key().decode(),
             "CLOVERPAY_CLOVER_MAX_RETRIES": "0",
@@ -50,7 +59,7 @@ class ServiceProcess:
         if crash_at:
             env["CLOVERPAY_CRASH_AT"] = crash_at
         code = "from cloverpay.cli import main; main()"
-        args = ["serve", "--port", str(self.port), "--no-migrate", "--no-reconciler"]
+        args = ["serve", "--port", str(self.port), "--no-migrate", "--no-reconciler", *extra_args]
         self.proc = subprocess.Popen(
             [sys.executable, "-c", code, *args], env=env, stderr=subprocess.PIPE
         )

@@ -12,6 +12,7 @@ PACKAGES = [
     "cloverpay.service.domain",
     "cloverpay.service.services",
     "cloverpay.service.api",
+    "cloverpay.service.webhooks",
 ]
 
 

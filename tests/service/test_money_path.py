@@ -12,10 +12,12 @@ from sqlalchemy import func, select
 
 from cloverpay.sandbox import Sandbox
 from cloverpay.service.db import AuditLog, Merchant, OutboxEvent, Payment, PaymentAttempt
+from cloverpay.service.domain import InvalidTransition
 from cloverpay.service.errors import AttemptUnresolvedError, ConflictError, InvalidRequest
 from cloverpay.service.services import Reconciler, ServiceContext
 from cloverpay.service.services import payments as payments_mod
 from cloverpay.service.services import send as send_mod
+from cloverpay.service.services.invoices import open_invoice
 from cloverpay.service.services.payments import pay_invoice
 from cloverpay.service.services.refunds import refund_payment
 
@@ -83,6 +85,12 @@ def test_partial_payments_then_paid(
     pay_invoice(ctx, merchant.id, inv.id, token=make_token(sandbox), actor="t")  # the rest
     assert invoice_row(ctx, inv.id).status == "paid"
     assert sum(p.amount for p in _payments(ctx)) == 2160
+    # opening it again (a late or concurrent open) never moves a paid invoice back
+    orders = len(sandbox.state.ecommerce.orders)
+    with pytest.raises(InvalidTransition):
+        open_invoice(ctx, merchant.id, inv.id, actor="t")
+    assert invoice_row(ctx, inv.id).status == "paid"
+    assert len(sandbox.state.ecommerce.orders) == orders  # and no Clover order was made for it
     assert_invariants(ctx, sandbox)
 
 

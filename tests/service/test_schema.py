@@ -35,6 +35,17 @@ def test_migration_matches_models_and_downgrades(db_url: str) -> None:
         "outbox",
         "idempotency_keys",
         "webhook_inbox",
+        "plans",
+        "subscriptions",
+        "merchant_billing_settings",
+        "merchant_webhook_secrets",
+        "terminals",
+        "terminal_sales",
+        "oauth_connect_states",
+        "merchant_event_settings",
+        "event_deliveries",
+        "authorizations",
+        "terminal_ops",
     } <= tables
     downgrade(db_url, "base")
     engine = make_engine(db_url)

@@ -26,7 +26,12 @@ def test_tables_cover_every_state() -> None:
     assert set(INVOICE_TRANSITIONS) == set(InvoiceStatus)
     assert set(ATTEMPT_TRANSITIONS) == set(AttemptState)
     assert {AttemptState.SUCCEEDED, AttemptState.FAILED} == FINAL_ATTEMPT_STATES
-    assert {InvoiceStatus.PAID, InvoiceStatus.VOID} == FINAL_INVOICE_STATES
+    assert {InvoiceStatus.VOID} == FINAL_INVOICE_STATES
+    # paid is left only when a payment is voided: never for draft, void or uncollectible
+    assert INVOICE_TRANSITIONS[InvoiceStatus.PAID] == {
+        InvoiceStatus.PARTIALLY_PAID,
+        InvoiceStatus.OPEN,
+    }
 
 
 def test_unknown_never_goes_back_to_pending() -> None:

@@ -1,4 +1,5 @@
-"""``cloverpay db upgrade``, ``cloverpay serve``, ``cloverpay reconcile``.
+"""``cloverpay db upgrade``, ``cloverpay serve``, ``cloverpay reconcile``,
+``cloverpay billing run``, ``cloverpay webhooks code`` / ``list``.
 
 Only typer is imported here; the service's own modules (FastAPI, SQLAlchemy, Alembic)
 are imported when a command runs, so ``cloverpay --help`` works without the
@@ -77,9 +78,34 @@ def register(cli: typer.Typer) -> None:
                 help="Also deliver the outbox's emails from this process (SMTP settings).",
             ),
         ] = True,
+        billing: Annotated[
+            bool,
+            typer.Option(
+                "--billing/--no-billing",
+                help="Also run the subscriptions' billing run (safe with several processes).",
+            ),
+        ] = True,
+        billing_interval: Annotated[
+            float, typer.Option(help="Seconds between billing runs.")
+        ] = 60.0,
+        webhooks: Annotated[
+            bool,
+            typer.Option(
+                "--webhooks/--no-webhooks",
+                help="Also process the webhook inbox from this process (safe with several).",
+            ),
+        ] = True,
+        events: Annotated[
+            bool,
+            typer.Option(
+                "--events/--no-events",
+                help="Also deliver signed events to merchants' CRMs (events out).",
+            ),
+        ] = True,
     ) -> None:
         """Run the payments service API (settings from the environment and .env)."""
         settings = _settings(database_url)
+        import signal
         import threading
 
         import uvicorn
@@ -101,7 +127,14 @@ def register(cli: typer.Typer) -> None:
             stop,
             reconcile_every_s=interval if reconciler else None,
             emails_every_s=1.0 if emails else None,
+            billing_every_s=billing_interval if billing else None,
+            webhooks_every_s=1.0 if webhooks else None,
+            events_every_s=1.0 if events else None,
         )
+        # uvicorn stops gracefully on SIGTERM, then raises it again once it restored the
+        # handler it found: with the default one the process would die before the
+        # workers stop (terminal leases unreleased); this one lets the finally run.
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
             uvicorn.run(app, host=host, port=port, log_level="warning")
         finally:
@@ -109,6 +142,130 @@ def register(cli: typer.Typer) -> None:
             for worker in workers:
                 worker.join(30)
             ctx.close()
+
+    billing_cli = typer.Typer(help="Subscriptions billing.", no_args_is_help=True)
+
+    @billing_cli.command("run")
+    def billing_run(
+        database_url: DbUrl = None,
+        loop: Annotated[
+            bool, typer.Option("--loop/--once", help="Keep running (every --interval s).")
+        ] = False,
+        interval: Annotated[float, typer.Option(help="Seconds between runs.")] = 60.0,
+    ) -> None:
+        """Bill the subscriptions that are due: one invoice per period, dunning retries,
+        and what Clover's Recurring API charged (safe to run twice, or in two places)."""
+        settings = _settings(database_url)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        from cloverpay.service.services import ServiceContext
+        from cloverpay.service.services.subscriptions import BillingRun
+
+        ctx = ServiceContext.build(settings)
+        run = BillingRun(ctx)
+        try:
+            while True:
+                with Progress(
+                    TextColumn("billing"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TextColumn("{task.description}"),
+                    transient=True,
+                ) as bar:
+                    task = bar.add_task("", total=None)
+
+                    def step(done: int, total: int, sub_id: str, task: Any = task) -> None:
+                        bar.update(task, completed=done, total=total, description=sub_id)
+
+                    report = run.run_once(progress=step)
+                typer.echo(report.summary())
+                if not loop:
+                    if report.errors:
+                        raise typer.Exit(1)
+                    return
+                time.sleep(interval)
+        finally:
+            ctx.close()
+
+    cli.add_typer(billing_cli, name="billing")
+
+    webhooks_cli = typer.Typer(help="Webhooks received from Clover.", no_args_is_help=True)
+
+    @webhooks_cli.command("code")
+    def webhooks_code(database_url: DbUrl = None) -> None:
+        """Show the app webhook verification code Clover sent, to paste into Clover."""
+        settings = _settings(database_url)
+        from cloverpay.service.services import ServiceContext
+        from cloverpay.service.webhooks import latest_verification_code
+
+        ctx = ServiceContext.build(settings)
+        try:
+            code = latest_verification_code(ctx)
+        finally:
+            ctx.close()
+        if code is None:
+            typer.echo(
+                "No verification code received yet: set the app's webhook URL to "
+                "https://<your host>/webhooks/clover/app in Clover and send the code.",
+                err=True,
+            )
+            raise typer.Exit(1)
+        typer.echo(code.code)
+        typer.echo(f"received {code.received_at:%Y-%m-%d %H:%M:%S} UTC", err=True)
+
+    @webhooks_cli.command("list")
+    def webhooks_list(
+        database_url: DbUrl = None,
+        status: Annotated[
+            str | None,
+            typer.Option(
+                help="Only rows in this status (received, processing, processed, failed)."
+            ),
+        ] = None,
+        limit: Annotated[int, typer.Option(help="How many of the newest rows.")] = 50,
+    ) -> None:
+        """The webhook inbox, newest first (status, source, verified, attempts, errors)."""
+        settings = _settings(database_url)
+        from rich.console import Console
+        from rich.table import Table
+
+        from cloverpay.service.services import ServiceContext
+        from cloverpay.service.webhooks import INBOX_STATUSES, recent_inbox
+
+        if status is not None and status not in INBOX_STATUSES:
+            typer.echo(f"--status must be one of {', '.join(INBOX_STATUSES)}", err=True)
+            raise typer.Exit(2)
+        ctx = ServiceContext.build(settings)
+        try:
+            rows = recent_inbox(ctx, status=status, limit=limit)
+        finally:
+            ctx.close()
+        table = Table(title=f"Webhook inbox ({len(rows)} newest)")
+        for name in (
+            "#",
+            "received",
+            "source",
+            "verified",
+            "status",
+            "tries",
+            "last error",
+            "processed",
+        ):
+            table.add_column(name, justify="right" if name in ("#", "tries") else "left")
+        for r in rows:
+            table.add_row(
+                str(r.id),
+                f"{r.received_at:%Y-%m-%d %H:%M:%S}",
+                r.source,
+                "yes" if r.verified else f"no ({r.verification_error or '?'})",
+                r.status,
+                str(r.attempts),
+                r.last_error or "",
+                f"{r.processed_at:%Y-%m-%d %H:%M:%S}" if r.processed_at else "",
+            )
+        Console().print(table)
+
+    cli.add_typer(webhooks_cli, name="webhooks")
 
     @cli.command("reconcile")
     def reconcile(

@@ -5,22 +5,50 @@ The access token is decrypted only here. One ``httpx.Client`` is shared by all c
 never closes the transport under another thread's request. Tests pass ``transport`` to
 reach an in-process sandbox; production uses the settings' environment or the
 merchant's base URL.
+
+A merchant connected through OAuth v2 (it has a refresh token, and the settings name
+the app) is called through :class:`cloverpay.api.CloverOAuth` over the database token
+store (:class:`~cloverpay.service.services.oauth_store.DbTokenStore`): the access token
+is refreshed before it expires or after a 401, once across every process. One
+``CloverOAuth`` per merchant is kept for the life of the gateway, so the threads of a
+process share its token cache and its single-flight lock. A merchant connected with a
+token that does not expire (a sandbox token, an Ecommerce private key) is called with it
+as is.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
 
-from cloverpay.api import CloverClient, RetryPolicy
+from cloverpay.api import (
+    PRODUCTION_NA,
+    SANDBOX,
+    CloverClient,
+    CloverOAuth,
+    Limiter,
+    RateLimit,
+    RetryPolicy,
+    TokenStore,
+)
 from cloverpay.service.core.config import Settings
 from cloverpay.service.core.security import TokenCipher
 from cloverpay.service.db import Merchant
 from cloverpay.service.errors import InvalidRequest
 
-__all__ = ["CloverGateway"]
+__all__ = ["CloverGateway", "oauth_hosts"]
+
+
+def oauth_hosts(settings: Settings, merchant_base_url: str | None = None) -> tuple[str, str]:
+    """(api host for token calls, www host for the authorize page) of the merchant."""
+    base = merchant_base_url or settings.clover_base_url
+    if base:
+        return base.rstrip("/"), base.rstrip("/")
+    env = PRODUCTION_NA if settings.clover_environment == "production" else SANDBOX
+    return env.oauth, env.oauth_authorize
 
 
 class CloverGateway:
@@ -32,15 +60,57 @@ class CloverGateway:
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | int | None = None,
         rate_limit: bool = True,
+        token_store: TokenStore | None = None,
     ) -> None:
         self.settings = settings
         self.cipher = cipher
+        self.token_store = token_store
         self._retry = retry if retry is not None else settings.clover_max_retries
         self._rate_limit = rate_limit
-        self._http = httpx.Client(transport=transport, timeout=settings.clover_timeout_s)
+        # Keep every connection alive (httpx keeps 20 by default): with more concurrent
+        # calls than that, each extra one would open and close a connection per call.
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+        self._http = httpx.Client(
+            transport=transport, timeout=settings.clover_timeout_s, limits=limits
+        )
+        self._auths: dict[tuple[str, str], CloverOAuth] = {}
+        self._limiters: dict[str, Limiter] = {}
+        self._guard = threading.Lock()
+
+    @property
+    def http(self) -> httpx.Client:
+        """The shared HTTP client (its transport reaches Clover, or a test's sandbox)."""
+        return self._http
 
     def close(self) -> None:
         self._http.close()
+
+    def uses_oauth(self, merchant: Merchant) -> bool:
+        return bool(merchant.refresh_token_enc and self.settings.clover_app_id and self.token_store)
+
+    def oauth_for(self, merchant: Merchant) -> CloverOAuth:
+        """The merchant's ``CloverOAuth`` (one per merchant and host, kept)."""
+        assert self.settings.clover_app_id is not None
+        assert self.token_store is not None
+        api_host, _ = oauth_hosts(self.settings, merchant.clover_base_url)
+        key = (merchant.clover_merchant_id, api_host)
+        with self._guard:
+            auth = self._auths.get(key)
+            if auth is None:
+                auth = self._auths[key] = CloverOAuth(
+                    self.settings.clover_app_id,
+                    merchant.clover_merchant_id,
+                    store=self.token_store,
+                    api_base_url=api_host,
+                )
+            return auth
+
+    def _limiter_for(self, merchant: Merchant) -> Limiter:
+        with self._guard:
+            limiter = self._limiters.get(merchant.clover_merchant_id)
+            if limiter is None:
+                limiter = self._limiters[merchant.clover_merchant_id] = Limiter(RateLimit())
+            return limiter
 
     @contextmanager
     def client(self, merchant: Merchant, *, client_ip: str | None = None) -> Iterator[CloverClient]:
@@ -50,11 +120,17 @@ class CloverGateway:
                 field="merchant",
                 code="merchant_not_connected",
             )
-        token = self.cipher.decrypt(merchant.access_token_enc)
         base_url = merchant.clover_base_url or self.settings.clover_base_url
         kwargs: dict[str, object] = {}
-        if not self._rate_limit:
-            kwargs["rate_limit"] = None
+        if self.uses_oauth(merchant):
+            token = None
+            kwargs["auth"] = self.oauth_for(merchant)
+            # Keyed by merchant, not by the (rotating) token: one limiter across refreshes.
+            kwargs["rate_limit"] = self._limiter_for(merchant) if self._rate_limit else None
+        else:
+            token = self.cipher.decrypt(merchant.access_token_enc)
+            if not self._rate_limit:
+                kwargs["rate_limit"] = None
         client = CloverClient(
             token,
             merchant_id=merchant.clover_merchant_id,

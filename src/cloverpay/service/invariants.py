@@ -5,12 +5,24 @@
 * every payment's Clover charge succeeded at Clover, and every succeeded charge on an
   order of ours is recorded as exactly one payment, unless an attempt on that order
   is still pending/unknown (pass ``clover_charges``: what ``charges.list()`` says);
-  refunds recorded = refunded at Clover, give or take refund attempts still open;
+  refunds recorded = refunded at Clover, give or take refund attempts still open (and
+  refunds made outside the service that a ``refund.needs_attention`` alert names);
 * amounts applied to invoices = sum of payments; no invoice is over-paid; an invoice's
   status agrees with its derived totals;
 * refunded <= captured for every payment; refund rows match succeeded refund attempts;
 * every stored transition (audit ``from_state -> to_state``) is in the tables;
-* every non-final attempt older than the first reconciler step has a scheduled check.
+* every non-final attempt older than the first reconciler step has a scheduled check;
+* subscriptions: see :mod:`cloverpay.service.invariants_subscriptions`.
+* no webhook event processed twice: each inbox row has at most one
+  ``webhook.processed`` audit row, exactly one when it is ``processed``;
+* every succeeded Hosted Checkout charge of one of our checkout sessions is recorded,
+  unless an alert names it for a person or a webhook naming it is not processed yet.
+* terminal payments (pass ``clover_payments``: Clover's v3 payments): each recorded one
+  is a successful v3 payment of that amount; each successful v3 payment carrying the
+  ``externalPaymentId`` of one of our attempts is recorded, unless that attempt is still
+  pending/unknown; never two successful payments for one ``externalPaymentId``; a
+  payment voided here is ``VOIDED`` there; a voided payment has no refunds and no
+  longer counts towards its invoice.
 """
 
 from __future__ import annotations
@@ -22,15 +34,26 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cloverpay.service.db import AuditLog, Invoice, Payment, PaymentAttempt, Refund, utcnow
+from cloverpay.service.db import (
+    AuditLog,
+    Authorization,
+    Invoice,
+    Payment,
+    PaymentAttempt,
+    Refund,
+    WebhookInbox,
+    utcnow,
+)
 from cloverpay.service.domain import (
     OPEN_ATTEMPT_STATES,
     AttemptState,
+    AuthorizationStatus,
     InvoiceStatus,
     is_allowed,
 )
+from cloverpay.service.invariants_subscriptions import subscription_problems
 
-__all__ = ["CloverChargeFact", "check_invariants"]
+__all__ = ["CloverChargeFact", "CloverPaymentFact", "check_invariants"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +65,103 @@ class CloverChargeFact:
     amount: int
     amount_refunded: int
     order: str | None
+    #: ``metadata.checkoutSessionId`` of a Hosted Checkout charge.
+    checkout_session: str | None = None
+    #: What was captured, when Clover says (a pre-authorization captured in part).
+    amount_captured: int | None = None
+    captured: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CloverPaymentFact:
+    """What Clover's v3 payments view says about one (terminal) payment."""
+
+    id: str
+    result: str
+    amount: int
+    amount_refunded: int
+    external_payment_id: str | None
+
+
+def _terminal_payments_ok(
+    session: Session, payments: list[Payment], facts: Iterable[CloverPaymentFact]
+) -> list[str]:
+    problems: list[str] = []
+    by_id = {f.id: f for f in facts}
+    attempts = {
+        a.external_payment_id: a
+        for a in session.scalars(
+            select(PaymentAttempt).where(PaymentAttempt.source_kind == "terminal")
+        )
+        if a.external_payment_id
+    }
+    terminal_attempt_ids = {a.id for a in attempts.values()}
+    recorded = {p.clover_charge_id: p for p in payments if p.attempt_id in terminal_attempt_ids}
+    open_voids = set(
+        session.scalars(
+            select(PaymentAttempt.payment_id).where(
+                PaymentAttempt.kind == "void",
+                PaymentAttempt.state.in_([s.value for s in OPEN_ATTEMPT_STATES]),
+            )
+        )
+    )
+    for pid, p in recorded.items():
+        fact = by_id.get(pid)
+        if p.voided_at is not None:
+            if fact is None or fact.result != "VOIDED":
+                problems.append(f"payment {p.id} voided here, v3 payment {pid} is not VOIDED")
+            continue
+        if fact is not None and fact.result == "VOIDED" and p.id in open_voids:
+            continue  # voided at Clover; the void's attempt is being resolved
+        if fact is None or fact.result != "SUCCESS":
+            problems.append(f"payment {p.id} records v3 payment {pid} not successful")
+        elif fact.amount != p.amount:
+            problems.append(f"payment {p.id} amount {p.amount} != Clover's {fact.amount}")
+        else:
+            ours = sum(
+                session.scalars(select(Refund.amount).where(Refund.payment_id == p.id)).all()
+            )
+            open_refunds = sum(
+                session.scalars(
+                    select(PaymentAttempt.amount).where(
+                        PaymentAttempt.payment_id == p.id,
+                        PaymentAttempt.kind == "refund",
+                        PaymentAttempt.state.in_([s.value for s in OPEN_ATTEMPT_STATES]),
+                    )
+                ).all()
+            )
+            ahead_ok = fact.amount_refunded <= ours + open_refunds or _refund_alerted(session, p.id)
+            if not (ours <= fact.amount_refunded and ahead_ok):
+                problems.append(
+                    f"payment {p.id} refunded {ours} here, {fact.amount_refunded} at Clover"
+                )
+    successes: dict[str, list[str]] = {}
+    for fact in by_id.values():
+        if fact.result == "SUCCESS" and fact.external_payment_id in attempts:
+            successes.setdefault(fact.external_payment_id, []).append(fact.id)
+    open_states = {s.value for s in OPEN_ATTEMPT_STATES}
+    for ext, ids in successes.items():
+        if len(ids) > 1:
+            problems.append(f"{len(ids)} successful payments for externalPaymentId {ext}")
+        if attempts[ext].state in open_states:
+            continue
+        for pid in ids:
+            if pid not in recorded:
+                problems.append(f"v3 payment {pid} ({ext}) succeeded at Clover, not recorded")
+    return problems
+
+
+def _refund_alerted(session: Session, payment_id: str) -> bool:
+    """A refund Clover shows on this payment was left to a person (webhooks)."""
+    return bool(
+        session.scalar(
+            select(func.count()).where(
+                AuditLog.action == "refund.needs_attention",
+                AuditLog.entity_type == "payment",
+                AuditLog.entity_id == payment_id,
+            )
+        )
+    )
 
 
 def _transitions_ok(session: Session) -> list[str]:
@@ -49,7 +169,7 @@ def _transitions_ok(session: Session) -> list[str]:
     rows = session.execute(
         select(AuditLog.entity_type, AuditLog.entity_id, AuditLog.from_state, AuditLog.to_state)
         .where(AuditLog.from_state.is_not(None), AuditLog.to_state.is_not(None))
-        .where(AuditLog.entity_type.in_(("invoice", "payment_attempt")))
+        .where(AuditLog.entity_type.in_(("invoice", "payment_attempt", "authorization")))
     ).all()
     for entity_type, entity_id, src, dst in rows:
         if src is None or dst is None:
@@ -57,6 +177,8 @@ def _transitions_ok(session: Session) -> list[str]:
         try:
             if entity_type == "invoice":
                 ok = src != dst and is_allowed(InvoiceStatus(src), InvoiceStatus(dst))
+            elif entity_type == "authorization":
+                ok = src != dst and is_allowed(AuthorizationStatus(src), AuthorizationStatus(dst))
             else:
                 ok = src != dst and is_allowed(AttemptState(src), AttemptState(dst))
         except ValueError:
@@ -68,12 +190,129 @@ def _transitions_ok(session: Session) -> list[str]:
     return problems
 
 
+def _webhooks_ok(session: Session) -> list[str]:
+    problems = []
+    marks = dict(
+        session.execute(
+            select(AuditLog.entity_id, func.count())
+            .where(AuditLog.action == "webhook.processed")
+            .group_by(AuditLog.entity_id)
+        ).all()
+    )
+    for row_id, status, processed_at in session.execute(
+        select(WebhookInbox.id, WebhookInbox.status, WebhookInbox.processed_at)
+    ).all():
+        n = int(marks.get(str(row_id), 0))
+        if n > 1:
+            problems.append(f"webhook inbox row {row_id} processed {n} times")
+        if (status == "processed") != (n == 1) or (status == "processed") != (
+            processed_at is not None
+        ):
+            problems.append(f"webhook inbox row {row_id} is {status} with {n} processed marks")
+    return problems
+
+
+def _checkout_charges_recorded(
+    session: Session, facts: Iterable[CloverChargeFact], recorded: set[str]
+) -> list[str]:
+    from cloverpay.service.db.models_web import CheckoutLink
+
+    ours = set(session.scalars(select(CheckoutLink.checkout_session_id)).all())
+    unprocessed = session.scalars(
+        select(WebhookInbox.body).where(WebhookInbox.status != "processed")
+    ).all()
+    problems = []
+    for fact in facts:
+        if fact.status != "succeeded" or fact.checkout_session not in ours:
+            continue
+        if fact.id in recorded:
+            continue
+        alerted = session.scalar(
+            select(func.count()).where(
+                AuditLog.action == "charge.needs_attention",
+                AuditLog.data_json.contains(fact.id),
+            )
+        )
+        waiting = any(fact.id.encode() in body for body in unprocessed)
+        if not alerted and not waiting:
+            problems.append(f"Hosted Checkout charge {fact.id} succeeded but not recorded")
+    return problems
+
+
+def _authorizations_ok(
+    session: Session,
+    payments: Iterable[Payment],
+    clover_charges: Iterable[CloverChargeFact] | None,
+    problems: list[str],
+) -> set[str]:
+    """Pre-authorizations: one per succeeded authorize attempt; captured ones have
+    exactly one payment of what was captured, voided ones a succeeded void attempt;
+    Clover agrees on captured or not. Returns the attempts they account for."""
+    accounted: set[str] = set()
+    by_attempt = {p.attempt_id: p for p in payments}
+    facts = {c.id: c for c in clover_charges} if clover_charges is not None else None
+    auths = session.scalars(select(Authorization)).all()
+    auth_attempts = {a.attempt_id for a in auths}
+    for a in session.scalars(
+        select(PaymentAttempt).where(
+            PaymentAttempt.kind == "charge",
+            PaymentAttempt.capture.is_(False),
+            PaymentAttempt.state == AttemptState.SUCCEEDED.value,
+        )
+    ).all():
+        if a.id not in auth_attempts:
+            problems.append(f"authorize attempt {a.id} succeeded without an authorization")
+    for auth in auths:
+        accounted.add(auth.attempt_id)
+        acts = session.scalars(
+            select(PaymentAttempt).where(
+                PaymentAttempt.authorization_id == auth.id,
+                PaymentAttempt.state == AttemptState.SUCCEEDED.value,
+            )
+        ).all()
+        captures = [x for x in acts if x.kind == "capture"]
+        voids = [x for x in acts if x.kind == "void"]
+        accounted.update(x.id for x in voids)
+        paid = [by_attempt[x.id] for x in captures if x.id in by_attempt]
+        if auth.status == AuthorizationStatus.CAPTURED.value:
+            if len(captures) != 1 or len(paid) != 1 or voids:
+                problems.append(f"authorization {auth.id} captured: {len(paid)} payments")
+            elif paid[0].amount != auth.amount_captured or auth.amount_captured > auth.amount:
+                problems.append(f"authorization {auth.id} captured amount disagrees")
+        elif auth.status == AuthorizationStatus.VOIDED.value:
+            if len(voids) != 1 or captures:
+                problems.append(f"authorization {auth.id} voided without one void")
+        elif acts:
+            problems.append(f"authorization {auth.id} authorized after a capture or void")
+        in_flight = session.scalar(
+            select(func.count())
+            .select_from(PaymentAttempt)
+            .where(
+                PaymentAttempt.authorization_id == auth.id,
+                PaymentAttempt.state.in_([s.value for s in OPEN_ATTEMPT_STATES]),
+            )
+        )
+        if facts is not None and not in_flight:  # Clover may be ahead while one is open
+            fact = facts.get(auth.clover_charge_id)
+            captured = auth.status == AuthorizationStatus.CAPTURED.value
+            if fact is None or fact.status != "succeeded":
+                problems.append(f"authorization {auth.id}: Clover has no such authorized charge")
+            elif fact.captured is not None and bool(fact.captured) != captured:
+                problems.append(f"authorization {auth.id} is {auth.status}, Clover disagrees")
+            elif auth.status == AuthorizationStatus.VOIDED.value and (
+                fact.amount_refunded < auth.amount
+            ):
+                problems.append(f"authorization {auth.id} voided here, not released at Clover")
+    return accounted
+
+
 def check_invariants(
     session: Session,
     *,
     clover_charges: Iterable[CloverChargeFact] | None = None,
     now: datetime | None = None,
     first_step_s: int = 60,
+    clover_payments: Iterable[CloverPaymentFact] | None = None,
 ) -> list[str]:
     problems: list[str] = []
     now = now or utcnow()
@@ -82,6 +321,9 @@ def check_invariants(
     if len(by_charge) != len(payments):
         problems.append("two payments record the same Clover charge")
 
+    capture_attempts = set(
+        session.scalars(select(PaymentAttempt.id).where(PaymentAttempt.kind == "capture")).all()
+    )
     if clover_charges is not None:
         our_orders = set(session.scalars(select(Invoice.clover_order_id)).all()) - {None}
         facts = {c.id: c for c in clover_charges}
@@ -100,11 +342,20 @@ def check_invariants(
         missing = {c for c in succeeded - set(by_charge) if facts[c].order not in in_flight_orders}
         if missing:
             problems.append(f"charges succeeded at Clover but not recorded: {sorted(missing)}")
+        terminal_attempts = set(
+            session.scalars(
+                select(PaymentAttempt.id).where(PaymentAttempt.source_kind == "terminal")
+            ).all()
+        )
         for p in payments:
+            if p.attempt_id in terminal_attempts:
+                continue  # a v3 payment, checked against clover_payments
             fact = facts.get(p.clover_charge_id)
             if fact is None or fact.status != "succeeded":
                 problems.append(f"payment {p.id} records charge {p.clover_charge_id} not succeeded")
-            elif fact.amount != p.amount:
+            elif (
+                fact.amount_captured if p.attempt_id in capture_attempts else fact.amount
+            ) != p.amount:
                 problems.append(f"payment {p.id} amount {p.amount} != Clover's {fact.amount}")
             else:
                 ours = sum(
@@ -115,19 +366,24 @@ def check_invariants(
                     session.scalars(
                         select(PaymentAttempt.amount).where(
                             PaymentAttempt.payment_id == p.id,
-                            PaymentAttempt.kind == "refund",
+                            PaymentAttempt.kind.in_(("refund", "void")),
                             PaymentAttempt.state.in_([s.value for s in OPEN_ATTEMPT_STATES]),
                         )
                     )
                 )
-                # Clover may be ahead of us by refunds still pending/unknown here.
-                if not ours <= fact.amount_refunded <= ours + in_flight:
+                # Clover may be ahead of us by refunds still pending/unknown here, or
+                # by a refund made outside the service that a person was alerted about.
+                ahead_ok = fact.amount_refunded <= ours + in_flight or _refund_alerted(
+                    session, p.id
+                )
+                if not (ours <= fact.amount_refunded and ahead_ok):
                     problems.append(
                         f"payment {p.id} refunded {ours} here, {fact.amount_refunded} at Clover"
                     )
 
     for inv in session.scalars(select(Invoice)).all():
-        paid = sum(p.amount for p in payments if p.invoice_id == inv.id)
+        # a voided payment no longer counts (Clover reversed it)
+        paid = sum(p.amount for p in payments if p.invoice_id == inv.id and p.voided_at is None)
         if paid > inv.total:
             problems.append(f"invoice {inv.number} over-paid: {paid} > {inv.total}")
         expected = None
@@ -160,14 +416,30 @@ def check_invariants(
     succeeded_attempts = session.scalars(
         select(PaymentAttempt).where(PaymentAttempt.state == AttemptState.SUCCEEDED.value)
     ).all()
-    recorded = {p.attempt_id for p in payments} | {
-        r for r in session.scalars(select(Refund.attempt_id)).all()
-    }
+    recorded = (
+        {p.attempt_id for p in payments}
+        | {p.void_attempt_id for p in payments if p.void_attempt_id}
+        | set(session.scalars(select(Refund.attempt_id)).all())
+    )
+    recorded |= _authorizations_ok(session, payments, clover_charges, problems)
+    for p in payments:
+        if (p.voided_at is None) != (p.void_attempt_id is None):
+            problems.append(f"payment {p.id} half voided")
+        if p.voided_at is not None and session.scalar(
+            select(func.count()).select_from(Refund).where(Refund.payment_id == p.id)
+        ):
+            problems.append(f"payment {p.id} voided and refunded")
     for a in succeeded_attempts:
         if a.id not in recorded:
             problems.append(f"attempt {a.id} succeeded but nothing recorded")
 
     problems.extend(_transitions_ok(session))
+    problems.extend(subscription_problems(session))
+    problems.extend(_webhooks_ok(session))
+    if clover_charges is not None:
+        problems.extend(_checkout_charges_recorded(session, facts.values(), set(by_charge)))
+    if clover_payments is not None:
+        problems.extend(_terminal_payments_ok(session, list(payments), clover_payments))
 
     cutoff = now - timedelta(seconds=first_step_s)
     for a in session.scalars(

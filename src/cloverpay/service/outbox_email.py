@@ -32,8 +32,8 @@ from typing import Protocol
 from sqlalchemy import select, update
 
 from cloverpay.service.db import OutboxEvent
+from cloverpay.service.db.models_web import EmailDelivery
 from cloverpay.service.services.context import ServiceContext
-from cloverpay.service.web._models import EmailDelivery
 from cloverpay.service.web._settings import WebSettings
 
 __all__ = [

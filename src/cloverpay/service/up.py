@@ -4,7 +4,15 @@ Everything lives under ``./.cloverpay/`` (SQLite database, a generated secret ke
 demo API key): migrations are applied, a demo merchant is connected to the sandbox,
 and a staff login, an API key, a few customers and invoices are seeded once (running
 ``up`` again reuses them). Without SMTP settings emails are captured in the outbox,
-which the dashboard shows; a background worker delivers due emails every second.
+which the dashboard shows. The background work of ``cloverpay serve`` runs here too
+(:func:`~cloverpay.service.workers.start_workers`: reconciler, emails, webhook inbox,
+subscriptions' billing run, terminals).
+
+The sandbox's webhooks point at our receivers: its Hosted Checkout webhooks (with a
+signing secret stored with us, encrypted), and its app webhooks, whose verification
+handshake ``up`` completes by itself once the server listens (the code the sandbox
+POSTs is read back from our inbox and confirmed, as a person would paste it; the Clover
+Auth Code it gets in return is kept in this process's settings).
 
 The sandbox keeps its state in memory: Clover-side objects (orders of invoices opened
 in an earlier run, saved cards) start afresh on each ``up``; the service's own records
@@ -21,7 +29,14 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
-__all__ = ["DEMO_PASSWORD", "DEMO_STAFF_EMAIL", "UpInfo", "prepare", "run_up"]
+__all__ = [
+    "DEMO_PASSWORD",
+    "DEMO_STAFF_EMAIL",
+    "UpInfo",
+    "connect_app_webhooks",
+    "prepare",
+    "run_up",
+]
 
 DEMO_STAFF_EMAIL = "owner@demo.cloverpay.test"
 DEMO_PASSWORD = "cloverpay-demo"
@@ -91,6 +106,83 @@ def _seed(ctx: object, merchant_id: str) -> None:
         )
 
 
+def _builtin_terminal(ctx: object, server: object, merchant_id: str) -> None:
+    """Register the sandbox's emulated terminal, already paired (a token issued by the
+    device up front); the terminal runtime started by the workers connects it."""
+    from cloverpay.sandbox import SandboxServer
+    from cloverpay.sandbox.terminal import terminal_for
+    from cloverpay.service.services.context import ServiceContext
+    from cloverpay.service.services.terminals import ensure_terminal
+
+    assert isinstance(ctx, ServiceContext)
+    assert isinstance(server, SandboxServer)
+    assert server.terminal_url is not None
+    device = terminal_for(server.sandbox.state)
+    ensure_terminal(
+        ctx,
+        merchant_id,
+        name="Emulated terminal",
+        url=server.terminal_url,
+        auth_token=device.issue_token("cloverpay service"),
+        actor="up",
+    )
+
+
+def _checkout_webhooks(ctx: object, server: object, merchant_id: str, base: str) -> None:
+    """Point the sandbox's Hosted Checkout webhooks for the demo merchant at our
+    receiver, with the signing secret we keep (generated on the first ``up``)."""
+    import secrets
+
+    import httpx
+
+    from cloverpay.sandbox import SandboxServer
+    from cloverpay.service.services.context import ServiceContext
+    from cloverpay.service.webhooks import checkout_signing_secret, set_checkout_signing_secret
+
+    assert isinstance(ctx, ServiceContext)
+    assert isinstance(server, SandboxServer)
+    secret = checkout_signing_secret(ctx, merchant_id)
+    if secret is None:
+        secret = secrets.token_hex(32)
+        set_checkout_signing_secret(ctx, merchant_id, secret, actor="up")
+    with httpx.Client(base_url=server.base_url, timeout=10) as control:
+        r = control.post(
+            "/_sandbox/webhooks/hosted_checkout",
+            json={
+                "url": f"{base}/webhooks/clover/checkout/{merchant_id}",
+                "merchantId": server.credentials.merchant_id,
+                "signingSecret": secret,
+            },
+        )
+        r.raise_for_status()
+
+
+def connect_app_webhooks(ctx: object, sandbox_url: str, base: str) -> str:
+    """The app webhook handshake against the running service at ``base``: the sandbox
+    POSTs a verification code to our receiver, we read it back from the inbox and
+    confirm it, and keep the Clover Auth Code it answers with. Returns the code."""
+    import httpx
+    from pydantic import SecretStr
+
+    from cloverpay.service.services.context import ServiceContext
+    from cloverpay.service.webhooks import latest_verification_code
+
+    assert isinstance(ctx, ServiceContext)
+    with httpx.Client(base_url=sandbox_url, timeout=10) as control:
+        r = control.post("/_sandbox/webhooks", json={"url": f"{base}/webhooks/clover/app"})
+        r.raise_for_status()
+        sent = r.json()
+        if sent.get("handshakeStatus") != 200:
+            raise RuntimeError(f"the verification POST failed: {sent.get('handshakeError')}")
+        shown = latest_verification_code(ctx)
+        if shown is None or shown.code != sent["verificationCode"]:
+            raise RuntimeError("the verification code did not reach the inbox")
+        r = control.post("/_sandbox/webhooks/verify", json={"verificationCode": shown.code})
+        r.raise_for_status()
+    ctx.settings.clover_app_auth_code = SecretStr(r.json()["authCode"])
+    return shown.code
+
+
 def prepare(
     *, data_dir: Path, host: str, port: int, sandbox_port: int, terminal: bool
 ) -> tuple[UpInfo, object, object]:
@@ -147,6 +239,8 @@ def prepare(
         ctx, merchant.id, email=DEMO_STAFF_EMAIL, password=DEMO_PASSWORD, name="Owner"
     )
     _seed(ctx, merchant.id)
+    if server.terminal_url:
+        _builtin_terminal(ctx, server, merchant.id)
     base = f"http://{host}:{port}"
     web = WebSettings(public_url=base)
     app = create_app(context=ctx)
@@ -161,12 +255,22 @@ def prepare(
         terminal_url=server.terminal_url,
         data_dir=data_dir,
     )
-    from cloverpay.service.outbox_email import run_worker
+    _checkout_webhooks(ctx, server, merchant.id, base)
+    from cloverpay.service.workers import start_workers
 
     stop = threading.Event()
-    threading.Thread(
-        target=run_worker, args=(ctx, web, stop), daemon=True, name="cloverpay-emails"
-    ).start()
+    app.state.up_stop = stop  # run_up sets it on the way out
+    start_workers(
+        ctx,
+        web,
+        stop,
+        reconcile_every_s=15.0,
+        emails_every_s=1.0,
+        billing_every_s=60.0,
+        webhooks_every_s=1.0,
+        events_every_s=1.0,
+        terminals=bool(server.terminal_url),
+    )
     return info, app, server
 
 
@@ -185,6 +289,9 @@ def _print(info: UpInfo) -> None:
     grid.add_row("Clover sandbox", info.sandbox_url)
     if info.terminal_url:
         grid.add_row("Emulated terminal", info.terminal_url)
+        grid.add_row("Terminal screen", f"{info.sandbox_url}/terminal")
+    base = info.dashboard_url.removesuffix("/dashboard")
+    grid.add_row("Webhooks in", f"{base}/webhooks/clover/app, {base}/webhooks/clover/checkout/…")
     grid.add_row("Data", str(info.data_dir.resolve()))
     Console().print(
         Panel(grid, title="cloverpay is up", subtitle="Ctrl-C to stop", border_style="green")
@@ -205,7 +312,32 @@ def run_up(
         data_dir=data_dir, host=host, port=port, sandbox_port=sandbox_port, terminal=terminal
     )
     _print(info)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")  # type: ignore[arg-type]
+    web_server = uvicorn.Server(config)
+    threading.Thread(
+        target=_handshake_when_listening,
+        args=(web_server, app, info),
+        daemon=True,
+        name="cloverpay-up-webhooks",
+    ).start()
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off")  # type: ignore[arg-type]
+        web_server.run()
     finally:
+        app.state.up_stop.set()  # type: ignore[attr-defined]
         server.stop()  # type: ignore[attr-defined]
+
+
+def _handshake_when_listening(web_server: object, app: object, info: UpInfo) -> None:
+    import logging
+    import time
+
+    deadline = time.monotonic() + 60
+    while not getattr(web_server, "started", False):
+        if time.monotonic() > deadline or getattr(web_server, "should_exit", False):
+            return
+        time.sleep(0.05)
+    base = info.dashboard_url.removesuffix("/dashboard")
+    try:
+        connect_app_webhooks(app.state.ctx, info.sandbox_url, base)  # type: ignore[attr-defined]
+    except Exception:  # the demo still runs; app webhooks stay unverified
+        logging.getLogger("cloverpay.service").exception("app webhook handshake failed")

@@ -167,7 +167,21 @@ def test_refund_from_the_dashboard_and_report_csv(
     assert csv.headers["content-type"].startswith("text/csv")
     lines = csv.text.strip().splitlines()
     assert lines[0].startswith("date,currency,payments")
-    assert lines[-1].endswith(",USD,21.60,1,5.00,1,16.60")
+    assert lines[-1].endswith(",USD,21.60,1,5.00,1,0.00,16.60")
+    # fees are estimated from the rate staff set: 2.9 % + $0.30 of the $21.60 card payment
+    bad = app_client.post(
+        "/dashboard/settings/fees", data={"csrf_token": csrf, "rate_percent": "x", "fixed": "0"}
+    )
+    assert "err=" in bad.headers["location"]
+    saved = app_client.post(
+        "/dashboard/settings/fees",
+        data={"csrf_token": csrf, "rate_percent": "2.9", "fixed": "$0.30"},
+    )
+    assert "msg=" in saved.headers["location"]
+    assert 'value="2.90"' in app_client.get("/dashboard/settings").text
+    lines = app_client.get("/dashboard/reports.csv?days=2").text.strip().splitlines()
+    assert lines[-1].endswith(",USD,21.60,1,5.00,1,0.93,15.67")
+    assert "$0.93" in app_client.get("/dashboard/reports").text
     report = app_client.get("/dashboard/reports")
     assert "<svg" in report.text
     assert "content-security-policy" in report.headers

@@ -35,7 +35,7 @@ def _enqueue(ctx: ServiceContext, merchant: Merchant, n: int = 1) -> list[int]:
     ids = []
     with ctx.sessions.begin() as s:
         for i in range(n):
-            row = add_outbox(
+            row_id = add_outbox(
                 s,
                 merchant_id=merchant.id,
                 topic="email.pay_link",
@@ -44,8 +44,7 @@ def _enqueue(ctx: ServiceContext, merchant: Merchant, n: int = 1) -> list[int]:
                 payload={"to": f"c{i}@example.com", "subject": f"Invoice {i}", "text": "Pay"},
                 now=ctx.now(),
             )
-            s.flush()
-            ids.append(row.id)
+            ids.append(row_id)
     return ids
 
 

@@ -9,10 +9,21 @@ from fastapi import FastAPI
 
 from cloverpay.service.api.errors import install_error_handlers
 from cloverpay.service.api.idempotency import IdempotencyMiddleware
-from cloverpay.service.api.routes import audit, customers, invoices, payments
+from cloverpay.service.api.routes import (
+    audit,
+    authorizations,
+    customers,
+    event_settings,
+    invoices,
+    oauth,
+    payments,
+    subscriptions,
+    terminals,
+)
 from cloverpay.service.core.config import Settings, get_settings
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.web import install_web
+from cloverpay.service.webhooks import install_webhooks
 
 __all__ = ["create_app"]
 
@@ -44,10 +55,21 @@ def create_app(
     )
     app.state.ctx = ctx
     install_error_handlers(app)
-    for module in (customers, invoices, payments, audit):
+    for module in (
+        customers,
+        invoices,
+        payments,
+        terminals,
+        authorizations,
+        audit,
+        subscriptions,
+        oauth,
+        event_settings,
+    ):
         app.include_router(module.router)
     app.add_middleware(IdempotencyMiddleware, ctx=ctx)
     install_web(app)  # pay pages and the staff dashboard (cloverpay.service.web)
+    install_webhooks(app)  # Clover's webhooks into the inbox (cloverpay.service.webhooks)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

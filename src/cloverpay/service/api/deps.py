@@ -8,11 +8,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from cloverpay.service.api.idempotency import ANSWER_STATE, PRINCIPAL_STATE, StoredAnswer
 from cloverpay.service.errors import AuthError
 from cloverpay.service.services.context import ServiceContext
-from cloverpay.service.services.merchants import Principal, authenticate
+from cloverpay.service.services.merchants import Principal, authenticate_cached
 
-__all__ = ["ClientIp", "Ctx", "CurrentPrincipal"]
+__all__ = ["Answer", "ClientIp", "Ctx", "CurrentPrincipal"]
 
 _bearer = HTTPBearer(auto_error=False, description="API key of the merchant: `Bearer cpk_...`")
 
@@ -26,13 +27,18 @@ Ctx = Annotated[ServiceContext, Depends(get_ctx)]
 
 
 def get_principal(
+    request: Request,
     ctx: Ctx,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or not credentials.credentials:
         raise AuthError("missing API key (Authorization: Bearer ...)", field="Authorization")
-    with ctx.sessions() as s:
-        return authenticate(s, credentials.credentials)
+    # A POST with an Idempotency-Key was authenticated by the idempotency middleware,
+    # in the transaction that claimed the key, from this same Authorization header.
+    known = request.scope.get("state", {}).get(PRINCIPAL_STATE)
+    if isinstance(known, Principal):
+        return known
+    return authenticate_cached(ctx, credentials.credentials)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
@@ -52,3 +58,12 @@ def get_client_ip(request: Request) -> str | None:
 
 
 ClientIp = Annotated[str | None, Depends(get_client_ip)]
+
+
+def get_stored_answer(request: Request) -> StoredAnswer | None:
+    """The request's Idempotency-Key row, when it has one (a POST with the header)."""
+    found = request.scope.get("state", {}).get(ANSWER_STATE)
+    return found if isinstance(found, StoredAnswer) else None
+
+
+Answer = Annotated[StoredAnswer | None, Depends(get_stored_answer)]

@@ -11,6 +11,12 @@ Other 4xx and 5xx responses delete the row so the caller may fix and retry.
 * same key, other request: 409 ``idempotency_key_reused``;
 * same key while the first is running: 409 ``idempotency_request_in_progress``;
   a row left ``in_progress`` longer than ``STALE_AFTER`` (a crashed process) is taken over.
+
+A route may store its answer itself, in its own last transaction (:class:`StoredAnswer`,
+e.g. the pay route in the transaction that settles the payment): the row then becomes
+``done`` together with the work it answers, and the middleware, seeing that the response
+sent is the one stored, writes nothing more. Any other response (an error raised after,
+another status or body) is stored or deleted by the middleware as before.
 """
 
 from __future__ import annotations
@@ -21,23 +27,36 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from anyio import to_thread
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cloverpay.service.api.errors import error_body
-from cloverpay.service.db import IdempotencyKey
+from cloverpay.service.db import IdempotencyKey, one_statement
 from cloverpay.service.errors import ServiceError
 from cloverpay.service.services.context import ServiceContext
-from cloverpay.service.services.merchants import authenticate
+from cloverpay.service.services.merchants import Principal, authenticate_cached
 
-__all__ = ["IdempotencyMiddleware"]
+__all__ = ["ANSWER_STATE", "PRINCIPAL_STATE", "IdempotencyMiddleware", "StoredAnswer"]
+
+#: Where the middleware leaves the request's authenticated principal (``scope["state"]``).
+PRINCIPAL_STATE = "cloverpay_principal"
+#: Where it leaves the request's :class:`StoredAnswer` (a POST with an Idempotency-Key).
+ANSWER_STATE = "cloverpay_idempotency"
 
 STALE_AFTER = timedelta(minutes=5)
 MAX_KEY_LENGTH = 255
 _STORED = frozenset({200, 201, 202, 402})
 
 Decision = Literal["execute", "replay", "conflict", "in_progress"]
+
+# Built once, bound at execution.
+_CLAIM = insert(IdempotencyKey)
+_MINE = (IdempotencyKey.merchant_id == bindparam("m"), IdempotencyKey.key == bindparam("k"))
+_ANSWER = update(IdempotencyKey).where(*_MINE).values(status="done")
+_FORGET = delete(IdempotencyKey).where(*_MINE)
 
 
 def _fingerprint(method: str, path: str, body: bytes) -> str:
@@ -64,77 +83,112 @@ async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": raw})
 
 
+class StoredAnswer:
+    """The running request's Idempotency-Key row, for a route to store its answer in a
+    transaction of its own work (one UPDATE there instead of a transaction after)."""
+
+    def __init__(self, ctx: ServiceContext, merchant_id: str, key: str) -> None:
+        self.ctx = ctx
+        self.merchant_id = merchant_id
+        self.key = key
+        #: (status, body) written, once the caller's transaction has run the UPDATE. If
+        #: that transaction does not commit, the route raises and answers otherwise,
+        #: so the middleware (which compares) stores or deletes the row itself.
+        self.written: tuple[int, bytes] | None = None
+
+    def write(self, session: Session, response: Response) -> None:
+        """Store ``response`` (sent as it is) in ``session``'s transaction; statuses
+        that are not stored are left to the middleware."""
+        status = response.status_code
+        if status not in _STORED:
+            return
+        body = bytes(response.body)
+        # a Core statement on the session's connection (the ORM's bulk UPDATE costs more)
+        session.connection().execute(
+            _ANSWER,
+            {
+                "m": self.merchant_id,
+                "k": self.key,
+                "response_status": status,
+                "response_body": body,
+                "response_content_type": response.media_type or "application/json",
+                "completed_at": self.ctx.now(),
+            },
+        )
+        self.written = (status, body)
+
+
 class IdempotencyMiddleware:
     def __init__(self, app: ASGIApp, ctx: ServiceContext) -> None:
         self.app = app
         self.ctx = ctx
 
-    def _merchant(self, authorization: str) -> str | None:
-        scheme, _, secret = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not secret:
-            return None
-        try:
-            with self.ctx.sessions() as s:
-                return authenticate(s, secret.strip()).merchant_id
-        except ServiceError:
-            return None
-
     def _begin(
-        self, merchant_id: str, key: str, fp: str, method: str, path: str
-    ) -> tuple[Decision, IdempotencyKey | None]:
+        self, authorization: str, key: str, fp: str, method: str, path: str
+    ) -> tuple[Principal | None, Decision, IdempotencyKey | None]:
+        """Authenticate (a cached look-up, :func:`authenticate_cached`) and claim the key:
+        one INSERT that is its own transaction. No principal: the route answers 401."""
+        scheme, _, secret = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            return None, "execute", None
         now = self.ctx.now()
         try:
-            with self.ctx.sessions.begin() as s:
-                s.add(
-                    IdempotencyKey(
-                        merchant_id=merchant_id,
-                        key=key,
-                        method=method,
-                        path=path,
-                        request_fingerprint=fp,
-                        created_at=now,
-                    )
+            principal = authenticate_cached(self.ctx, secret.strip())
+        except ServiceError:
+            return None, "execute", None
+        try:
+            with one_statement(self.ctx.engine) as conn:
+                conn.execute(
+                    _CLAIM,
+                    {
+                        "merchant_id": principal.merchant_id,
+                        "key": key,
+                        "method": method,
+                        "path": path,
+                        "request_fingerprint": fp,
+                        "status": "in_progress",
+                        "created_at": now,
+                    },
                 )
-            return "execute", None
+            return principal, "execute", None
         except IntegrityError:
             pass
         with self.ctx.sessions.begin() as s:
             row = s.scalar(
                 select(IdempotencyKey)
-                .where(IdempotencyKey.merchant_id == merchant_id, IdempotencyKey.key == key)
+                .where(
+                    IdempotencyKey.merchant_id == principal.merchant_id,
+                    IdempotencyKey.key == key,
+                )
                 .with_for_update()
             )
             if row is None:  # deleted meanwhile: let the caller retry
-                return "in_progress", None
+                return principal, "in_progress", None
             if row.request_fingerprint != fp:
-                return "conflict", row
+                return principal, "conflict", row
             if row.status == "done":
-                return "replay", row
+                return principal, "replay", row
             if row.created_at < now - STALE_AFTER:
                 row.created_at = now  # the first holder died: take it over
-                return "execute", None
-            return "in_progress", row
+                return principal, "execute", None
+            return principal, "in_progress", row
 
     def _finish(self, merchant_id: str, key: str, status: int, body: bytes, ctype: str) -> None:
-        with self.ctx.sessions.begin() as s:
+        mine = {"m": merchant_id, "k": key}
+        with one_statement(self.ctx.engine) as conn:
             if status in _STORED:
-                row = s.scalar(
-                    select(IdempotencyKey).where(
-                        IdempotencyKey.merchant_id == merchant_id, IdempotencyKey.key == key
-                    )
+                conn.execute(
+                    _ANSWER,
+                    {
+                        **mine,
+                        "response_status": status,
+                        "response_body": body,
+                        "response_content_type": ctype,
+                        "completed_at": self.ctx.now(),
+                    },
                 )
-                if row is not None:
-                    row.status = "done"
-                    row.response_status = status
-                    row.response_body = body
-                    row.response_content_type = ctype
-                    row.completed_at = self.ctx.now()
             else:
-                s.execute(
-                    delete(IdempotencyKey).where(
-                        IdempotencyKey.merchant_id == merchant_id, IdempotencyKey.key == key
-                    )
-                )
+                conn.execute(_FORGET, mine)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -173,13 +227,18 @@ class IdempotencyMiddleware:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        merchant_id = await to_thread.run_sync(self._merchant, headers.get("authorization", ""))
-        if merchant_id is None:  # the route answers 401 in the one shape
-            await self.app(scope, replay_receive, send)
-            return
         path = scope["path"]
         fp = _fingerprint("POST", path, body)
-        decision, row = await to_thread.run_sync(self._begin, merchant_id, key, fp, "POST", path)
+        principal, decision, row = await to_thread.run_sync(
+            self._begin, headers.get("authorization", ""), key, fp, "POST", path
+        )
+        if principal is None:  # the route answers 401 in the one shape
+            await self.app(scope, replay_receive, send)
+            return
+        merchant_id = principal.merchant_id
+        # The route's CurrentPrincipal takes it from here instead of a second look-up.
+        state = scope.setdefault("state", {})
+        state[PRINCIPAL_STATE] = principal
         if decision == "conflict":
             await _send_json(
                 send,
@@ -221,6 +280,8 @@ class IdempotencyMiddleware:
             )
             await send({"type": "http.response.body", "body": raw})
             return
+        stored = StoredAnswer(self.ctx, merchant_id, key)
+        state[ANSWER_STATE] = stored
         status = 500
         ctype = "application/json"
         captured: list[bytes] = []
@@ -239,6 +300,6 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_receive, capture)
         finally:
-            await to_thread.run_sync(
-                self._finish, merchant_id, key, status, b"".join(captured), ctype
-            )
+            sent = b"".join(captured)
+            if stored.written != (status, sent):
+                await to_thread.run_sync(self._finish, merchant_id, key, status, sent, ctype)

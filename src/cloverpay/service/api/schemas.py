@@ -142,6 +142,8 @@ class PaymentOut(BaseModel):
     card_brand: str | None
     card_last4: str | None
     created_at: datetime
+    #: set when the payment was voided (it no longer counts towards its invoice)
+    voided_at: datetime | None = None
 
 
 class AttemptOut(BaseModel):

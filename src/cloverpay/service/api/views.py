@@ -21,6 +21,7 @@ from cloverpay.service.db import (
     CardOnFile,
     Customer,
     Invoice,
+    InvoiceLineItem,
     Payment,
     PaymentAttempt,
     Refund,
@@ -34,6 +35,7 @@ __all__ = [
     "customer_out",
     "invoice_out",
     "payment_out",
+    "settled_attempt_out",
 ]
 
 
@@ -62,7 +64,10 @@ def card_out(c: CardOnFile) -> CardOut:
     )
 
 
-def invoice_out(inv: Invoice, totals: InvoiceTotals) -> InvoiceOut:
+def invoice_out(
+    inv: Invoice, totals: InvoiceTotals, line_items: list[InvoiceLineItem] | None = None
+) -> InvoiceOut:
+    """``line_items``: the invoice's, read by the caller (else ``inv.line_items``)."""
     return InvoiceOut(
         id=inv.id,
         number=inv.number,
@@ -84,16 +89,18 @@ def invoice_out(inv: Invoice, totals: InvoiceTotals) -> InvoiceOut:
                 unit_amount=li.unit_amount,
                 amount=li.amount,
             )
-            for li in inv.line_items
+            for li in (inv.line_items if line_items is None else line_items)
         ],
         created_at=inv.created_at,
     )
 
 
-def payment_out(s: Session, p: Payment) -> PaymentOut:
-    refunded = s.scalar(
-        select(func.coalesce(func.sum(Refund.amount), 0)).where(Refund.payment_id == p.id)
-    )
+def payment_out(s: Session, p: Payment, *, refunded: int | None = None) -> PaymentOut:
+    """``refunded``: known by the caller (0 for a payment just recorded)."""
+    if refunded is None:
+        refunded = s.scalar(
+            select(func.coalesce(func.sum(Refund.amount), 0)).where(Refund.payment_id == p.id)
+        )
     return PaymentOut(
         id=p.id,
         invoice_id=p.invoice_id,
@@ -107,17 +114,28 @@ def payment_out(s: Session, p: Payment) -> PaymentOut:
         card_brand=p.card_brand,
         card_last4=p.card_last4,
         created_at=p.created_at,
+        voided_at=p.voided_at,
     )
 
 
-def attempt_out(s: Session, a: PaymentAttempt, *, with_invoice: bool = False) -> AttemptOut:
+def attempt_out(
+    s: Session,
+    a: PaymentAttempt,
+    *,
+    with_invoice: bool = False,
+    new_payment: Payment | None = None,
+) -> AttemptOut:
+    """``new_payment``: the attempt's payment, recorded in the caller's transaction
+    (nothing refunded yet; not read back)."""
     payment = None
-    if a.kind == "charge":
+    if new_payment is not None:
+        payment = payment_out(s, new_payment, refunded=0)
+    elif a.kind in ("charge", "capture"):
         row = s.scalar(select(Payment).where(Payment.attempt_id == a.id))
         payment = payment_out(s, row) if row is not None else None
     invoice = None
     if with_invoice and a.invoice_id is not None:
-        inv = s.get(Invoice, a.invoice_id)
+        inv = s.get(Invoice, a.invoice_id)  # no statement if the session holds it
         if inv is not None:
             invoice = invoice_out(inv, invoice_totals(s, inv))
     return AttemptOut(
@@ -138,6 +156,14 @@ def attempt_out(s: Session, a: PaymentAttempt, *, with_invoice: bool = False) ->
         payment=payment,
         invoice=invoice,
     )
+
+
+def settled_attempt_out(s: Session, a: PaymentAttempt) -> AttemptOut:
+    """The answer for an attempt, inside the transaction that just settled it: the
+    rows it added are flushed and used as they are instead of being read back."""
+    new_payment = next((o for o in s.new if isinstance(o, Payment) and o.attempt_id == a.id), None)
+    s.flush()  # column defaults (ids, created_at) of the rows just added
+    return attempt_out(s, a, with_invoice=True, new_payment=new_payment)
 
 
 def audit_out(row: AuditLog) -> AuditEntryOut:

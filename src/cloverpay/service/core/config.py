@@ -17,13 +17,22 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_DATABASE_URL", "RECONCILER_STEPS_S", "Settings", "get_settings"]
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "RECONCILER_STEPS_S",
+    "SUBSCRIPTION_DUNNING_S",
+    "Settings",
+    "get_settings",
+]
 
 DEFAULT_DATABASE_URL = "sqlite:///./.cloverpay/cloverpay.db"
 
 #: When the reconciler looks at a non-final attempt, counted from the previous look:
 #: 1 minute, 5 minutes, 1 hour, then daily (RELIABILITY.md rule 3).
 RECONCILER_STEPS_S: tuple[int, ...] = (60, 300, 3600, 86400)
+
+#: Dunning: +1 day, +3 days, +5 days, +7 days after each failed subscription charge.
+SUBSCRIPTION_DUNNING_S: tuple[int, ...] = (86400, 3 * 86400, 5 * 86400, 7 * 86400)
 
 _DEV_SECRET = "cloverpay-development-secret-not-for-production"
 
@@ -51,8 +60,57 @@ class Settings(BaseSettings):
     default_client_ip: str = "127.0.0.1"
     reconciler_steps_s: tuple[int, ...] = RECONCILER_STEPS_S
     reconciler_lease_s: int = 300
-    #: Pool size for PostgreSQL (SQLite uses one connection per thread).
-    db_pool_size: int = 10
+    #: Subscriptions: after failure k of a period, the next attempt comes
+    #: ``subscription_dunning_s[k-1]`` later (default +1 d, +3 d, +5 d, +7 d; the last
+    #: step repeats); the subscription is deactivated after ``subscription_max_failures``
+    #: consecutive failures.
+    subscription_dunning_s: tuple[int, ...] = SUBSCRIPTION_DUNNING_S
+    subscription_max_failures: int = 5
+    #: How long a billing run holds a subscription, and when it looks again at one whose
+    #: charge is unresolved (the reconciler resolves it meanwhile) or polls Clover's
+    #: Recurring API for the charges it made.
+    subscription_lease_s: int = 300
+    subscription_recheck_s: int = 300
+    subscription_poll_s: int = 3600
+    #: Connections kept open per process for PostgreSQL (as many more may open and close
+    #: under load). 20 + 20 match the 40 threads a process runs requests on: fewer made
+    #: every request past the 10th open and close a connection (measured in
+    #: bench/service_pay.py); mind max_connections (default 100) with many processes.
+    db_pool_size: int = 20
+    #: PostgreSQL: one round trip per connection taken from the pool, to replace a
+    #: connection the server dropped (a restart) before a request uses it. Off, such a
+    #: request fails instead (before any call to Clover, or leaving its attempt to the
+    #: reconciler) and the pool is renewed.
+    db_pool_pre_ping: bool = True
+    #: The app's "Clover Auth Code" (shown by Clover once the webhook URL's verification
+    #: code is confirmed); app webhooks without it are stored unverified.
+    clover_app_auth_code: SecretStr | None = None
+    #: Seconds a Hosted Checkout signature's t= may be off (Clover names none; guessed).
+    webhook_tolerance_s: int = 300
+    #: Terminals: how long a process's lease on a terminal lasts unless renewed (another
+    #: process takes the terminal over once it lapses) and how often it is renewed /
+    #: the queue of sales, refunds and voids is looked at.
+    terminal_lease_s: float = 30.0
+    terminal_tick_s: float = 1.0
+
+    @field_validator("subscription_dunning_s")
+    @classmethod
+    def _dunning(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(s <= 0 for s in value):
+            raise ValueError("subscription_dunning_s must be positive seconds")
+        return value
+
+    #: The Clover app merchants connect through OAuth v2 (App ID / App Secret). Without
+    #: a secret the app is low-trust: the code is exchanged with the PKCE verifier only.
+    clover_app_id: str | None = None
+    clover_app_secret: SecretStr | None = None
+    #: Send a PKCE challenge on the authorize redirect (and the verifier on the code
+    #: exchange). Clover documents PKCE for low-trust apps; a high-trust app sends its
+    #: secret as well. Whether Clover accepts both at once is not documented [G]: set
+    #: false if the exchange is refused.
+    clover_oauth_pkce: bool = True
+    #: Where Clover sends the merchant back; default ``{public_url}/oauth/callback``.
+    oauth_redirect_url: str | None = None
 
     @field_validator("reconciler_steps_s")
     @classmethod

@@ -17,6 +17,11 @@ CRASH_POINTS = (
     "after_intent_committed",  # the attempt row is committed; nothing sent yet
     "after_charge_sent",  # Clover answered (money moved); nothing recorded yet
     "after_refund_sent",
+    "billing_after_invoice_created",  # a subscription period's invoice is committed
+    "billing_after_charge_settled",  # the period's charge is settled; subscription not yet
+    "webhook_before_processed_commit",  # a webhook's effect applied, not yet committed
+    "after_terminal_sale_answered",  # the device answered a sale (charged); not recorded
+    "after_terminal_op_answered",  # the device answered a refund / void; not recorded
 )
 
 

@@ -21,14 +21,24 @@ from cloverpay.service.dashboard._auth import (
     verify_password,
 )
 from cloverpay.service.dashboard._common import CsrfError
-from cloverpay.service.dashboard._report import DayRow, daily_report, report_csv, report_svg
+from cloverpay.service.dashboard._report import (
+    DayRow,
+    FeeRate,
+    daily_report,
+    report_csv,
+    report_svg,
+)
 from cloverpay.service.dashboard._routes import router as _main
 from cloverpay.service.dashboard._routes_more import router as _more
+from cloverpay.service.dashboard._routes_subscriptions import router as _subscriptions
+from cloverpay.service.dashboard._routes_terminals import router as _terminals
+from cloverpay.service.dashboard._routes_webhooks import router as _webhooks
 
 __all__ = [
     "SESSION_COOKIE",
     "CsrfError",
     "DayRow",
+    "FeeRate",
     "LoginRequired",
     "StaffSession",
     "authenticate_staff",
@@ -47,6 +57,9 @@ __all__ = [
 router = APIRouter()
 router.include_router(_main)
 router.include_router(_more)
+router.include_router(_subscriptions)
+router.include_router(_terminals)
+router.include_router(_webhooks)
 
 
 def install_handlers(app: FastAPI) -> None:

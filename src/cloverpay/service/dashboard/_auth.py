@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from cloverpay.service.db.models_web import StaffUser
 from cloverpay.service.errors import InvalidRequest
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.services.records import add_audit
-from cloverpay.service.web._models import StaffUser
 
 __all__ = [
     "SESSION_COOKIE",

@@ -15,8 +15,8 @@ from cloverpay.service.dashboard._auth import (
     read_session,
 )
 from cloverpay.service.db import Merchant
+from cloverpay.service.db.models_web import StaffUser
 from cloverpay.service.services.context import ServiceContext
-from cloverpay.service.web._models import StaffUser
 from cloverpay.service.web._security_headers import csp_header
 from cloverpay.service.web._settings import WebSettings, session_key
 from cloverpay.service.web._templates import templates

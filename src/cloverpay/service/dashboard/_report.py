@@ -1,4 +1,9 @@
-"""Payments and refunds by day: the rows, a CSV export and an inline SVG bar chart."""
+"""Payments, refunds and fees by day: the rows, a CSV export and an inline SVG bar chart.
+
+Fees are an estimate from the merchant's card rate in Settings (basis points of amount
++ tip, plus a fixed amount, per card payment; cash and checks cost nothing): cloverpay
+does not read processing fees from Clover (the Ecommerce answers it records carry none).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,18 @@ from sqlalchemy.orm import Session
 
 from cloverpay.service.db import Payment, Refund
 
-__all__ = ["DayRow", "daily_report", "report_csv", "report_svg"]
+__all__ = ["DayRow", "FeeRate", "daily_report", "report_csv", "report_svg"]
+
+
+@dataclass(frozen=True, slots=True)
+class FeeRate:
+    """A card processing rate: ``bps`` of amount + tip, plus ``fixed_cents`` a payment."""
+
+    bps: int = 0
+    fixed_cents: int = 0
+
+    def fee(self, charged: int) -> int:
+        return (charged * self.bps + 5_000) // 10_000 + self.fixed_cents
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,17 +39,28 @@ class DayRow:
     payments_count: int
     refunds: int
     refunds_count: int
+    fees: int = 0
 
     @property
     def net(self) -> int:
-        return self.payments - self.refunds
+        return self.payments - self.refunds - self.fees
 
 
-def daily_report(session: Session, merchant_id: str, *, today: datetime, days: int) -> list[DayRow]:
+def daily_report(
+    session: Session,
+    merchant_id: str,
+    *,
+    today: datetime,
+    days: int,
+    rate: FeeRate | None = None,
+) -> list[DayRow]:
+    rate = rate or FeeRate()
     start = (today - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     pays = session.execute(
-        select(Payment.created_at, Payment.amount).where(
-            Payment.merchant_id == merchant_id, Payment.created_at >= start
+        select(Payment.created_at, Payment.amount, Payment.tip_amount, Payment.tender).where(
+            Payment.merchant_id == merchant_id,
+            Payment.created_at >= start,
+            Payment.voided_at.is_(None),  # a voided payment never took money
         )
     ).all()
     refs = session.execute(
@@ -42,13 +69,15 @@ def daily_report(session: Session, merchant_id: str, *, today: datetime, days: i
         )
     ).all()
     buckets: dict[date, list[int]] = {
-        (start + timedelta(days=i)).date(): [0, 0, 0, 0] for i in range(days)
+        (start + timedelta(days=i)).date(): [0, 0, 0, 0, 0] for i in range(days)
     }
-    for at, amount in pays:
+    for at, amount, tip, tender in pays:
         b = buckets.get(at.date())
         if b is not None:
             b[0] += amount
             b[1] += 1
+            if tender == "card":
+                b[4] += rate.fee(amount + tip)
     for at, amount in refs:
         b = buckets.get(at.date())
         if b is not None:
@@ -61,7 +90,16 @@ def report_csv(rows: list[DayRow], currency: str) -> str:
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(
-        ["date", "currency", "payments", "payments_count", "refunds", "refunds_count", "net"]
+        [
+            "date",
+            "currency",
+            "payments",
+            "payments_count",
+            "refunds",
+            "refunds_count",
+            "fees_estimated",
+            "net",
+        ]
     )
     for r in rows:
         w.writerow(
@@ -72,6 +110,7 @@ def report_csv(rows: list[DayRow], currency: str) -> str:
                 r.payments_count,
                 f"{r.refunds / 100:.2f}",
                 r.refunds_count,
+                f"{r.fees / 100:.2f}",
                 f"{r.net / 100:.2f}",
             ]
         )

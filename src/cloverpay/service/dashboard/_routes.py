@@ -205,6 +205,8 @@ def invoice_detail(request: Request, ctx: Ctx, web: Web, staff: Staff, invoice_i
                 .order_by(PaymentAttempt.created_at)
             )
         )
+    from cloverpay.service.dashboard._routes_terminals import terminal_context
+
     link = None
     if invoice.status in ("open", "partially_paid", "uncollectible"):
         link, _ = pay_link_for(ctx, web, invoice.id)
@@ -221,6 +223,7 @@ def invoice_detail(request: Request, ctx: Ctx, web: Web, staff: Staff, invoice_i
             "attempts": attempts,
             "pay_url": link,
             "send_key": secrets.token_urlsafe(12),
+            **terminal_context(ctx, staff.merchant_id, invoice.id),
         },
     )
 

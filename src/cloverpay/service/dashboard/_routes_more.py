@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from cloverpay.service.dashboard._common import Csrf, Ctx, Staff, Web, page
-from cloverpay.service.dashboard._report import daily_report, report_csv, report_svg
+from cloverpay.service.dashboard._report import FeeRate, daily_report, report_csv, report_svg
 from cloverpay.service.dashboard._routes import back, cents
-from cloverpay.service.db import AuditLog, Invoice, Merchant, OutboxEvent, Payment, Refund
+from cloverpay.service.db import (
+    AuditLog,
+    EventDelivery,
+    Invoice,
+    Merchant,
+    MerchantEventSettings,
+    OutboxEvent,
+    Payment,
+    PaymentAttempt,
+    Refund,
+    TerminalSale,
+)
+from cloverpay.service.db.models_web import PAY_FLOWS, EmailDelivery, MerchantWebSettings
 from cloverpay.service.errors import ServiceError
 from cloverpay.service.outbox_email import deliver_due
 from cloverpay.service.services.refunds import refund_payment
-from cloverpay.service.web._models import PAY_FLOWS, EmailDelivery, MerchantWebSettings
 
 __all__ = ["router"]
 
@@ -37,7 +51,70 @@ def payments(request: Request, ctx: Ctx, staff: Staff) -> Response:
         refunded: dict[str, int] = {}
         for r in s.scalars(select(Refund).where(Refund.merchant_id == staff.merchant_id)):
             refunded[r.payment_id] = refunded.get(r.payment_id, 0) + r.amount
-    return page(request, "payments.html", staff, {"rows": rows, "refunded": refunded})
+        on_terminal = set(
+            s.scalars(
+                select(Payment.id)
+                .join(TerminalSale, TerminalSale.attempt_id == Payment.attempt_id)
+                .where(Payment.merchant_id == staff.merchant_id)
+            )
+        )
+    return page(
+        request,
+        "payments.html",
+        staff,
+        {"rows": rows, "refunded": refunded, "on_terminal": on_terminal},
+    )
+
+
+#: how long a dashboard request waits for the terminal's answer before saying "sent"
+TERMINAL_WAIT_S = 30.0
+
+
+def _terminal_refund(ctx: Ctx, payment_id: str) -> Callable[..., PaymentAttempt] | None:
+    """A payment taken on a terminal is refunded through that terminal: queued for the
+    process that owns it (this one or another), then the answer is awaited a while."""
+    from cloverpay.service.services.terminal_ops import request_terminal_refund, wait_settled
+    from cloverpay.service.services.terminal_sales import terminal_of_payment
+    from cloverpay.service.terminal_runtime import runtime_for
+
+    if terminal_of_payment(ctx, payment_id) is None:
+        return None
+
+    def refund(_ctx: Ctx, merchant_id: str, pid: str, **kw: Any) -> PaymentAttempt:
+        attempt = request_terminal_refund(ctx, merchant_id, pid, **kw)
+        runtime = runtime_for(ctx)
+        if runtime is not None:
+            runtime.poke()
+        return wait_settled(ctx, attempt.id, TERMINAL_WAIT_S)
+
+    return refund
+
+
+@router.post("/payments/{payment_id}/void")
+def payment_void(
+    ctx: Ctx,
+    staff: Csrf,
+    payment_id: str,
+    next_url: Annotated[str, Form()] = "/dashboard/payments",
+) -> Response:
+    """Void a terminal payment through its terminal (the invoice is payable again)."""
+    from cloverpay.service.services.terminal_ops import request_terminal_void, wait_settled
+    from cloverpay.service.terminal_runtime import runtime_for
+
+    target = next_url if next_url.startswith("/dashboard/") else "/dashboard/payments"
+    try:
+        attempt = request_terminal_void(ctx, staff.merchant_id, payment_id, actor=staff.actor)
+    except ServiceError as exc:
+        return back(target, err=exc.message)
+    runtime = runtime_for(ctx)
+    if runtime is not None:
+        runtime.poke()
+    attempt = wait_settled(ctx, attempt.id, TERMINAL_WAIT_S)
+    if attempt.state == "succeeded":
+        return back(target, msg="Payment voided.")
+    if attempt.state == "failed":
+        return back(target, err=f"Not voided: {attempt.failure_message or attempt.failure_code}")
+    return back(target, msg="Void sent to the terminal; its answer is being confirmed.")
 
 
 @router.post("/payments/{payment_id}/refund")
@@ -52,7 +129,8 @@ def payment_refund(
     target = next_url if next_url.startswith("/dashboard/") else "/dashboard/payments"
     try:
         value = cents(amount, "amount") if amount.strip() else None
-        attempt = refund_payment(
+        refund = _terminal_refund(ctx, payment_id) or refund_payment
+        attempt = refund(
             ctx,
             staff.merchant_id,
             payment_id,
@@ -118,14 +196,58 @@ def outbox(request: Request, ctx: Ctx, staff: Staff) -> Response:
                 select(EmailDelivery).where(EmailDelivery.merchant_id == staff.merchant_id)
             )
         }
+        attempts = _event_attempts(s, [e.id for e in events if e.channel != "email"])
     emails = [e for e in events if e.channel == "email"]
     others = [e for e in events if e.channel != "email"]
     return page(
         request,
         "outbox.html",
         staff,
-        {"emails": emails, "others": others, "deliveries": deliveries},
+        {"emails": emails, "others": others, "deliveries": deliveries, "attempts": attempts},
     )
+
+
+def _event_attempts(s: Session, outbox_ids: list[int]) -> dict[int, list[EventDelivery]]:
+    """Each event's delivery attempts to the CRM, newest first."""
+    out: dict[int, list[EventDelivery]] = {}
+    if not outbox_ids:
+        return out
+    rows = s.scalars(
+        select(EventDelivery)
+        .where(EventDelivery.outbox_id.in_(outbox_ids))
+        .order_by(EventDelivery.id.desc())
+    )
+    for row in rows:
+        out.setdefault(row.outbox_id, []).append(row)
+    return out
+
+
+@router.post("/outbox/{event_id}/retry")
+def outbox_retry(ctx: Ctx, staff: Csrf, event_id: int) -> Response:
+    """Send a ``failed`` CRM event again: a fresh retry schedule from now."""
+    from cloverpay.service.services.records import add_audit
+
+    with ctx.sessions.begin() as s:
+        row = s.get(OutboxEvent, event_id, with_for_update=True)
+        if row is None or row.merchant_id != staff.merchant_id or row.channel != "webhook":
+            return back("/dashboard/outbox", err="No such event.")
+        if row.status != "failed":
+            return back("/dashboard/outbox", err="Only failed events can be sent again.")
+        row.status = "pending"
+        row.attempts = 0
+        row.next_attempt_at = ctx.now()
+        row.claimed_until = None
+        add_audit(
+            s,
+            merchant_id=staff.merchant_id,
+            actor=staff.actor,
+            action="outbox.retry",
+            entity_type="outbox",
+            entity_id=str(row.id),
+            from_state="failed",
+            to_state="pending",
+        )
+    return back("/dashboard/outbox", msg=f"Event evt_{event_id} will be sent again.")
 
 
 @router.post("/outbox/deliver")
@@ -135,15 +257,22 @@ def outbox_deliver(ctx: Ctx, web: Web, staff: Csrf) -> Response:
     return back("/dashboard/outbox", msg=f"{done} email(s) delivered.")
 
 
+def _fee_rate(s: Session, merchant_id: str) -> FeeRate:
+    row = s.get(MerchantWebSettings, merchant_id)
+    return FeeRate(row.fee_rate_bps, row.fee_fixed_cents) if row else FeeRate()
+
+
 @router.get("/reports", response_class=HTMLResponse)
 def reports(request: Request, ctx: Ctx, staff: Staff, days: int = 14) -> Response:
     days = min(max(days, 1), 90)
     with ctx.sessions() as s:
-        rows = daily_report(s, staff.merchant_id, today=ctx.now(), days=days)
+        rate = _fee_rate(s, staff.merchant_id)
+        rows = daily_report(s, staff.merchant_id, today=ctx.now(), days=days, rate=rate)
         currency = s.get_one(Merchant, staff.merchant_id).currency
     totals = {
         "payments": sum(r.payments for r in rows),
         "refunds": sum(r.refunds for r in rows),
+        "fees": sum(r.fees for r in rows),
         "count": sum(r.payments_count for r in rows),
     }
     return page(
@@ -156,6 +285,7 @@ def reports(request: Request, ctx: Ctx, staff: Staff, days: int = 14) -> Respons
             "days": days,
             "totals": totals,
             "currency": currency,
+            "rate": rate,
         },
     )
 
@@ -164,7 +294,9 @@ def reports(request: Request, ctx: Ctx, staff: Staff, days: int = 14) -> Respons
 def reports_csv(ctx: Ctx, staff: Staff, days: int = 30) -> Response:
     days = min(max(days, 1), 366)
     with ctx.sessions() as s:
-        rows = daily_report(s, staff.merchant_id, today=ctx.now(), days=days)
+        rows = daily_report(
+            s, staff.merchant_id, today=ctx.now(), days=days, rate=_fee_rate(s, staff.merchant_id)
+        )
         currency = s.get_one(Merchant, staff.merchant_id).currency
     return Response(
         report_csv(rows, currency),
@@ -174,15 +306,85 @@ def reports_csv(ctx: Ctx, staff: Staff, days: int = 30) -> Response:
 
 
 @router.get("/settings", response_class=HTMLResponse)
-def settings_page(request: Request, ctx: Ctx, staff: Staff) -> Response:
+def settings_page(
+    request: Request, ctx: Ctx, staff: Staff, new_secret: str | None = None
+) -> Response:
+    from cloverpay.service.webhooks import checkout_secret_set_at
+
     with ctx.sessions() as s:
         row = s.get(MerchantWebSettings, staff.merchant_id)
+        events = s.get(MerchantEventSettings, staff.merchant_id)
+        merchant = s.get_one(Merchant, staff.merchant_id)
     return page(
         request,
         "settings.html",
         staff,
-        {"pay_flow": row.pay_flow if row else "iframe", "flows": PAY_FLOWS},
+        {
+            "pay_flow": row.pay_flow if row else "iframe",
+            "rate": FeeRate(row.fee_rate_bps, row.fee_fixed_cents) if row else FeeRate(),
+            "flows": PAY_FLOWS,
+            "events": events,
+            "new_secret": new_secret,
+            "clover": {
+                "oauth": ctx.gateway.uses_oauth(merchant),
+                "can_connect": bool(ctx.settings.clover_app_id),
+                "expires": merchant.access_token_expires_at,
+                "pakms": bool(merchant.pakms_key),
+            },
+            "secret_set_at": checkout_secret_set_at(ctx, staff.merchant_id),
+        },
     )
+
+
+@router.post("/settings/clover/connect")
+def settings_clover_connect(request: Request, ctx: Ctx, staff: Csrf) -> Response:
+    """Reconnect this merchant through OAuth v2 (the callback must come back for it)."""
+    from fastapi.responses import RedirectResponse
+
+    from cloverpay.service.api.routes.oauth import redirect_uri_for, set_state_cookie
+    from cloverpay.service.services.oauth_connect import start_connect
+
+    with ctx.sessions() as s:
+        merchant = s.get_one(Merchant, staff.merchant_id)
+    try:
+        start = start_connect(
+            ctx, redirect_uri=redirect_uri_for(request), actor=staff.actor, merchant=merchant
+        )
+    except ServiceError as exc:
+        return back("/dashboard/settings", err=exc.message)
+    response = RedirectResponse(start.url, status_code=303)
+    set_state_cookie(request, response, start.state)
+    return response
+
+
+@router.post("/settings/events", response_class=HTMLResponse)
+def settings_events(
+    request: Request,
+    ctx: Ctx,
+    staff: Csrf,
+    url: Annotated[str, Form(max_length=500)],
+    topics: Annotated[str, Form(max_length=500)] = "",
+    enabled: Annotated[str | None, Form()] = None,
+    rotate: Annotated[str | None, Form()] = None,
+) -> Response:
+    from cloverpay.service.events_out import configure_events
+
+    try:
+        secret = configure_events(
+            ctx,
+            staff.merchant_id,
+            url=url,
+            enabled=enabled is not None,
+            topics=topics.split(","),
+            rotate_secret=rotate is not None,
+            actor=staff.actor,
+        )
+    except ServiceError as exc:
+        return back("/dashboard/settings", err=exc.message)
+    if secret is None:
+        return back("/dashboard/settings", msg="Events settings saved.")
+    # The new secret is shown once, in this response (never in a URL or a log).
+    return settings_page(request, ctx, staff, new_secret=secret)
 
 
 @router.post("/settings")
@@ -210,3 +412,41 @@ def settings_save(ctx: Ctx, staff: Csrf, pay_flow: Annotated[str, Form()]) -> Re
             to_state=pay_flow,
         )
     return back("/dashboard/settings", msg="Settings saved.")
+
+
+@router.post("/settings/fees")
+def settings_fees(
+    ctx: Ctx,
+    staff: Csrf,
+    rate_percent: Annotated[str, Form()],
+    fixed: Annotated[str, Form()],
+) -> Response:
+    """The card processing rate the reports estimate fees with (e.g. 2.9 % + $0.30)."""
+    from cloverpay.service.services.records import add_audit
+
+    try:
+        bps = int(Decimal(rate_percent.strip() or "0") * 100)
+        fixed_cents = int(Decimal(fixed.strip().lstrip("$") or "0") * 100)
+    except InvalidOperation:
+        return back("/dashboard/settings", err="rate and fixed fee must be numbers")
+    if not 0 <= bps <= 2_000 or not 0 <= fixed_cents <= 1_000:
+        return back("/dashboard/settings", err="rate must be 0 to 20 % and the fixed fee $0 to $10")
+    with ctx.sessions.begin() as s:
+        row = s.get(MerchantWebSettings, staff.merchant_id)
+        if row is None:
+            row = MerchantWebSettings(merchant_id=staff.merchant_id)
+            s.add(row)
+        before = f"{row.fee_rate_bps or 0}bps+{row.fee_fixed_cents or 0}c"
+        row.fee_rate_bps, row.fee_fixed_cents = bps, fixed_cents
+        row.updated_at = ctx.now()
+        add_audit(
+            s,
+            merchant_id=staff.merchant_id,
+            actor=staff.actor,
+            action="settings.fee_rate",
+            entity_type="merchant",
+            entity_id=staff.merchant_id,
+            from_state=before[:20],
+            to_state=f"{bps}bps+{fixed_cents}c"[:20],
+        )
+    return back("/dashboard/settings", msg="Fee rate saved.")

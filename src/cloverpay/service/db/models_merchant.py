@@ -25,6 +25,10 @@ class Merchant(Base):
     access_token_enc: Mapped[str | None] = mapped_column(Text)
     refresh_token_enc: Mapped[str | None] = mapped_column(Text)
     access_token_expires_at: Mapped[datetime | None]
+    #: sha256 of the current refresh token: the compare-and-swap of a refresh rotation
+    #: (``UPDATE ... WHERE refresh_token_sha256 = :spent``; Fernet output is not comparable).
+    refresh_token_sha256: Mapped[str | None] = mapped_column(String(64))
+    refresh_token_expires_at: Mapped[datetime | None]
     #: The PAKMS public key (``apiAccessKey``): public, fetched once.
     pakms_key: Mapped[str | None] = mapped_column(String(100))
     currency: Mapped[str] = mapped_column(String(3), default="usd")

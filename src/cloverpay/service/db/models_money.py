@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -34,6 +35,7 @@ def _in(column: str, values: Iterable[str]) -> str:
 
 
 _OPEN_CHARGE = text("kind = 'charge' AND state IN ('pending', 'unknown')")
+_OPEN_ON_AUTHORIZATION = text("kind IN ('capture', 'void') AND state IN ('pending', 'unknown')")
 
 
 class Invoice(Base):
@@ -109,6 +111,13 @@ class PaymentAttempt(Base):
         Index("ix_payment_attempts_due", "next_check_at"),
         Index("ix_payment_attempts_payment", "payment_id"),
         Index("ix_payment_attempts_invoice", "invoice_id"),
+        Index(
+            "uq_payment_attempts_open_per_authorization",
+            "authorization_id",
+            unique=True,
+            sqlite_where=_OPEN_ON_AUTHORIZATION,
+            postgresql_where=_OPEN_ON_AUTHORIZATION,
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -131,6 +140,11 @@ class PaymentAttempt(Base):
     clover_order_id: Mapped[str | None] = mapped_column(String(32))
     clover_charge_id: Mapped[str | None] = mapped_column(String(32), unique=True)
     clover_refund_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    #: ``charge`` only: false for a pre-authorization (Clover's ``capture: false``).
+    capture: Mapped[bool] = mapped_column(default=True, server_default=true())
+    #: Capture / void of a pre-authorization: the authorization acted on (no FK, as
+    #: ``payment_id``: the authorization points back at its attempt).
+    authorization_id: Mapped[str | None] = mapped_column(String(32))
     #: Terminal sales: the externalPaymentId given to the device.
     external_payment_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     failure_code: Mapped[str | None] = mapped_column(String(64))
@@ -151,6 +165,7 @@ class Payment(Base):
     __table_args__ = (
         CheckConstraint("amount > 0 AND tip_amount >= 0", name="amounts"),
         Index("ix_payments_invoice", "invoice_id"),
+        Index("uq_payments_void_attempt", "void_attempt_id", unique=True),
         Index("ix_payments_merchant_created", "merchant_id", "created_at"),
     )
 
@@ -168,6 +183,10 @@ class Payment(Base):
     card_brand: Mapped[str | None] = mapped_column(String(20))
     card_last4: Mapped[str | None] = mapped_column(String(4))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Set when Clover voided the payment (a terminal void): it no longer counts
+    #: towards its invoice; the void's attempt is ``void_attempt_id``.
+    voided_at: Mapped[datetime | None]
+    void_attempt_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class Refund(Base):

@@ -10,15 +10,25 @@ foreign keys on, a 30 s busy timeout. PostgreSQL: READ COMMITTED plus row locks
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["SessionFactory", "make_engine", "make_session_factory", "normalise_url"]
+__all__ = [
+    "SessionFactory",
+    "make_engine",
+    "make_session_factory",
+    "normalise_url",
+    "one_statement",
+    "reading",
+]
 
 SessionFactory = sessionmaker[Session]
+_READ_ONLY = "cloverpay_read_only"
 
 
 def normalise_url(url: str) -> str:
@@ -42,10 +52,17 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(_READ_ONLY):
+            conn.exec_driver_sql("BEGIN")  # reads only (:func:`reading`): no write lock
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
+def make_engine(
+    url: str, *, pool_size: int = 10, pre_ping: bool = True, echo: bool = False
+) -> Engine:
+    """``pre_ping`` (PostgreSQL): test each connection taken from the pool with a round
+    trip first, so one dropped by a database restart is replaced before use."""
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -58,9 +75,39 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         _sqlite_setup(engine)
         return engine
     return create_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping
     )
 
 
 def make_session_factory(engine: Engine) -> SessionFactory:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def one_statement(engine: Engine) -> Iterator[Connection]:
+    """A connection for ONE statement that is its own transaction. On PostgreSQL it
+    runs in autocommit mode (one round trip instead of BEGIN, the statement, COMMIT:
+    the same atomicity, the statement commits or fails as a whole); on SQLite it is a
+    ``BEGIN IMMEDIATE`` transaction as usual. Never run two statements in it."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+        return
+    with engine.begin() as conn:
+        yield conn
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Session]:
+    """A session for reads that need no transaction of their own, nor a write lock:
+    on PostgreSQL each statement runs in autocommit mode (no BEGIN, no COMMIT: two round
+    trips fewer; every statement sees the latest commits); on SQLite a deferred
+    ``BEGIN`` (WAL: readers do not wait for the writer) instead of ``BEGIN IMMEDIATE``.
+    Never write in it."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            conn.execution_options(**{_READ_ONLY: True})
+        with Session(bind=conn, expire_on_commit=False) as session:
+            yield session

@@ -2,12 +2,14 @@
 
 from cloverpay.service.domain.states import (
     ATTEMPT_TRANSITIONS,
+    AUTHORIZATION_TRANSITIONS,
     FINAL_ATTEMPT_STATES,
     FINAL_INVOICE_STATES,
     INVOICE_TRANSITIONS,
     OPEN_ATTEMPT_STATES,
     AttemptKind,
     AttemptState,
+    AuthorizationStatus,
     InvalidTransition,
     InvoiceStatus,
     apply_transition,
@@ -16,12 +18,14 @@ from cloverpay.service.domain.states import (
 
 __all__ = [
     "ATTEMPT_TRANSITIONS",
+    "AUTHORIZATION_TRANSITIONS",
     "FINAL_ATTEMPT_STATES",
     "FINAL_INVOICE_STATES",
     "INVOICE_TRANSITIONS",
     "OPEN_ATTEMPT_STATES",
     "AttemptKind",
     "AttemptState",
+    "AuthorizationStatus",
     "InvalidTransition",
     "InvoiceStatus",
     "apply_transition",

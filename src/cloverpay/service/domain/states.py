@@ -9,7 +9,10 @@ Rules (RELIABILITY.md rules 2 and 7):
 * Invoices: ``draft`` is editable; ``open`` has a Clover order and can be paid;
   ``partially_paid`` and ``paid`` are derived from the payments recorded; ``void`` is
   final (only before any money was taken); ``uncollectible`` can still be paid.
-  Refunds never change the invoice state: the refunded amount is derived.
+  Refunds never change the invoice state: the refunded amount is derived. A *void* of
+  a payment does: Clover reverses it as if it never happened, so the payment stops
+  counting and the status is derived again (``paid``/``partially_paid`` back to
+  ``partially_paid``/``open``; only a recorded void does this).
 * Payment attempts (one row per call that can move money: charge, capture, refund,
   void): ``pending`` is committed *before* the call; ``unknown`` means the call left
   us and no usable answer came back. Only an answer from Clover (approval, decline,
@@ -25,12 +28,14 @@ from typing import TypeVar
 
 __all__ = [
     "ATTEMPT_TRANSITIONS",
+    "AUTHORIZATION_TRANSITIONS",
     "FINAL_ATTEMPT_STATES",
     "FINAL_INVOICE_STATES",
     "INVOICE_TRANSITIONS",
     "OPEN_ATTEMPT_STATES",
     "AttemptKind",
     "AttemptState",
+    "AuthorizationStatus",
     "InvalidTransition",
     "InvoiceStatus",
     "apply_transition",
@@ -61,15 +66,26 @@ class AttemptKind(StrEnum):
     VOID = "void"
 
 
+class AuthorizationStatus(StrEnum):
+    """A pre-authorization: ``authorized`` (held on the card) until it is ``captured``
+    (in full or in part: the rest is released) or ``voided``. Both are final."""
+
+    AUTHORIZED = "authorized"
+    CAPTURED = "captured"
+    VOIDED = "voided"
+
+
 _I = InvoiceStatus
 _A = AttemptState
 
 INVOICE_TRANSITIONS: Mapping[InvoiceStatus, frozenset[InvoiceStatus]] = {
     _I.DRAFT: frozenset({_I.OPEN, _I.VOID}),
     _I.OPEN: frozenset({_I.PARTIALLY_PAID, _I.PAID, _I.VOID, _I.UNCOLLECTIBLE}),
-    _I.PARTIALLY_PAID: frozenset({_I.PAID, _I.UNCOLLECTIBLE}),
+    # -> open: a void of the invoice's only payments
+    _I.PARTIALLY_PAID: frozenset({_I.PAID, _I.UNCOLLECTIBLE, _I.OPEN}),
     _I.UNCOLLECTIBLE: frozenset({_I.PARTIALLY_PAID, _I.PAID, _I.VOID}),
-    _I.PAID: frozenset(),
+    # only a void of a payment leaves paid (the payment stops counting)
+    _I.PAID: frozenset({_I.PARTIALLY_PAID, _I.OPEN}),
     _I.VOID: frozenset(),
 }
 
@@ -80,12 +96,20 @@ ATTEMPT_TRANSITIONS: Mapping[AttemptState, frozenset[AttemptState]] = {
     _A.FAILED: frozenset(),
 }
 
+AUTHORIZATION_TRANSITIONS: Mapping[AuthorizationStatus, frozenset[AuthorizationStatus]] = {
+    AuthorizationStatus.AUTHORIZED: frozenset(
+        {AuthorizationStatus.CAPTURED, AuthorizationStatus.VOIDED}
+    ),
+    AuthorizationStatus.CAPTURED: frozenset(),
+    AuthorizationStatus.VOIDED: frozenset(),
+}
+
 FINAL_INVOICE_STATES = frozenset(s for s, nxt in INVOICE_TRANSITIONS.items() if not nxt)
 FINAL_ATTEMPT_STATES = frozenset(s for s, nxt in ATTEMPT_TRANSITIONS.items() if not nxt)
 #: Attempts that block follow-up operations until resolved.
 OPEN_ATTEMPT_STATES = frozenset({_A.PENDING, _A.UNKNOWN})
 
-S = TypeVar("S", InvoiceStatus, AttemptState)
+S = TypeVar("S", InvoiceStatus, AttemptState, AuthorizationStatus)
 
 
 class InvalidTransition(ValueError):
@@ -106,6 +130,8 @@ def is_allowed(current: S, target: S) -> bool:
         return target in INVOICE_TRANSITIONS[current]
     if isinstance(current, AttemptState) and isinstance(target, AttemptState):
         return target in ATTEMPT_TRANSITIONS[current]
+    if isinstance(current, AuthorizationStatus) and isinstance(target, AuthorizationStatus):
+        return target in AUTHORIZATION_TRANSITIONS[current]
     return False
 
 

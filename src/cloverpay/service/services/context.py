@@ -14,6 +14,7 @@ from cloverpay.service.core.config import Settings
 from cloverpay.service.core.security import TokenCipher
 from cloverpay.service.db import SessionFactory, make_engine, make_session_factory, utcnow
 from cloverpay.service.gateway import CloverGateway
+from cloverpay.service.services.oauth_store import DbTokenStore
 
 __all__ = ["ServiceContext"]
 
@@ -28,6 +29,9 @@ class ServiceContext:
     gateway: CloverGateway
     cipher: TokenCipher
     now: Callable[[], datetime] = field(default=utcnow)
+    #: API key hash -> (expires at on the monotonic clock, merchant id, key prefix):
+    #: :func:`~cloverpay.service.services.merchants.authenticate_cached`.
+    auth_cache: dict[str, tuple[float, str, str]] = field(default_factory=dict)
 
     def close(self) -> None:
         """Close the Clover connections and the database pool."""
@@ -49,15 +53,25 @@ class ServiceContext:
         rate_limit: bool = True,
         now: Callable[[], datetime] | None = None,
     ) -> ServiceContext:
-        engine = engine or make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        engine = engine or make_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            pre_ping=settings.db_pool_pre_ping,
+        )
         cipher = TokenCipher(settings.fernet_key())
+        sessions = make_session_factory(engine)
         gateway = CloverGateway(
-            settings, cipher, transport=transport, retry=retry, rate_limit=rate_limit
+            settings,
+            cipher,
+            transport=transport,
+            retry=retry,
+            rate_limit=rate_limit,
+            token_store=DbTokenStore(sessions, cipher),
         )
         return cls(
             settings=settings,
             engine=engine,
-            sessions=make_session_factory(engine),
+            sessions=sessions,
             gateway=gateway,
             cipher=cipher,
             now=now or utcnow,

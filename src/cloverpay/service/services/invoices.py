@@ -6,17 +6,33 @@ commit together. Paid and refunded amounts are derived from payment rows (rule 8
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Text, bindparam, case, cast, func, literal, select, update
+from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from cloverpay.api import APIError, CloverError, OrderItemParams
-from cloverpay.service.db import Invoice, InvoiceLineItem, Merchant, Payment, PaymentAttempt, Refund
+from cloverpay.service.db import (
+    Authorization,
+    Invoice,
+    InvoiceLineItem,
+    Merchant,
+    Payment,
+    PaymentAttempt,
+    Refund,
+    new_id,
+    reading,
+    utcnow,
+)
 from cloverpay.service.domain import (
     OPEN_ATTEMPT_STATES,
     AttemptKind,
+    AuthorizationStatus,
+    InvalidTransition,
     InvoiceStatus,
     apply_transition,
 )
@@ -33,12 +49,17 @@ from cloverpay.service.services.records import add_audit, add_outbox, audit_fail
 __all__ = [
     "InvoiceTotals",
     "LineItemInput",
+    "PayableFacts",
+    "amount_held",
+    "amount_paid",
     "create_invoice",
     "get_invoice",
     "invoice_totals",
     "list_invoices",
     "mark_uncollectible",
     "open_invoice",
+    "paid_and_refunded",
+    "payable_facts",
     "set_invoice_status",
     "void_invoice",
 ]
@@ -62,23 +83,128 @@ class InvoiceTotals:
         return max(self.total - self.paid, 0)
 
 
-def invoice_totals(session: Session, invoice: Invoice) -> InvoiceTotals:
-    paid = session.scalar(
-        select(func.coalesce(func.sum(Payment.amount), 0)).where(Payment.invoice_id == invoice.id)
+def amount_paid(session: Session, invoice_id: str) -> int:
+    """What the payments recorded for the invoice add up to (tips excluded; a voided
+    terminal payment no longer counts)."""
+    paid = session.scalar(_PAID, {"invoice_id": invoice_id})
+    return int(paid or 0)
+
+
+def amount_held(session: Session, invoice_id: str) -> int:
+    """What pre-authorizations of the invoice still hold (authorized, not captured or
+    voided): reserved, so the invoice is not charged for it a second time."""
+    held = session.scalar(
+        select(func.coalesce(func.sum(Authorization.amount), 0)).where(
+            Authorization.invoice_id == invoice_id,
+            Authorization.status == AuthorizationStatus.AUTHORIZED.value,
+        )
     )
-    refunded = session.scalar(
+    return int(held or 0)
+
+
+def _open_charge_sq(invoice_id: Any) -> Any:
+    return (
+        select(PaymentAttempt.id)
+        .where(
+            PaymentAttempt.invoice_id == invoice_id,
+            PaymentAttempt.kind == AttemptKind.CHARGE.value,
+            PaymentAttempt.state.in_([st.value for st in OPEN_ATTEMPT_STATES]),
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _paid_sq(invoice_id: Any) -> Any:
+    return (
+        select(func.coalesce(func.sum(Payment.amount), 0))
+        .where(Payment.invoice_id == invoice_id, Payment.voided_at.is_(None))
+        .scalar_subquery()
+    )
+
+
+def _held_sq(invoice_id: Any) -> Any:
+    return (
+        select(func.coalesce(func.sum(Authorization.amount), 0))
+        .where(
+            Authorization.invoice_id == invoice_id,
+            Authorization.status == AuthorizationStatus.AUTHORIZED.value,
+        )
+        .scalar_subquery()
+    )
+
+
+def _refunded_sq(invoice_id: Any) -> Any:
+    return (
         select(func.coalesce(func.sum(Refund.amount), 0))
         .join(Payment, Payment.id == Refund.payment_id)
-        .where(Payment.invoice_id == invoice.id)
+        .where(Payment.invoice_id == invoice_id)
+        .scalar_subquery()
     )
-    return InvoiceTotals(total=invoice.total, paid=int(paid or 0), refunded=int(refunded or 0))
 
 
-def load_invoice(session: Session, merchant_id: str, invoice_id: str, *, lock: bool) -> Invoice:
-    stmt = select(Invoice).where(Invoice.id == invoice_id, Invoice.merchant_id == merchant_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    invoice = session.scalar(stmt)
+# Built once (bound by ``invoice_id`` at execution): no statement built, no cache key
+# computed per call.
+_INVOICE_ID: Any = bindparam("invoice_id")
+_PAID = select(_paid_sq(_INVOICE_ID))
+_PAYABLE = select(_open_charge_sq(_INVOICE_ID), _paid_sq(_INVOICE_ID), _held_sq(_INVOICE_ID))
+_PAID_REFUNDED = select(_paid_sq(_INVOICE_ID), _refunded_sq(_INVOICE_ID))
+_OPEN_CHARGE = select(_open_charge_sq(_INVOICE_ID))
+
+
+@dataclass(frozen=True, slots=True)
+class PayableFacts:
+    """What deciding a charge of an invoice needs, read in ONE statement (after the
+    invoice row is locked: on PostgreSQL each statement reads the latest commits)."""
+
+    open_attempt_id: str | None
+    paid: int
+    held: int
+
+
+def payable_facts(session: Session, invoice_id: str) -> PayableFacts:
+    open_id, paid, held = session.execute(_PAYABLE, {"invoice_id": invoice_id}).one()
+    return PayableFacts(open_id, int(paid or 0), int(held or 0))
+
+
+def paid_and_refunded(session: Session, invoice_id: str) -> tuple[int, int]:
+    """:func:`amount_paid` and the refunds of the invoice's payments, one statement."""
+    paid, refunded = session.execute(_PAID_REFUNDED, {"invoice_id": invoice_id}).one()
+    return int(paid or 0), int(refunded or 0)
+
+
+def invoice_totals(session: Session, invoice: Invoice) -> InvoiceTotals:
+    paid, refunded = paid_and_refunded(session, invoice.id)
+    return InvoiceTotals(total=invoice.total, paid=paid, refunded=refunded)
+
+
+def _load_stmt(lock: bool, line_items: bool) -> Any:
+    stmt = select(Invoice).where(
+        Invoice.id == bindparam("invoice_id"), Invoice.merchant_id == bindparam("merchant_id")
+    )
+    if not line_items:
+        stmt = stmt.options(lazyload(Invoice.line_items))
+    return stmt.with_for_update() if lock else stmt
+
+
+_LOAD = {
+    (lock, items): _load_stmt(lock, items) for lock in (False, True) for items in (False, True)
+}
+
+
+def load_invoice(
+    session: Session,
+    merchant_id: str,
+    invoice_id: str,
+    *,
+    lock: bool,
+    line_items: bool = True,
+) -> Invoice:
+    """``line_items=False``: the items are loaded only if they are read (one statement
+    fewer where they are not)."""
+    invoice: Invoice | None = session.scalar(
+        _LOAD[lock, line_items], {"invoice_id": invoice_id, "merchant_id": merchant_id}
+    )
     if invoice is None:
         raise NotFound(f"no invoice {invoice_id}", field="invoice_id")
     return invoice
@@ -97,6 +223,7 @@ def set_invoice_status(
     if not apply_transition("invoice", current, target):
         return False
     invoice.status = target.value
+    invoice.updated_at = utcnow()  # set here, the row is not read back after the flush
     add_audit(
         session,
         merchant_id=invoice.merchant_id,
@@ -120,20 +247,18 @@ def create_invoice(
     currency: str | None = None,
     customer_id: str | None = None,
     memo: str | None = None,
+    subscription_id: str | None = None,
+    period_start: datetime | None = None,
+    due_at: datetime | None = None,
     actor: str,
 ) -> Invoice:
+    """A draft invoice. ``subscription_id`` + ``period_start`` are unique together: a
+    second invoice for one subscription period raises IntegrityError (nothing is kept)."""
     if not line_items:
         raise InvalidRequest("an invoice needs at least one line item", field="line_items")
     with ctx.sessions.begin() as s:
-        # The merchant row lock hands out invoice numbers one at a time.
-        seq = s.scalar(
-            update(Merchant)
-            .where(Merchant.id == merchant_id)
-            .values(invoice_seq=Merchant.invoice_seq + 1)
-            .returning(Merchant.invoice_seq)
-        )
-        merchant = s.get(Merchant, merchant_id)
-        if seq is None or merchant is None:
+        merchant_currency = s.scalar(select(Merchant.currency).where(Merchant.id == merchant_id))
+        if merchant_currency is None:
             raise NotFound("no such merchant", field="merchant")
         if customer_id is not None:
             from cloverpay.service.services.customers import load_customer
@@ -150,22 +275,27 @@ def create_invoice(
             for i, li in enumerate(line_items)
         ]
         subtotal = sum(i.amount for i in items)
+        if subtotal + tax_amount <= 0:
+            raise InvalidRequest("the invoice total must be positive", field="line_items")
+        invoice_id = new_id()
         invoice = Invoice(
+            id=invoice_id,
             merchant_id=merchant_id,
             customer_id=customer_id,
-            number=f"INV-{seq:06d}",
+            # a stand-in, unique and never committed: the number is given last (below)
+            number=invoice_id,
             status=InvoiceStatus.DRAFT.value,
-            currency=(currency or merchant.currency).lower(),
+            currency=(currency or merchant_currency).lower(),
             subtotal=subtotal,
             tax_amount=tax_amount,
             total=subtotal + tax_amount,
             memo=memo,
             line_items=items,
+            subscription_id=subscription_id,
+            period_start=period_start,
+            due_at=due_at,
         )
-        if invoice.total <= 0:
-            raise InvalidRequest("the invoice total must be positive", field="line_items")
         s.add(invoice)
-        s.flush()
         add_audit(
             s,
             merchant_id=merchant_id,
@@ -174,8 +304,64 @@ def create_invoice(
             entity_type="invoice",
             entity_id=invoice.id,
             to_state=InvoiceStatus.DRAFT.value,
+            data={"subscription_id": subscription_id} if subscription_id else None,
         )
+        s.flush()
+        # The merchant row lock hands out invoice numbers one at a time, without gaps;
+        # every new invoice of the merchant waits for it until this commits, so it is
+        # taken last: held for one statement (two on SQLite, where BEGIN IMMEDIATE
+        # serializes the whole transaction anyway) and the COMMIT.
+        number = _draw_number(s, merchant_id, invoice_id)
+        if number is None:
+            raise NotFound("no such merchant", field="merchant")
+        set_committed_value(invoice, "number", number)
     return invoice
+
+
+_BUMP = (
+    update(Merchant)
+    .where(Merchant.id == bindparam("b_merchant"))
+    .values(invoice_seq=Merchant.invoice_seq + 1)
+    .returning(Merchant.invoice_seq)
+)
+_SET_NUMBER = (
+    update(Invoice).where(Invoice.id == bindparam("b_invoice")).values(number=bindparam("b_number"))
+)
+
+
+def _pg_draw() -> Any:
+    """PostgreSQL, one statement: WITH drawn AS (UPDATE merchants ... RETURNING)
+    UPDATE invoices SET number = 'INV-' || the number padded to 6 digits."""
+    drawn = _BUMP.cte("drawn")
+    digits = cast(drawn.c.invoice_seq, Text)
+    formatted = literal("INV-") + case(
+        (drawn.c.invoice_seq >= 1_000_000, digits), else_=func.lpad(digits, 6, "0")
+    )
+    return (
+        update(Invoice)
+        .where(Invoice.id == bindparam("b_invoice"))
+        .values(number=select(formatted).scalar_subquery())
+        .returning(Invoice.number)
+    )
+
+
+_PG_DRAW = _pg_draw()
+
+
+def _draw_number(s: Session, merchant_id: str, invoice_id: str) -> str | None:
+    """The merchant's next invoice number, given to the (flushed) invoice."""
+    conn = s.connection()  # Core statements (the ORM's bulk UPDATE path costs more)
+    if conn.dialect.name == "postgresql":
+        number: str | None = conn.scalar(
+            _PG_DRAW, {"b_merchant": merchant_id, "b_invoice": invoice_id}
+        )
+        return number
+    seq = conn.scalar(_BUMP, {"b_merchant": merchant_id})
+    if seq is None:
+        return None
+    number = f"INV-{seq:06d}"
+    conn.execute(_SET_NUMBER, {"b_invoice": invoice_id, "b_number": number})
+    return number
 
 
 def _order_items(invoice: Invoice) -> list[OrderItemParams]:
@@ -201,16 +387,35 @@ def _order_items(invoice: Invoice) -> list[OrderItemParams]:
     return items
 
 
-def open_invoice(ctx: ServiceContext, merchant_id: str, invoice_id: str, *, actor: str) -> Invoice:
-    """draft -> open: create the Clover order (no money moves), then record it."""
-    with ctx.sessions.begin() as s:
-        invoice = load_invoice(s, merchant_id, invoice_id, lock=False)
+def open_invoice(
+    ctx: ServiceContext,
+    merchant_id: str,
+    invoice_id: str,
+    *,
+    actor: str,
+    in_commit: Callable[[Session, Invoice, list[InvoiceLineItem]], None] | None = None,
+) -> Invoice:
+    """draft -> open: create the Clover order (no money moves), then record it. Only a
+    draft is opened (``paid -> open`` exists for a voided payment alone); opening an
+    open invoice is a no-op. ``in_commit(session, invoice, line_items)`` runs last in
+    the transaction that opens it (not when the invoice was open already or a
+    concurrent open won)."""
+    with reading(ctx.engine) as s:  # nothing written before the call
+        row = s.execute(
+            select(Invoice, Merchant)
+            .join(Merchant, Merchant.id == Invoice.merchant_id)
+            .where(Invoice.id == invoice_id, Invoice.merchant_id == merchant_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"no invoice {invoice_id}", field="invoice_id")
+        invoice, merchant = row
         if invoice.status == InvoiceStatus.OPEN.value and invoice.clover_order_id:
             return invoice
-        apply_transition("invoice", InvoiceStatus(invoice.status), InvoiceStatus.OPEN)
-        merchant = s.get_one(Merchant, merchant_id)
+        if invoice.status != InvoiceStatus.DRAFT.value:
+            raise InvalidTransition("invoice", invoice.status, InvoiceStatus.OPEN.value)
         items = _order_items(invoice)
         currency = invoice.currency
+        line_items = list(invoice.line_items)
     try:
         with ctx.gateway.client(merchant) as clover:
             order = clover.orders.create(currency=currency, items=items)
@@ -227,7 +432,11 @@ def open_invoice(ctx: ServiceContext, merchant_id: str, invoice_id: str, *, acto
         field = getattr(exc, "param", None) if isinstance(exc, APIError) else None
         raise UpstreamError(f"Clover refused the order: {exc.message}", field=field) from exc
     with ctx.sessions.begin() as s:
-        invoice = load_invoice(s, merchant_id, invoice_id, lock=True)
+        invoice = load_invoice(s, merchant_id, invoice_id, lock=True, line_items=False)
+        if invoice.status != InvoiceStatus.DRAFT.value:
+            # A concurrent open won (and the invoice may be paid by now): its order is
+            # the invoice's; never move it back to open from here.
+            return invoice
         if invoice.clover_order_id is None:
             invoice.clover_order_id = order.id
         set_invoice_status(s, invoice, InvoiceStatus.OPEN, actor=actor)
@@ -248,17 +457,18 @@ def open_invoice(ctx: ServiceContext, merchant_id: str, invoice_id: str, *, acto
             dedupe_key=f"invoice.opened:{invoice.id}",
             payload={"invoice_id": invoice.id, "number": invoice.number, "total": invoice.total},
         )
+        if in_commit is not None:
+            # line items do not change once created: those read above
+            in_commit(s, invoice, line_items)
     return invoice
 
 
-def _refuse_if_unresolved(s: Session, invoice: Invoice) -> None:
-    open_attempt = s.scalar(
-        select(PaymentAttempt.id).where(
-            PaymentAttempt.invoice_id == invoice.id,
-            PaymentAttempt.kind == AttemptKind.CHARGE.value,
-            PaymentAttempt.state.in_([st.value for st in OPEN_ATTEMPT_STATES]),
-        )
-    )
+def _refuse_if_unresolved(s: Session, invoice: Invoice, facts: PayableFacts | None = None) -> None:
+    """``facts``: the caller read them already (:func:`payable_facts`)."""
+    if facts is not None:
+        open_attempt = facts.open_attempt_id
+    else:
+        open_attempt = s.scalar(_OPEN_CHARGE, {"invoice_id": invoice.id})
     if open_attempt is not None:
         raise AttemptUnresolvedError(
             f"payment attempt {open_attempt} of this invoice is not resolved yet",
@@ -276,6 +486,12 @@ def void_invoice(ctx: ServiceContext, merchant_id: str, invoice_id: str, *, acto
                 "an invoice with payments cannot be voided; refund the payments",
                 field="invoice_id",
                 code="invoice_has_payments",
+            )
+        if amount_held(s, invoice.id) > 0:
+            raise ConflictError(
+                "a pre-authorization of this invoice is still held; void it first",
+                field="invoice_id",
+                code="invoice_authorized",
             )
         if set_invoice_status(s, invoice, InvoiceStatus.VOID, actor=actor):
             add_outbox(

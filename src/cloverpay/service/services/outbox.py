@@ -36,8 +36,11 @@ def claim_outbox(
     *,
     limit: int = 50,
     lease_s: int = 60,
-    channel: str | None = None,
+    channel: str = "webhook",
 ) -> list[ClaimedEvent]:
+    """Claim up to ``limit`` due rows of one ``channel`` (``webhook``: the business
+    events; emails have their own worker in ``outbox_email``, alerts are read by people).
+    Rows of other channels are never claimed here."""
     now = ctx.now()
     with ctx.sessions.begin() as s:
         stmt = (
@@ -51,8 +54,7 @@ def claim_outbox(
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        if channel is not None:
-            stmt = stmt.where(OutboxEvent.channel == channel)
+        stmt = stmt.where(OutboxEvent.channel == channel)
         rows = s.scalars(stmt).all()
         out = []
         for row in rows:

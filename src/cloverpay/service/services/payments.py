@@ -12,16 +12,18 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from cloverpay.api import TENDER_CASH, TENDER_CHECK, idempotency_key_for
-from cloverpay.service.db import CardOnFile, Merchant, Payment, PaymentAttempt, new_id
+from cloverpay.service.db import CardOnFile, Invoice, Merchant, Payment, PaymentAttempt, new_id
 from cloverpay.service.domain import (
     FINAL_ATTEMPT_STATES,
     AttemptKind,
@@ -34,15 +36,19 @@ from cloverpay.service.services.clover_calls import CallOutcome, send_charge
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.services.invoices import (
     _refuse_if_unresolved,
-    invoice_totals,
+    amount_paid,
     load_invoice,
+    payable_facts,
     set_invoice_status,
 )
 from cloverpay.service.services.records import add_audit, add_outbox
-from cloverpay.service.services.send import send_then_settle
+from cloverpay.service.services.send import Settle, send_then_settle
 
 __all__ = [
     "PAYABLE_STATES",
+    "InSettle",
+    "apply_charge_outcome",
+    "card_on_file_request",
     "pay_invoice",
     "settle_charge",
     "transition_attempt",
@@ -56,6 +62,8 @@ PAYABLE_STATES = frozenset(
     }
 )
 KEY_NAMESPACE = "cloverpay-attempt"
+#: Called inside a settle transaction, after the outcome is applied.
+InSettle = Callable[[Session, PaymentAttempt], None]
 #: Alternate tenders recorded through Clover (label keys of Clover's standard tenders).
 TENDERS = {"cash": TENDER_CASH, "check": TENDER_CHECK}
 
@@ -90,10 +98,34 @@ def transition_attempt(
     return True
 
 
-def lock_attempt(session: Session, attempt_id: str) -> PaymentAttempt:
-    attempt = session.scalar(
-        select(PaymentAttempt).where(PaymentAttempt.id == attempt_id).with_for_update()
+_LOCK_ATTEMPT = (
+    select(PaymentAttempt).where(PaymentAttempt.id == bindparam("attempt_id")).with_for_update()
+)
+
+
+def card_on_file_request(
+    s: Session, merchant_id: str, card_on_file_id: str, *, is_scheduled: bool
+) -> dict[str, Any]:
+    """What a charge on the merchant's card on file sends: the Clover customer and the
+    stored-credential facts (404 for a card that is not theirs or was deleted)."""
+    card = s.scalar(
+        select(CardOnFile).where(
+            CardOnFile.id == card_on_file_id,
+            CardOnFile.merchant_id == merchant_id,
+            CardOnFile.deleted_at.is_(None),
+        )
     )
+    if card is None:
+        raise NotFound(f"no card on file {card_on_file_id}", field="card_on_file_id")
+    return {
+        "customer": card.clover_customer_id,
+        "cof_initialized": card.cof_initialized,
+        "is_scheduled": is_scheduled,
+    }
+
+
+def lock_attempt(session: Session, attempt_id: str) -> PaymentAttempt:
+    attempt = session.scalar(_LOCK_ATTEMPT, {"attempt_id": attempt_id})
     if attempt is None:
         raise NotFound(f"no payment attempt {attempt_id}", field="attempt_id")
     return attempt
@@ -111,10 +143,22 @@ def pay_invoice(
     tip_amount: int = 0,
     initiator: str = "CARDHOLDER",
     client_ip: str | None = None,
+    is_scheduled: bool = False,
+    attempt_id: str | None = None,
     actor: str,
+    in_settle: InSettle | None = None,
 ) -> PaymentAttempt:
     """Charge a ``clv_`` token or a card on file, or record an alternate tender
-    (``tender="cash"``/``"check"``, paid on Clover's order as well) for an invoice."""
+    (``tender="cash"``/``"check"``, paid on Clover's order as well) for an invoice.
+
+    ``is_scheduled`` marks a merchant-initiated card-on-file charge made on a schedule
+    (subscriptions). ``attempt_id`` lets a caller derive the attempt's id (and so its
+    idempotency key) from its own record: a second call with the same id loses at the
+    primary key (:class:`AttemptUnresolvedError`) and nothing is sent twice.
+
+    ``in_settle(session, attempt)`` runs inside the settle transaction, after Clover's
+    answer is applied (the API builds and stores its answer there, so it commits with
+    the settle instead of in transactions of its own)."""
     if sum(x is not None for x in (token, card_on_file_id, tender)) != 1:
         raise InvalidRequest("give exactly one of token, card_on_file_id or tender", field="token")
     if tender is not None and tender not in TENDERS:
@@ -128,15 +172,34 @@ def pay_invoice(
     now = ctx.now()
     try:
         with ctx.sessions.begin() as s:
-            invoice = load_invoice(s, merchant_id, invoice_id, lock=True)
+            # The invoice row locked, with its merchant (for the call), without items.
+            row = s.execute(
+                select(Invoice, Merchant)
+                .join(Merchant, Merchant.id == Invoice.merchant_id)
+                .where(Invoice.id == invoice_id, Invoice.merchant_id == merchant_id)
+                .options(lazyload(Invoice.line_items))
+                .with_for_update(of=Invoice)
+            ).first()
+            if row is None:
+                raise NotFound(f"no invoice {invoice_id}", field="invoice_id")
+            invoice, merchant = row
             if invoice.status not in PAYABLE_STATES or invoice.clover_order_id is None:
                 raise ConflictError(
                     f"invoice {invoice.number} is {invoice.status} and cannot be paid",
                     field="invoice_id",
                     code="invoice_not_payable",
                 )
-            _refuse_if_unresolved(s, invoice)
-            due = invoice_totals(s, invoice).amount_due
+            facts = payable_facts(s, invoice.id)  # read after the lock: latest commits
+            _refuse_if_unresolved(s, invoice, facts)
+            due = max(invoice.total - facts.paid, 0)
+            held = facts.held
+            if held and due - held <= 0:
+                raise ConflictError(
+                    f"a pre-authorization holds the {due} cents due; capture or void it",
+                    field="invoice_id",
+                    code="invoice_authorized",
+                )
+            due -= held
             charge_amount = due if amount is None else amount
             if charge_amount <= 0 or charge_amount > due:
                 raise InvalidRequest(
@@ -144,25 +207,14 @@ def pay_invoice(
                 )
             request: dict[str, Any] = {"client_ip": client_ip}
             if card_on_file_id is not None:
-                card = s.scalar(
-                    select(CardOnFile).where(
-                        CardOnFile.id == card_on_file_id,
-                        CardOnFile.merchant_id == merchant_id,
-                        CardOnFile.deleted_at.is_(None),
-                    )
-                )
-                if card is None:
-                    raise NotFound(f"no card on file {card_on_file_id}", field="card_on_file_id")
                 request.update(
-                    customer=card.clover_customer_id,
-                    cof_initialized=card.cof_initialized,
-                    is_scheduled=False,
+                    card_on_file_request(s, merchant_id, card_on_file_id, is_scheduled=is_scheduled)
                 )
             elif tender is not None:
                 request["tender"] = tender
             else:
                 request["source"] = token
-            attempt_id = new_id()
+            attempt_id = attempt_id or new_id()
             attempt = PaymentAttempt(
                 id=attempt_id,
                 merchant_id=merchant_id,
@@ -188,7 +240,6 @@ def pay_invoice(
                 updated_at=now,
             )
             s.add(attempt)
-            s.flush()
             add_audit(
                 s,
                 merchant_id=merchant_id,
@@ -200,22 +251,46 @@ def pay_invoice(
                 data={"invoice_id": invoice.id, "amount": charge_amount, "tip": tip_amount},
                 now=now,
             )
-            merchant = s.get_one(Merchant, merchant_id)
     except IntegrityError:
         raise AttemptUnresolvedError(
             "another payment of this invoice is in progress", field="invoice_id"
         ) from None
+    settle: Settle = settle_charge
+    if in_settle is not None:
+        settle = functools.partial(settle_charge, in_settle=in_settle)
     return send_then_settle(
-        ctx, merchant, attempt, kind="charge", send=send_charge, settle=settle_charge, actor=actor
+        ctx, merchant, attempt, kind="charge", send=send_charge, settle=settle, actor=actor
     )
 
 
+def _lock_for_payment(s: Session, attempt: PaymentAttempt) -> tuple[Invoice | None, int]:
+    """The attempt's invoice locked (without its line items) and what its payments
+    add up to, read after the lock (the latest commits on PostgreSQL)."""
+    if attempt.invoice_id is None:
+        return None, 0
+    invoice = load_invoice(s, attempt.merchant_id, attempt.invoice_id, lock=True, line_items=False)
+    # The identity map holds clean rows weakly: keep this one for the transaction, so
+    # what is built from it later in the transaction (the API's answer) does not read
+    # it again.
+    s.info.setdefault("locked_invoices", {})[invoice.id] = invoice
+    return invoice, amount_paid(s, invoice.id)
+
+
 def _record_payment(
-    s: Session, attempt: PaymentAttempt, outcome: CallOutcome, *, actor: str
+    s: Session,
+    attempt: PaymentAttempt,
+    outcome: CallOutcome,
+    *,
+    actor: str,
+    locked: tuple[Invoice | None, int] | None = None,
 ) -> Payment:
+    """``locked``: :func:`_lock_for_payment`, called by the caller before it changed
+    anything (then every row of the settle is written in one flush)."""
     assert outcome.clover_id is not None
+    invoice, paid_before = locked if locked is not None else _lock_for_payment(s, attempt)
     attempt.clover_charge_id = outcome.clover_id
     payment = Payment(
+        id=new_id(),
         merchant_id=attempt.merchant_id,
         invoice_id=attempt.invoice_id,
         attempt_id=attempt.id,
@@ -229,7 +304,6 @@ def _record_payment(
         card_last4=outcome.card_last4,
     )
     s.add(payment)
-    s.flush()
     add_outbox(
         s,
         merchant_id=attempt.merchant_id,
@@ -247,10 +321,9 @@ def _record_payment(
         card = s.get(CardOnFile, attempt.card_on_file_id)
         if card is not None and not card.cof_initialized:
             card.cof_initialized = True
-    if attempt.invoice_id is not None:
-        invoice = load_invoice(s, attempt.merchant_id, attempt.invoice_id, lock=True)
-        totals = invoice_totals(s, invoice)
-        target = InvoiceStatus.PAID if totals.paid >= totals.total else InvoiceStatus.PARTIALLY_PAID
+    if invoice is not None:
+        paid = paid_before + payment.amount
+        target = InvoiceStatus.PAID if paid >= invoice.total else InvoiceStatus.PARTIALLY_PAID
         changed = set_invoice_status(
             s, invoice, target, actor=actor, reason=f"payment {payment.id}"
         )
@@ -259,7 +332,8 @@ def _record_payment(
                 s,
                 merchant_id=attempt.merchant_id,
                 topic="invoice.paid",
-                dedupe_key=f"invoice.paid:{invoice.id}",
+                # per payment: a void can reopen the invoice and it can be paid again
+                dedupe_key=f"invoice.paid:{invoice.id}:{payment.id}",
                 payload={"invoice_id": invoice.id, "number": invoice.number},
             )
     return payment
@@ -271,45 +345,64 @@ def settle_charge(
     outcome: CallOutcome,
     *,
     actor: str,
+    in_settle: InSettle | None = None,
 ) -> PaymentAttempt:
-    """Apply Clover's answer to a charge attempt in one transaction (idempotent)."""
-    now = ctx.now()
+    """Apply Clover's answer to a charge attempt in one transaction (idempotent);
+    ``in_settle`` runs in that transaction, last (see :func:`pay_invoice`)."""
     with ctx.sessions.begin() as s:
         attempt = lock_attempt(s, attempt_id)
-        if AttemptState(attempt.state) in FINAL_ATTEMPT_STATES:
-            return attempt  # settled already (by the reconciler or another request)
-        if outcome.status == "succeeded":
-            transition_attempt(s, attempt, AttemptState.SUCCEEDED, actor=actor)
-            _record_payment(s, attempt, outcome, actor=actor)
-            attempt.resolved_at = now
-            attempt.next_check_at = None
-        elif outcome.status in ("declined", "rejected", "failed"):
-            transition_attempt(s, attempt, AttemptState.FAILED, actor=actor, reason=outcome.message)
-            attempt.failure_code = outcome.code
-            attempt.failure_message = outcome.message
-            if outcome.status == "declined" and outcome.clover_id:
-                attempt.clover_charge_id = outcome.clover_id
-            attempt.resolved_at = now
-            attempt.next_check_at = None
-            add_outbox(
-                s,
-                merchant_id=attempt.merchant_id,
-                topic="payment.failed",
-                dedupe_key=f"payment.failed:{attempt.id}",
-                payload={
-                    "attempt_id": attempt.id,
-                    "invoice_id": attempt.invoice_id,
-                    "code": outcome.code,
-                },
-            )
-        else:
-            transition_attempt(
-                s, attempt, AttemptState.UNKNOWN, actor=actor, reason=outcome.code or "no answer"
-            )
-            attempt.failure_code = outcome.code
-            attempt.failure_message = outcome.message
-        attempt.updated_at = now
+        apply_charge_outcome(s, attempt, outcome, actor=actor, now=ctx.now())
+        if in_settle is not None:
+            in_settle(s, attempt)
     return attempt
+
+
+def apply_charge_outcome(
+    s: Session, attempt: PaymentAttempt, outcome: CallOutcome, *, actor: str, now: datetime
+) -> bool:
+    """Settle a *locked* charge attempt inside the caller's transaction (a webhook's
+    processing applies it together with marking the event processed). False when the
+    attempt was final already (settled by the reconciler or another request): no-op."""
+    if AttemptState(attempt.state) in FINAL_ATTEMPT_STATES:
+        return False
+    if not attempt.capture:
+        raise InvalidRequest(
+            "a pre-authorization is settled by services.preauth.settle_authorize",
+            field="attempt_id",
+        )
+    if outcome.status == "succeeded":
+        locked = _lock_for_payment(s, attempt)  # before any change: one flush for all
+        transition_attempt(s, attempt, AttemptState.SUCCEEDED, actor=actor)
+        _record_payment(s, attempt, outcome, actor=actor, locked=locked)
+        attempt.resolved_at = now
+        attempt.next_check_at = None
+    elif outcome.status in ("declined", "rejected", "failed"):
+        transition_attempt(s, attempt, AttemptState.FAILED, actor=actor, reason=outcome.message)
+        attempt.failure_code = outcome.code
+        attempt.failure_message = outcome.message
+        if outcome.status == "declined" and outcome.clover_id:
+            attempt.clover_charge_id = outcome.clover_id
+        attempt.resolved_at = now
+        attempt.next_check_at = None
+        add_outbox(
+            s,
+            merchant_id=attempt.merchant_id,
+            topic="payment.failed",
+            dedupe_key=f"payment.failed:{attempt.id}",
+            payload={
+                "attempt_id": attempt.id,
+                "invoice_id": attempt.invoice_id,
+                "code": outcome.code,
+            },
+        )
+    else:
+        transition_attempt(
+            s, attempt, AttemptState.UNKNOWN, actor=actor, reason=outcome.code or "no answer"
+        )
+        attempt.failure_code = outcome.code
+        attempt.failure_message = outcome.message
+    attempt.updated_at = now
+    return True
 
 
 def get_attempt(ctx: ServiceContext, merchant_id: str, attempt_id: str) -> PaymentAttempt:

@@ -14,6 +14,13 @@ the last step it raises one alert (an audit row and an ``attempt.needs_attention
 outbox event) and keeps looking daily: the attempt stays ``unknown`` for a person.
 Time comes from ``ctx.now`` so tests control it.
 
+Terminal sales (``source_kind='terminal'``) are never resent: they are looked up by
+``externalPaymentId`` (:func:`~cloverpay.service.services.terminal_sales.check_terminal_attempt`:
+on the device through ``terminal_resolver`` when this process owns it, else through the
+REST API only), and their refunds and voids on the v3 payment
+(:func:`~cloverpay.service.services.terminal_ops.check_terminal_op`), each only once it
+is out of the hands of the process that sent it.
+
 Several processes may run it: due rows are claimed with ``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL (``BEGIN IMMEDIATE`` serializes the claim on SQLite) and leased by moving
 ``next_check_at`` forward, so a crashed worker's claim expires.
@@ -38,8 +45,19 @@ from cloverpay.service.services.clover_calls import (
 )
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.services.payments import lock_attempt, settle_charge
+from cloverpay.service.services.preauth import reconcile_handler
 from cloverpay.service.services.records import add_audit, add_outbox
 from cloverpay.service.services.refunds import settle_refund
+from cloverpay.service.services.terminal_ops import (
+    TerminalOpLookup,
+    check_terminal_op,
+    rest_op_lookup,
+)
+from cloverpay.service.services.terminal_sales import (
+    TerminalResolver,
+    check_terminal_attempt,
+    rest_resolver,
+)
 
 __all__ = ["ReconcileReport", "Reconciler", "next_check"]
 
@@ -59,9 +77,21 @@ class ReconcileReport:
 
 
 class Reconciler:
-    def __init__(self, ctx: ServiceContext, *, batch: int = 50) -> None:
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        *,
+        batch: int = 50,
+        terminal_resolver: TerminalResolver | None = None,
+        terminal_op_lookup: TerminalOpLookup | None = None,
+    ) -> None:
+        """``terminal_resolver``: how to look a terminal sale up (the process's
+        terminal runtime: device, then REST); default REST only. ``terminal_op_lookup``:
+        how to look up a terminal refund or void whose answer was lost (REST)."""
         self.ctx = ctx
         self.batch = batch
+        self.terminal_resolver = terminal_resolver or rest_resolver(ctx)
+        self.terminal_op_lookup = terminal_op_lookup or rest_op_lookup(ctx)
 
     def claim(self, now: datetime) -> list[str]:
         lease = now + timedelta(seconds=self.ctx.settings.reconciler_lease_s)
@@ -105,15 +135,46 @@ class Reconciler:
             merchant = s.get_one(Merchant, attempt.merchant_id)
         if attempt.state not in {st.value for st in OPEN_ATTEMPT_STATES}:
             return attempt.state
-        if attempt.kind not in (AttemptKind.CHARGE.value, AttemptKind.REFUND.value):
-            return attempt.state  # capture/void/terminal: resolved by their own code later
-        outcome = self._ask_clover(merchant, attempt)
-        settle = settle_charge if attempt.kind == AttemptKind.CHARGE.value else settle_refund
-        settled = settle(self.ctx, attempt_id, outcome, actor=ACTOR)
+        if attempt.source_kind == "terminal":
+            return self._check_terminal(merchant, attempt, now, report)
+        handler = reconcile_handler(attempt)  # pre-authorize, capture, void
+        if handler is not None:
+            outcome = handler.ask(self.ctx, merchant, attempt)
+            settled = handler.settle(self.ctx, attempt_id, outcome, actor=ACTOR)
+        elif attempt.kind not in (AttemptKind.CHARGE.value, AttemptKind.REFUND.value):
+            return attempt.state
+        else:
+            outcome = self._ask_clover(merchant, attempt)
+            settle = settle_charge if attempt.kind == AttemptKind.CHARGE.value else settle_refund
+            settled = settle(self.ctx, attempt_id, outcome, actor=ACTOR)
         if settled.state != AttemptState.UNKNOWN.value:
             return settled.state
         self._reschedule(attempt_id, now, outcome, report)
         return AttemptState.UNKNOWN.value
+
+    def _check_terminal(
+        self, merchant: Merchant, attempt: PaymentAttempt, now: datetime, report: ReconcileReport
+    ) -> str:
+        if attempt.kind in (AttemptKind.REFUND.value, AttemptKind.VOID.value):
+            settled_op, looked = check_terminal_op(
+                self.ctx, attempt.id, self.terminal_op_lookup, actor=ACTOR
+            )
+            state = settled_op.state
+            if looked is None:
+                return state  # still queued or with its owner: not looked at
+            outcome = looked
+        else:
+            settled, found = check_terminal_attempt(
+                self.ctx, attempt.id, self.terminal_resolver, actor=ACTOR
+            )
+            state = settled.state
+            if found is None:
+                return state  # still queued or running in its owner: not looked at
+            outcome = CallOutcome("unknown", code=found.code, message=found.message)
+        if state != AttemptState.UNKNOWN.value:
+            return state
+        self._reschedule(attempt.id, now, outcome, report)
+        return state
 
     def _reschedule(
         self, attempt_id: str, now: datetime, outcome: CallOutcome, report: ReconcileReport

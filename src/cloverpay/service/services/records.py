@@ -1,4 +1,10 @@
-"""Rows that go with every change: audit and outbox. They add, they never commit.
+"""Rows that go with every change: audit and outbox. They write in the caller's
+transaction, they never commit.
+
+Both are one Core INSERT on the session's connection, sent at once (a prebuilt
+statement: no ORM unit of work, no statement built per call); neither table has a
+foreign key to the rows they describe, so the order against the ORM's flush does not
+matter, and a later SELECT in the transaction sees them as before.
 
 :func:`audit_failure` is the exception: it writes a failure's audit row in its own
 transaction, so the trace survives the rollback of the work that failed (rule 5).
@@ -10,15 +16,20 @@ import json
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from cloverpay.service.db import AuditLog, OutboxEvent, SessionFactory
+from cloverpay.service.db import AuditLog, OutboxEvent, SessionFactory, utcnow
 
 __all__ = ["add_audit", "add_outbox", "audit_failure"]
 
 
 def _json(data: dict[str, Any] | None) -> str | None:
     return json.dumps(data, sort_keys=True, default=str) if data else None
+
+
+_AUDIT = insert(AuditLog.__table__)  # type: ignore[arg-type]
+_OUTBOX = insert(OutboxEvent.__table__)  # type: ignore[arg-type]
 
 
 def add_audit(
@@ -34,22 +45,22 @@ def add_audit(
     reason: str | None = None,
     data: dict[str, Any] | None = None,
     now: datetime | None = None,
-) -> AuditLog:
-    row = AuditLog(
-        merchant_id=merchant_id,
-        actor=actor,
-        action=action,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        from_state=from_state,
-        to_state=to_state,
-        reason=reason,
-        data_json=_json(data),
+) -> None:
+    session.connection().execute(
+        _AUDIT,
+        {
+            "merchant_id": merchant_id,
+            "actor": actor,
+            "action": action,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "from_state": from_state,
+            "to_state": to_state,
+            "reason": reason,
+            "data_json": _json(data),
+            "created_at": now or utcnow(),
+        },
     )
-    if now is not None:
-        row.created_at = now
-    session.add(row)
-    return row
 
 
 def add_outbox(
@@ -61,19 +72,26 @@ def add_outbox(
     payload: dict[str, Any],
     channel: str = "webhook",
     now: datetime | None = None,
-) -> OutboxEvent:
-    row = OutboxEvent(
-        merchant_id=merchant_id,
-        topic=topic,
-        channel=channel,
-        dedupe_key=dedupe_key,
-        payload_json=json.dumps(payload, sort_keys=True, default=str),
+) -> int:
+    """The new row's id."""
+    at = now or utcnow()
+    result = session.connection().execute(
+        _OUTBOX,
+        {
+            "merchant_id": merchant_id,
+            "topic": topic,
+            "channel": channel,
+            "dedupe_key": dedupe_key,
+            "payload_json": json.dumps(payload, sort_keys=True, default=str),
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": at,
+            "created_at": at,
+        },
     )
-    if now is not None:
-        row.created_at = now
-        row.next_attempt_at = now
-    session.add(row)
-    return row
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def audit_failure(

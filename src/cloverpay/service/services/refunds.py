@@ -10,7 +10,7 @@ the excess ones are refused.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -27,9 +27,17 @@ from cloverpay.service.services.clover_calls import CallOutcome, send_refund
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.services.payments import attempt_key, lock_attempt, transition_attempt
 from cloverpay.service.services.records import add_audit, add_outbox
-from cloverpay.service.services.send import send_then_settle
+from cloverpay.service.services.send import Send, send_then_settle
 
-__all__ = ["refund_payment", "refunded_total", "settle_refund"]
+__all__ = [
+    "apply_refund_outcome",
+    "create_refund_intent",
+    "lock_payment",
+    "record_refund",
+    "refund_payment",
+    "refunded_total",
+    "settle_refund",
+]
 
 _HOLDING = (AttemptState.PENDING.value, AttemptState.UNKNOWN.value, AttemptState.SUCCEEDED.value)
 
@@ -50,128 +58,194 @@ def refund_payment(
     amount: int | None = None,
     reason: str | None = None,
     actor: str,
+    send: Send = send_refund,
+    source_kind: str = "refund",
 ) -> PaymentAttempt:
-    if amount is not None and amount <= 0:
-        raise InvalidRequest("amount must be positive", field="amount")
+    """``send``/``source_kind``: how the refund reaches Clover (the REST API by default;
+    a terminal payment is refunded through its terminal, see
+    :mod:`~cloverpay.service.services.terminal_ops`)."""
     now = ctx.now()
     with ctx.sessions.begin() as s:
-        payment = s.scalar(
-            select(Payment)
-            .where(Payment.id == payment_id, Payment.merchant_id == merchant_id)
-            .with_for_update()
-        )
-        if payment is None:
-            raise NotFound(f"no payment {payment_id}", field="payment_id")
-        rows = s.execute(
-            select(PaymentAttempt.state, PaymentAttempt.amount).where(
-                PaymentAttempt.payment_id == payment.id,
-                PaymentAttempt.kind == AttemptKind.REFUND.value,
-                PaymentAttempt.state.in_(_HOLDING),
-            )
-        ).all()
-        if any(state == AttemptState.UNKNOWN.value for state, _ in rows):
-            raise AttemptUnresolvedError(
-                "a refund of this payment has an unknown outcome; it is being reconciled",
-                field="payment_id",
-            )
-        remaining = payment.amount - sum(a for _, a in rows)
-        if remaining <= 0:
-            raise ConflictError(
-                "the payment is fully refunded", field="payment_id", code="charge_already_refunded"
-            )
-        refund_amount = remaining if amount is None else amount
-        if refund_amount > remaining:
-            raise InvalidRequest(
-                f"amount {refund_amount} exceeds the {remaining} cents left to refund",
-                field="amount",
-                code="amount_too_large",
-            )
-        attempt_id = new_id()
-        attempt = PaymentAttempt(
-            id=attempt_id,
-            merchant_id=merchant_id,
-            kind=AttemptKind.REFUND.value,
-            state=AttemptState.PENDING.value,
-            invoice_id=payment.invoice_id,
-            payment_id=payment.id,
-            amount=refund_amount,
-            currency=payment.currency,
-            idempotency_key=attempt_key(attempt_id),
-            source_kind="refund",
-            request_json=json.dumps({"charge": payment.clover_charge_id, "reason": reason}),
-            next_check_at=now + timedelta(seconds=ctx.settings.reconciler_steps_s[0]),
-            created_by=actor,
-            created_at=now,
-            updated_at=now,
-        )
-        s.add(attempt)
-        s.flush()
-        add_audit(
+        attempt = create_refund_intent(
             s,
-            merchant_id=merchant_id,
+            ctx,
+            merchant_id,
+            payment_id,
+            amount=amount,
+            reason=reason,
             actor=actor,
-            action="refund_attempt.created",
-            entity_type="payment_attempt",
-            entity_id=attempt.id,
-            to_state=AttemptState.PENDING.value,
-            data={"payment_id": payment.id, "amount": refund_amount},
+            source_kind=source_kind,
             now=now,
         )
         merchant = s.get_one(Merchant, merchant_id)
     return send_then_settle(
-        ctx, merchant, attempt, kind="refund", send=send_refund, settle=settle_refund, actor=actor
+        ctx, merchant, attempt, kind="refund", send=send, settle=settle_refund, actor=actor
     )
+
+
+def lock_payment(s: Session, merchant_id: str, payment_id: str) -> Payment:
+    """The merchant's payment, locked (``FOR UPDATE``) for the rest of the transaction."""
+    payment = s.scalar(
+        select(Payment)
+        .where(Payment.id == payment_id, Payment.merchant_id == merchant_id)
+        .with_for_update()
+    )
+    if payment is None:
+        raise NotFound(f"no payment {payment_id}", field="payment_id")
+    return payment
+
+
+def create_refund_intent(
+    s: Session,
+    ctx: ServiceContext,
+    merchant_id: str,
+    payment_id: str,
+    *,
+    amount: int | None,
+    reason: str | None,
+    actor: str,
+    source_kind: str,
+    now: datetime,
+    next_check_at: datetime | None = None,
+) -> PaymentAttempt:
+    """Add a ``pending`` refund attempt (and its audit row) in the caller's transaction,
+    with the payment row locked: never above what is left, refused while another
+    refund or a void of the payment is unresolved, or once it is voided."""
+    if amount is not None and amount <= 0:
+        raise InvalidRequest("amount must be positive", field="amount")
+    payment = lock_payment(s, merchant_id, payment_id)
+    if payment.voided_at is not None:
+        raise ConflictError("the payment was voided", field="payment_id", code="payment_voided")
+    rows = s.execute(
+        select(PaymentAttempt.kind, PaymentAttempt.state, PaymentAttempt.amount).where(
+            PaymentAttempt.payment_id == payment.id,
+            PaymentAttempt.kind.in_((AttemptKind.REFUND.value, AttemptKind.VOID.value)),
+            PaymentAttempt.state.in_(_HOLDING),
+        )
+    ).all()
+    # A void still open blocks refunds; a succeeded one (an online payment's void is a
+    # refund of all of it, services.preauth) counts against what is left below.
+    if any(k == AttemptKind.VOID.value and st != AttemptState.SUCCEEDED.value for k, st, _ in rows):
+        raise AttemptUnresolvedError("a void of this payment is in progress", field="payment_id")
+    if any(state == AttemptState.UNKNOWN.value for _, state, _ in rows):
+        raise AttemptUnresolvedError(
+            "a refund of this payment has an unknown outcome; it is being reconciled",
+            field="payment_id",
+        )
+    remaining = payment.amount - sum(a for _, _, a in rows)
+    if remaining <= 0:
+        raise ConflictError(
+            "the payment is fully refunded", field="payment_id", code="charge_already_refunded"
+        )
+    refund_amount = remaining if amount is None else amount
+    if refund_amount > remaining:
+        raise InvalidRequest(
+            f"amount {refund_amount} exceeds the {remaining} cents left to refund",
+            field="amount",
+            code="amount_too_large",
+        )
+    attempt_id = new_id()
+    attempt = PaymentAttempt(
+        id=attempt_id,
+        merchant_id=merchant_id,
+        kind=AttemptKind.REFUND.value,
+        state=AttemptState.PENDING.value,
+        invoice_id=payment.invoice_id,
+        payment_id=payment.id,
+        amount=refund_amount,
+        currency=payment.currency,
+        idempotency_key=attempt_key(attempt_id),
+        source_kind=source_kind,
+        request_json=json.dumps({"charge": payment.clover_charge_id, "reason": reason}),
+        next_check_at=next_check_at or now + timedelta(seconds=ctx.settings.reconciler_steps_s[0]),
+        created_by=actor,
+        created_at=now,
+        updated_at=now,
+    )
+    s.add(attempt)
+    s.flush()
+    add_audit(
+        s,
+        merchant_id=merchant_id,
+        actor=actor,
+        action="refund_attempt.created",
+        entity_type="payment_attempt",
+        entity_id=attempt.id,
+        to_state=AttemptState.PENDING.value,
+        data={"payment_id": payment.id, "amount": refund_amount},
+        now=now,
+    )
+    return attempt
 
 
 def settle_refund(
     ctx: ServiceContext, attempt_id: str, outcome: CallOutcome, *, actor: str
 ) -> PaymentAttempt:
-    now = ctx.now()
+    """Apply Clover's answer to a refund attempt in one transaction (idempotent)."""
     with ctx.sessions.begin() as s:
         attempt = lock_attempt(s, attempt_id)
-        if AttemptState(attempt.state) in FINAL_ATTEMPT_STATES:
-            return attempt
-        if outcome.status == "succeeded":
-            assert outcome.clover_id is not None
-            assert attempt.payment_id is not None
-            transition_attempt(s, attempt, AttemptState.SUCCEEDED, actor=actor)
-            attempt.clover_refund_id = outcome.clover_id
-            reason = json.loads(attempt.request_json).get("reason")
-            refund = Refund(
-                merchant_id=attempt.merchant_id,
-                payment_id=attempt.payment_id,
-                attempt_id=attempt.id,
-                clover_refund_id=outcome.clover_id,
-                amount=attempt.amount,
-                currency=attempt.currency,
-                reason=reason,
-            )
-            s.add(refund)
-            s.flush()
-            add_outbox(
-                s,
-                merchant_id=attempt.merchant_id,
-                topic="payment.refunded",
-                dedupe_key=f"payment.refunded:{refund.id}",
-                payload={
-                    "refund_id": refund.id,
-                    "payment_id": attempt.payment_id,
-                    "invoice_id": attempt.invoice_id,
-                    "amount": refund.amount,
-                },
-            )
-            attempt.resolved_at = now
-            attempt.next_check_at = None
-        elif outcome.status in ("declined", "rejected", "failed"):
-            transition_attempt(s, attempt, AttemptState.FAILED, actor=actor, reason=outcome.message)
-            attempt.failure_code = outcome.code
-            attempt.failure_message = outcome.message
-            attempt.resolved_at = now
-            attempt.next_check_at = None
-        else:
-            transition_attempt(
-                s, attempt, AttemptState.UNKNOWN, actor=actor, reason=outcome.code or "no answer"
-            )
-            attempt.failure_code = outcome.code
-        attempt.updated_at = now
+        apply_refund_outcome(s, attempt, outcome, actor=actor, now=ctx.now())
     return attempt
+
+
+def apply_refund_outcome(
+    s: Session, attempt: PaymentAttempt, outcome: CallOutcome, *, actor: str, now: datetime
+) -> bool:
+    """Settle a *locked* refund attempt inside the caller's transaction (a webhook's
+    processing applies it together with marking the event processed). False when the
+    attempt was final already (settled by the request, the reconciler or a webhook)."""
+    if AttemptState(attempt.state) in FINAL_ATTEMPT_STATES:
+        return False
+    if outcome.status == "succeeded":
+        assert outcome.clover_id is not None
+        assert attempt.payment_id is not None
+        transition_attempt(s, attempt, AttemptState.SUCCEEDED, actor=actor)
+        attempt.clover_refund_id = outcome.clover_id
+        reason = json.loads(attempt.request_json).get("reason")
+        record_refund(s, attempt, outcome.clover_id, reason=reason)
+        attempt.resolved_at = now
+        attempt.next_check_at = None
+    elif outcome.status in ("declined", "rejected", "failed"):
+        transition_attempt(s, attempt, AttemptState.FAILED, actor=actor, reason=outcome.message)
+        attempt.failure_code = outcome.code
+        attempt.failure_message = outcome.message
+        attempt.resolved_at = now
+        attempt.next_check_at = None
+    else:
+        transition_attempt(
+            s, attempt, AttemptState.UNKNOWN, actor=actor, reason=outcome.code or "no answer"
+        )
+        attempt.failure_code = outcome.code
+    attempt.updated_at = now
+    return True
+
+
+def record_refund(
+    s: Session, attempt: PaymentAttempt, clover_refund_id: str, *, reason: str | None
+) -> Refund:
+    """The refund row of a succeeded refund attempt and its ``payment.refunded`` event."""
+    assert attempt.payment_id is not None
+    refund = Refund(
+        merchant_id=attempt.merchant_id,
+        payment_id=attempt.payment_id,
+        attempt_id=attempt.id,
+        clover_refund_id=clover_refund_id,
+        amount=attempt.amount,
+        currency=attempt.currency,
+        reason=reason,
+    )
+    s.add(refund)
+    s.flush()
+    add_outbox(
+        s,
+        merchant_id=attempt.merchant_id,
+        topic="payment.refunded",
+        dedupe_key=f"payment.refunded:{refund.id}",
+        payload={
+            "refund_id": refund.id,
+            "payment_id": attempt.payment_id,
+            "invoice_id": attempt.invoice_id,
+            "amount": refund.amount,
+        },
+    )
+    return refund

@@ -9,14 +9,14 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from cloverpay.service.web._links import LinkError, PayLink, sign_link, verify_link
-from cloverpay.service.web._models import (
+from cloverpay.service.db.models_web import (
     PAY_FLOWS,
     CheckoutLink,
     EmailDelivery,
     MerchantWebSettings,
     StaffUser,
 )
+from cloverpay.service.web._links import LinkError, PayLink, sign_link, verify_link
 from cloverpay.service.web._pay import PayOutcome, PaySubmission, submit_payment
 from cloverpay.service.web._security_headers import STATIC_DIR, csp_header, origin_of, sri
 from cloverpay.service.web._send import SentLink, pay_link_for, send_pay_link

@@ -18,10 +18,12 @@ from sqlalchemy import select
 from cloverpay.api import CloverError
 from cloverpay.service.api.deps import get_client_ip
 from cloverpay.service.db import Customer, Invoice, Merchant, PaymentAttempt
+from cloverpay.service.db.models_web import CheckoutLink, MerchantWebSettings
+from cloverpay.service.errors import ServiceError
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.services.invoices import invoice_totals
+from cloverpay.service.services.merchants import ensure_pakms_key
 from cloverpay.service.web._links import LinkError, verify_link
-from cloverpay.service.web._models import CheckoutLink, MerchantWebSettings
 from cloverpay.service.web._pay import PaySubmission, submit_payment
 from cloverpay.service.web._security_headers import csp_header, origin_of
 from cloverpay.service.web._settings import CLOVER_SDK_URLS, WebSettings, pay_link_key
@@ -110,6 +112,12 @@ def _view(request: Request, link: str, attempt_id: str | None = None) -> Respons
     if flow is not None and flow.pay_flow == "hosted_checkout":
         return _hosted_checkout(request, ctx, invoice, merchant, customer, link)
     sdk_url = sdk_url_for(ctx, web, merchant)
+    pakms_error = None
+    if not merchant.pakms_key:  # fetched from Clover once, then read from the row
+        try:
+            ensure_pakms_key(ctx, merchant)
+        except (CloverError, ServiceError):
+            pakms_error = "Card payments are not available right now. Please try again later."
     context = {
         **base,
         "customer": customer,
@@ -120,6 +128,9 @@ def _view(request: Request, link: str, attempt_id: str | None = None) -> Respons
     }
     if request.query_params.get("error"):
         context["error"] = request.query_params["error"][:300]
+    if pakms_error:
+        context["error"] = pakms_error
+        return _page(request, "pay.html", context, status=503, clover=origin_of(sdk_url))
     return _page(request, "pay.html", context, clover=origin_of(sdk_url))
 
 
@@ -171,6 +182,17 @@ def pay_submit(
     return RedirectResponse(f"/pay/{link}{suffix}", status_code=303)
 
 
+def _record_return(
+    ctx: ServiceContext, merchant: Merchant, link: CheckoutLink, extra: dict[str, Any]
+) -> bool:
+    from cloverpay.service.webhooks import record_checkout_return
+
+    try:
+        return record_checkout_return(ctx, merchant, link, extra) is not None
+    except CloverError:
+        return False  # the webhook (or the next visit) records it
+
+
 def _hosted_checkout(
     request: Request,
     ctx: ServiceContext,
@@ -189,13 +211,23 @@ def _hosted_checkout(
         )
         totals = invoice_totals(s, invoice)
     if existing is not None:
+        extra: dict[str, Any] = {}
         try:
             with ctx.gateway.client(merchant) as clover:
-                status = clover.checkout.sessions.retrieve(existing.checkout_session_id).status
+                session = clover.checkout.sessions.retrieve(existing.checkout_session_id)
+            status, extra = session.status, dict(session.model_extra or {})
         except CloverError:
             status = None  # cannot tell: sending the payer back to the session is safe
         if status == "PAID":
-            # Paid at Clover; the service records it from Clover's webhook.
+            # Paid at Clover: record it from Clover's answer now (idempotent with the
+            # webhook, which records it if the payer never comes back).
+            if _record_return(ctx, merchant, existing, extra):
+                invoice, merchant, _customer = _load(ctx, invoice.id)
+                with ctx.sessions() as s:
+                    totals = invoice_totals(s, invoice)
+                if invoice.status == "paid":
+                    base = {"invoice": invoice, "merchant": merchant, "totals": totals}
+                    return _page(request, "pay_done.html", {**base, "link": link}, clover=None)
             base = {"invoice": invoice, "merchant": merchant, "totals": totals, "link": link}
             return _page(request, "pay_pending.html", base, status=202, clover=None)
         if status != "EXPIRED":

@@ -21,7 +21,7 @@ def list_audit(
     who: CurrentPrincipal,
     entity_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before_id: int | None = None,
+    before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> list[AuditEntryOut]:
     with ctx.sessions() as s:
         stmt = select(AuditLog).where(AuditLog.merchant_id == who.merchant_id)

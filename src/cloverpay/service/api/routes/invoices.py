@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
 
-from cloverpay.service.api.deps import ClientIp, Ctx, CurrentPrincipal
+from cloverpay.service.api.deps import Answer, ClientIp, Ctx, CurrentPrincipal
 from cloverpay.service.api.errors import error_body
 from cloverpay.service.api.schemas import AttemptOut, InvoiceIn, InvoiceOut, PayIn
-from cloverpay.service.api.views import attempt_out, invoice_out
-from cloverpay.service.db import PaymentAttempt
+from cloverpay.service.api.views import attempt_out, invoice_out, settled_attempt_out
+from cloverpay.service.db import Invoice, InvoiceLineItem, PaymentAttempt, reading
 from cloverpay.service.services import invoices as svc
 from cloverpay.service.services.payments import pay_invoice
 
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
 
 
 def _invoice(ctx: Ctx, merchant_id: str, invoice_id: str) -> InvoiceOut:
-    with ctx.sessions() as s:
+    with reading(ctx.engine) as s:
         inv = svc.load_invoice(s, merchant_id, invoice_id, lock=False)
         return invoice_out(inv, svc.invoice_totals(s, inv))
 
@@ -38,7 +39,8 @@ def create_invoice(body: InvoiceIn, ctx: Ctx, who: CurrentPrincipal) -> InvoiceO
         memo=body.memo,
         actor=who.actor,
     )
-    return _invoice(ctx, who.merchant_id, inv.id)
+    # Just created: a draft, nothing paid or refunded yet (no second read needed).
+    return invoice_out(inv, svc.InvoiceTotals(total=inv.total, paid=0, refunded=0))
 
 
 @router.get("")
@@ -57,10 +59,27 @@ def get_invoice(invoice_id: str, ctx: Ctx, who: CurrentPrincipal) -> InvoiceOut:
     return _invoice(ctx, who.merchant_id, invoice_id)
 
 
-@router.post("/{invoice_id}/open")
-def open_invoice(invoice_id: str, ctx: Ctx, who: CurrentPrincipal) -> InvoiceOut:
-    svc.open_invoice(ctx, who.merchant_id, invoice_id, actor=who.actor)
-    return _invoice(ctx, who.merchant_id, invoice_id)
+@router.post("/{invoice_id}/open", response_model=InvoiceOut)
+def open_invoice(invoice_id: str, ctx: Ctx, who: CurrentPrincipal, stored: Answer) -> Response:
+    answer: list[Response] = []
+
+    def in_commit(s: Session, inv: Invoice, items: list[InvoiceLineItem]) -> None:
+        # just opened: no payment or refund yet; the answer commits with the change
+        out = invoice_out(inv, svc.InvoiceTotals(total=inv.total, paid=0, refunded=0), items)
+        response = JSONResponse(out.model_dump(mode="json"))
+        if stored is not None:
+            stored.write(s, response)
+        answer.append(response)
+
+    inv = svc.open_invoice(ctx, who.merchant_id, invoice_id, actor=who.actor, in_commit=in_commit)
+    if answer:
+        return answer[0]
+    if inv.status == "open":
+        # Any payment recorded moves an invoice out of "open" (partially_paid or paid,
+        # in the transaction that records it): an open invoice has none, nor refunds.
+        out = invoice_out(inv, svc.InvoiceTotals(total=inv.total, paid=0, refunded=0))
+        return JSONResponse(out.model_dump(mode="json"))
+    return JSONResponse(_invoice(ctx, who.merchant_id, invoice_id).model_dump(mode="json"))
 
 
 @router.post("/{invoice_id}/void")
@@ -77,9 +96,14 @@ def mark_uncollectible(invoice_id: str, ctx: Ctx, who: CurrentPrincipal) -> Invo
 
 def attempt_response(ctx: Ctx, attempt: PaymentAttempt) -> JSONResponse:
     """200 succeeded, 202 unknown (being reconciled), 402 declined/failed."""
-    with ctx.sessions() as s:
-        row = s.get_one(PaymentAttempt, attempt.id)
-        out = attempt_out(s, row, with_invoice=True)
+    with reading(ctx.engine) as s:
+        # ``attempt`` is the row as its last transaction left it (settled or not).
+        out = attempt_out(s, attempt, with_invoice=True)
+    return attempt_json(out)
+
+
+def attempt_json(out: AttemptOut) -> JSONResponse:
+    """The response for an attempt (:func:`attempt_response`), from its view."""
     body = out.model_dump(mode="json")
     if out.state == "succeeded":
         return JSONResponse(body, status_code=200)
@@ -107,8 +131,23 @@ def attempt_response(ctx: Ctx, attempt: PaymentAttempt) -> JSONResponse:
     },
 )
 def pay(
-    invoice_id: str, body: PayIn, ctx: Ctx, who: CurrentPrincipal, client_ip: ClientIp
+    invoice_id: str,
+    body: PayIn,
+    ctx: Ctx,
+    who: CurrentPrincipal,
+    client_ip: ClientIp,
+    stored: Answer,
 ) -> JSONResponse:
+    answer: list[JSONResponse] = []
+
+    def in_settle(s: Session, settled: PaymentAttempt) -> None:
+        # Built in the settle transaction from the rows it wrote (not read back after)
+        # and, with an Idempotency-Key, stored in it: committed with the payment.
+        response = attempt_json(settled_attempt_out(s, settled))
+        if stored is not None:
+            stored.write(s, response)
+        answer.append(response)
+
     attempt = pay_invoice(
         ctx,
         who.merchant_id,
@@ -121,5 +160,8 @@ def pay(
         initiator=body.initiator,
         client_ip=client_ip,
         actor=who.actor,
+        in_settle=in_settle,
     )
+    if answer:
+        return answer[0]
     return attempt_response(ctx, attempt)

@@ -10,11 +10,16 @@ from sqlalchemy import select
 
 from cloverpay.service.api.deps import Ctx, CurrentPrincipal
 from cloverpay.service.api.routes.invoices import attempt_response
+from cloverpay.service.api.routes.terminals import is_terminal_payment, poke
 from cloverpay.service.api.schemas import AttemptOut, PaymentOut, RefundIn
 from cloverpay.service.api.views import attempt_out, payment_out
 from cloverpay.service.db import Payment, PaymentAttempt
 from cloverpay.service.errors import NotFound
 from cloverpay.service.services.refunds import refund_payment
+from cloverpay.service.services.terminal_ops import (
+    request_terminal_refund,
+    wait_settled,
+)
 
 router = APIRouter(tags=["payments"])
 
@@ -51,7 +56,27 @@ def get_payment(payment_id: str, ctx: Ctx, who: CurrentPrincipal) -> PaymentOut:
         402: {"description": "Clover refused the refund (error shape, with the attempt)"},
     },
 )
-def refund(payment_id: str, body: RefundIn, ctx: Ctx, who: CurrentPrincipal) -> JSONResponse:
+def refund(
+    payment_id: str,
+    body: RefundIn,
+    ctx: Ctx,
+    who: CurrentPrincipal,
+    wait_s: Annotated[float, Query(ge=0, le=60)] = 10.0,
+) -> JSONResponse:
+    """A payment taken on a terminal is refunded through that terminal, from any
+    process (queued for the terminal's owner; ``wait_s`` bounds the wait for its
+    answer, then 202 and the attempt to poll)."""
+    if is_terminal_payment(ctx, who.merchant_id, payment_id):
+        queued = request_terminal_refund(
+            ctx,
+            who.merchant_id,
+            payment_id,
+            amount=body.amount,
+            reason=body.reason,
+            actor=who.actor,
+        )
+        poke(ctx)
+        return attempt_response(ctx, wait_settled(ctx, queued.id, wait_s))
     attempt = refund_payment(
         ctx, who.merchant_id, payment_id, amount=body.amount, reason=body.reason, actor=who.actor
     )

@@ -40,4 +40,27 @@
       recompute();
     });
   }
+  // Live fragments (terminals, a terminal sale): fetch data-poll every data-poll-every ms;
+  // a fragment saying data-final stops the polling, and reloads the page once when it
+  // became final while watched (the invoice's status and payments changed).
+  document.querySelectorAll('[data-poll]').forEach(function (box) {
+    var every = parseInt(box.dataset.pollEvery, 10) || 1000;
+    var watched = false;
+    function tick() {
+      fetch(box.dataset.poll, { credentials: 'same-origin', cache: 'no-store' })
+        .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+        .then(function (html) {
+          box.innerHTML = html;
+          var final = box.querySelector('[data-final="1"]');
+          if (final) {
+            if (watched && box.dataset.reloadWhenFinal) { window.location.reload(); }
+            return;
+          }
+          watched = true;
+          window.setTimeout(tick, every);
+        })
+        .catch(function () { window.setTimeout(tick, every * 3); });
+    }
+    tick();
+  });
 })();

@@ -46,6 +46,10 @@ class MerchantWebSettings(Base):
 
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), primary_key=True)
     pay_flow: Mapped[str] = mapped_column(String(20), default="iframe")
+    #: The merchant's card processing rate, for the fee estimate of the reports
+    #: (basis points of amount + tip, plus a fixed amount per card payment).
+    fee_rate_bps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    fee_fixed_cents: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

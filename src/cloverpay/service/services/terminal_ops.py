@@ -1,0 +1,427 @@
+"""Refunds and voids of terminal payments, from any service process.
+
+A payment taken on a terminal is refunded or voided through that terminal (the
+device's ``REFUND_REQUEST`` / ``VOID_PAYMENT``). Only the process holding the
+terminal's lease has its connection, so, like a sale, the request goes through the
+database:
+
+1. **Intent** — :func:`request_terminal_refund` / :func:`request_terminal_void` commit,
+   in one transaction with the payment row locked, a ``pending`` attempt (kind
+   ``refund`` / ``void``, ``source_kind='terminal'``), a ``terminal_ops`` row in stage
+   ``queued`` and the audit row. The refund rules are the core's (never above what is
+   left, concurrent refunds reserve their amount, an unknown refund or an open void
+   blocks more); a void is refused once the payment has refunds, and one void per
+   payment is open at a time (a partial unique index).
+2. **One send** — the owner's runtime wins ``queued -> sending`` (a conditional UPDATE)
+   before anything leaves; nothing moves an op back to ``queued``. An op nobody
+   claims within :data:`QUEUE_TTL_S` expires unsent (``failed``,
+   ``terminal_unavailable``).
+3. **Settle** — :func:`settle_terminal_op`: a refund as the online path records it
+   (refund row, outbox, audit); a void marks the payment voided, which stops it
+   counting towards its invoice, whose status is derived again (``paid`` ->
+   ``partially_paid`` / ``open``), with audit and outbox rows, in one transaction.
+4. **Recover** — an answer lost on the way back is looked up by the connector (device
+   view by the sale's externalPaymentId, else the v3 payment over REST; never re-sent);
+   what it cannot prove stays ``unknown``, flagged, and the reconciler
+   (:func:`check_terminal_op`) looks the payment up over REST on its schedule: a void
+   is done when the payment is ``VOIDED``, not done when it is still ``SUCCESS``; a
+   refund is done when the payment lists a refund of that amount we have not recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from cloverpay.service.db import (
+    Invoice,
+    Payment,
+    PaymentAttempt,
+    Terminal,
+    TerminalOp,
+    TerminalSale,
+)
+from cloverpay.service.domain import (
+    FINAL_ATTEMPT_STATES,
+    AttemptKind,
+    AttemptState,
+    InvoiceStatus,
+)
+from cloverpay.service.errors import AttemptUnresolvedError, ConflictError
+from cloverpay.service.services import terminal_queue as queue
+from cloverpay.service.services.clover_calls import CallOutcome
+from cloverpay.service.services.context import ServiceContext
+from cloverpay.service.services.intents import add_pending_attempt, refunds_and_voids_held
+from cloverpay.service.services.invoices import invoice_totals, load_invoice, set_invoice_status
+from cloverpay.service.services.payments import lock_attempt, transition_attempt
+from cloverpay.service.services.records import add_outbox
+from cloverpay.service.services.refunds import (
+    apply_refund_outcome,
+    create_refund_intent,
+    lock_payment,
+)
+from cloverpay.service.services.terminal_lookups import (
+    TerminalOpLookup,
+    lookup_terminal_void,
+    rest_op_lookup,
+)
+from cloverpay.service.services.terminal_queue import QUEUE_TTL_S, SOURCE_KIND
+
+__all__ = [
+    "TerminalOpLookup",
+    "check_terminal_op",
+    "claim_op",
+    "lookup_terminal_void",
+    "orphaned_ops",
+    "queued_ops",
+    "request_terminal_refund",
+    "request_terminal_void",
+    "rest_op_lookup",
+    "settle_terminal_op",
+    "terminal_payment",
+    "update_op_screen",
+    "wait_settled",
+]
+
+
+def terminal_payment(s: Session, payment_id: str) -> tuple[str, str | None] | None:
+    """(terminal id, the sale's externalPaymentId) of a payment taken on a terminal."""
+    row = s.execute(
+        select(TerminalSale.terminal_id, PaymentAttempt.external_payment_id)
+        .join(PaymentAttempt, PaymentAttempt.id == TerminalSale.attempt_id)
+        .join(Payment, Payment.attempt_id == TerminalSale.attempt_id)
+        .where(Payment.id == payment_id)
+    ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def _terminal_of(s: Session, merchant_id: str, payment_id: str) -> str:
+    """The terminal that took the merchant's payment (the payment row locked)."""
+    lock_payment(s, merchant_id, payment_id)  # 404 for a payment that is not theirs
+    found = terminal_payment(s, payment_id)
+    if found is None:
+        raise ConflictError(
+            "not a payment taken on a terminal (refund it; only terminal payments are voided)",
+            field="payment_id",
+            code="not_a_terminal_payment",
+        )
+    terminal = s.get(Terminal, found[0])
+    if terminal is None or terminal.merchant_id != merchant_id:
+        raise ConflictError("the payment's terminal is gone", field="payment_id")
+    if terminal.status == "disabled":
+        raise ConflictError(
+            "the terminal that took this payment is disabled",
+            field="payment_id",
+            code="terminal_unavailable",
+        )
+    return terminal.id
+
+
+def _queue(s: Session, attempt: PaymentAttempt, terminal_id: str, kind: str, now: datetime) -> None:
+    assert attempt.payment_id is not None
+    s.add(
+        TerminalOp(
+            attempt_id=attempt.id,
+            merchant_id=attempt.merchant_id,
+            terminal_id=terminal_id,
+            kind=kind,
+            payment_id=attempt.payment_id,
+            stage="queued",
+            ui_text="Waiting for the terminal",
+            created_at=now,
+            updated_at=now,
+        )
+    )
+
+
+# -- 1. intent ------------------------------------------------------------------------------
+
+
+def request_terminal_refund(
+    ctx: ServiceContext,
+    merchant_id: str,
+    payment_id: str,
+    *,
+    amount: int | None = None,
+    reason: str | None = None,
+    actor: str,
+) -> PaymentAttempt:
+    """Commit the intent of a refund of a terminal payment; the terminal's lease owner
+    sends it. Returns the ``pending`` attempt."""
+    now = ctx.now()
+    with ctx.sessions.begin() as s:
+        terminal_id = _terminal_of(s, merchant_id, payment_id)
+        attempt = create_refund_intent(
+            s,
+            ctx,
+            merchant_id,
+            payment_id,
+            amount=amount,
+            reason=reason,
+            actor=actor,
+            source_kind=SOURCE_KIND,
+            now=now,
+            next_check_at=now + timedelta(seconds=QUEUE_TTL_S),
+        )
+        _queue(s, attempt, terminal_id, "refund", now)
+    return attempt
+
+
+def request_terminal_void(
+    ctx: ServiceContext,
+    merchant_id: str,
+    payment_id: str,
+    *,
+    reason: str | None = None,
+    actor: str,
+) -> PaymentAttempt:
+    """Commit the intent of a void of a terminal payment (the whole payment; refused
+    once it has refunds, as Clover refuses it); the terminal's lease owner sends it."""
+    now = ctx.now()
+    try:
+        with ctx.sessions.begin() as s:
+            terminal_id = _terminal_of(s, merchant_id, payment_id)
+            payment = lock_payment(s, merchant_id, payment_id)
+            if payment.voided_at is not None:
+                raise ConflictError(
+                    "the payment is voided already", field="payment_id", code="payment_voided"
+                )
+            others = refunds_and_voids_held(s, payment.id)
+            if any(kind == AttemptKind.VOID.value for kind, _ in others):
+                raise AttemptUnresolvedError(
+                    "a void of this payment is in progress", field="payment_id"
+                )
+            if others:
+                raise ConflictError(
+                    "a payment with refunds cannot be voided: refund what is left",
+                    field="payment_id",
+                    code="payment_has_refunds",
+                )
+            attempt = add_pending_attempt(
+                s,
+                merchant_id=merchant_id,
+                kind=AttemptKind.VOID,
+                amount=payment.amount,
+                currency=payment.currency,
+                source_kind=SOURCE_KIND,
+                request={"charge": payment.clover_charge_id, "reason": reason},
+                next_check_at=now + timedelta(seconds=QUEUE_TTL_S),
+                actor=actor,
+                now=now,
+                audit={"payment_id": payment.id, "amount": payment.amount},
+                invoice_id=payment.invoice_id,
+                payment_id=payment.id,
+            )
+            _queue(s, attempt, terminal_id, "void", now)
+    except IntegrityError:  # a concurrent void won the partial unique index
+        raise AttemptUnresolvedError(
+            "a void of this payment is in progress", field="payment_id"
+        ) from None
+    return attempt
+
+
+# -- 2. the one send -------------------------------------------------------------------------
+
+
+def claim_op(ctx: ServiceContext, attempt_id: str, owner: str) -> bool:
+    """``queued -> sending`` for ``owner``, committed before anything is sent. True for
+    the one caller that may send the op, ever."""
+    return queue.claim(ctx, TerminalOp, attempt_id, owner, action="terminal_{kind}.sent")
+
+
+def queued_ops(
+    ctx: ServiceContext, terminal_id: str, limit: int = 5
+) -> list[tuple[PaymentAttempt, TerminalOp]]:
+    """The terminal's queued refunds and voids, oldest first (attempts still pending)."""
+    return queue.queued(ctx, TerminalOp, terminal_id, limit)
+
+
+def orphaned_ops(ctx: ServiceContext, terminal_id: str, owner: str) -> list[str]:
+    """Refunds / voids of the terminal sent by another process and never settled."""
+    return queue.orphaned(ctx, TerminalOp, terminal_id, owner)
+
+
+def update_op_screen(
+    ctx: ServiceContext, attempt_id: str, ui_state: str | None, ui_text: str | None
+) -> None:
+    queue.update_screen(ctx, TerminalOp, attempt_id, ui_state, ui_text)
+
+
+def _expire(ctx: ServiceContext, attempt_id: str, *, actor: str) -> bool:
+    if not queue.mark_expired(ctx, TerminalOp, attempt_id, "The terminal never took it"):
+        return False
+    settle_terminal_op(
+        ctx,
+        attempt_id,
+        CallOutcome(
+            "rejected",
+            code="terminal_unavailable",
+            message="never sent: no service process had the terminal connected in time",
+        ),
+        actor=actor,
+    )
+    return True
+
+
+# -- 3. settle -------------------------------------------------------------------------------
+
+
+def _apply_void_outcome(
+    s: Session, attempt: PaymentAttempt, outcome: CallOutcome, *, actor: str, now: datetime
+) -> None:
+    if outcome.status == "succeeded":
+        assert attempt.payment_id is not None
+        transition_attempt(s, attempt, AttemptState.SUCCEEDED, actor=actor)
+        payment = s.get_one(Payment, attempt.payment_id, with_for_update=True)
+        payment.voided_at = now
+        payment.void_attempt_id = attempt.id
+        attempt.resolved_at = now
+        attempt.next_check_at = None
+        s.flush()
+        status = None
+        if payment.invoice_id is not None:
+            invoice = load_invoice(s, attempt.merchant_id, payment.invoice_id, lock=True)
+            status = _derive_after_void(s, invoice, payment, actor=actor)
+        add_outbox(
+            s,
+            merchant_id=attempt.merchant_id,
+            topic="payment.voided",
+            dedupe_key=f"payment.voided:{payment.id}",
+            payload={
+                "payment_id": payment.id,
+                "invoice_id": payment.invoice_id,
+                "amount": payment.amount,
+                "invoice_status": status,
+            },
+            now=now,
+        )
+    elif outcome.status in ("declined", "rejected", "failed"):
+        transition_attempt(s, attempt, AttemptState.FAILED, actor=actor, reason=outcome.message)
+        attempt.failure_code = outcome.code
+        attempt.failure_message = outcome.message
+        attempt.resolved_at = now
+        attempt.next_check_at = None
+    else:
+        transition_attempt(
+            s, attempt, AttemptState.UNKNOWN, actor=actor, reason=outcome.code or "no answer"
+        )
+        attempt.failure_code = outcome.code
+        attempt.failure_message = outcome.message
+
+
+def _derive_after_void(s: Session, invoice: Invoice, payment: Payment, *, actor: str) -> str:
+    """The invoice's status from the payments that still count (rule 8)."""
+    totals = invoice_totals(s, invoice)
+    if totals.paid >= totals.total and totals.paid > 0:
+        target = InvoiceStatus.PAID
+    elif totals.paid > 0:
+        target = InvoiceStatus.PARTIALLY_PAID
+    elif invoice.status == InvoiceStatus.UNCOLLECTIBLE.value:
+        target = InvoiceStatus.UNCOLLECTIBLE
+    else:
+        target = InvoiceStatus.OPEN
+    set_invoice_status(s, invoice, target, actor=actor, reason=f"payment {payment.id} voided")
+    return invoice.status
+
+
+def settle_terminal_op(
+    ctx: ServiceContext,
+    attempt_id: str,
+    outcome: CallOutcome,
+    *,
+    actor: str,
+    flag_unknown: bool = True,
+) -> PaymentAttempt:
+    """Apply a terminal refund's or void's outcome, with the op's live stage, in one
+    transaction (idempotent: a final attempt is left as it is)."""
+    now = ctx.now()
+    with ctx.sessions.begin() as s:
+        attempt = lock_attempt(s, attempt_id)
+        op = s.get(TerminalOp, attempt_id)
+        if AttemptState(attempt.state) in FINAL_ATTEMPT_STATES:
+            return attempt
+        if attempt.kind == AttemptKind.REFUND.value:
+            apply_refund_outcome(s, attempt, outcome, actor=actor, now=now)
+            if attempt.state == AttemptState.FAILED.value:
+                attempt.failure_message = outcome.message
+        else:
+            _apply_void_outcome(s, attempt, outcome, actor=actor, now=now)
+        if attempt.state == AttemptState.UNKNOWN.value:
+            queue.mark_unknown(
+                ctx,
+                s,
+                attempt,
+                outcome.code,
+                outcome.message,
+                flag=flag_unknown,
+                actor=actor,
+                now=now,
+            )
+        attempt.updated_at = now
+        if op is not None:
+            if attempt.state == AttemptState.SUCCEEDED.value:
+                stage, text = "done", "Refunded" if op.kind == "refund" else "Voided"
+            elif attempt.state == AttemptState.FAILED.value:
+                stage = "expired" if op.stage == "expired" else "done"
+                text = f"Not {'refunded' if op.kind == 'refund' else 'voided'}"
+            else:
+                stage, text = "unknown", "Outcome unknown: being looked up"
+            queue.show_outcome(op, stage, text, outcome.message or outcome.code, now)
+    return attempt
+
+
+# -- 4. recover (the reconciler's part) ------------------------------------------------------
+
+
+def check_terminal_op(
+    ctx: ServiceContext,
+    attempt_id: str,
+    lookup: TerminalOpLookup,
+    *,
+    actor: str = "reconciler",
+) -> tuple[PaymentAttempt, CallOutcome | None]:
+    """The reconciler's look at a terminal refund or void. Returns the attempt and the
+    lookup's outcome (None when it did not look: still queued or running in its owner)."""
+    now = ctx.now()
+    attempt, op, terminal = queue.load(ctx, TerminalOp, attempt_id)
+    if attempt.state not in (AttemptState.PENDING.value, AttemptState.UNKNOWN.value):
+        return attempt, None
+    waiting = queue.wait_or_give_up(
+        ctx,
+        attempt,
+        op,
+        terminal,
+        now=now,
+        expire=lambda: _expire(ctx, attempt_id, actor=actor),
+        give_up=lambda: settle_terminal_op(
+            ctx,
+            attempt_id,
+            CallOutcome("unknown", code="owner_lost", message="the process sending it stopped"),
+            actor=actor,
+            flag_unknown=False,
+        ),
+    )
+    if waiting is not None:
+        return waiting, None
+    outcome = lookup(attempt)
+    if outcome.status == "unknown":
+        return queue.reread(ctx, attempt_id), outcome
+    return settle_terminal_op(ctx, attempt_id, outcome, actor=actor), outcome
+
+
+def wait_settled(
+    ctx: ServiceContext, attempt_id: str, timeout: float, *, poll_s: float = 0.1
+) -> PaymentAttempt:
+    """The attempt once it leaves ``pending`` (or as it is after ``timeout`` seconds):
+    for a caller that queued an op and wants to answer with its outcome if it is quick."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with ctx.sessions() as s:
+            attempt = s.get_one(PaymentAttempt, attempt_id)
+        if attempt.state != AttemptState.PENDING.value or time.monotonic() >= deadline:
+            return attempt
+        time.sleep(poll_s)

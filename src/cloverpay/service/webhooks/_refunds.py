@@ -1,0 +1,261 @@
+"""Refunds Clover reports on our payments (app webhooks ``P:<id>``, fetched from Clover).
+
+An app webhook about a payment we recorded may mean a refund happened: ours (the
+request path or the reconciler may not have settled it yet) or one made outside the
+service (Clover's dashboard, a device). :func:`plan_refunds` fetches the payment's
+refunds from Clover (``/v1/refunds?charge=`` for Ecommerce charges; the v3 payment's
+``refunds`` for terminal payments), outside any transaction. :func:`apply_refunds`
+then, inside the transaction that marks the inbox row processed, with the payment row
+locked, takes each refund Clover shows that no row of ours records:
+
+* a ``pending``/``unknown`` refund attempt of ours on that payment for the same amount
+  is settled with it (as the request path or the reconciler would: same transition,
+  same refund row; whoever comes second finds the attempt final and changes nothing);
+* otherwise it is recorded as a refund of our payment made outside the service: a
+  ``refund`` attempt created ``succeeded`` (``source_kind="clover"``, audit
+  ``refund_attempt.recorded``, reason "recorded from Clover"), the refund row and the
+  ``payment.refunded`` event; provided its amount does not exceed what is left of the
+  payment after the refunds recorded. If it does, nothing is recorded: one
+  ``refund.needs_attention`` audit row and ``alert`` event per refund, for a person.
+  If it fits only once an unresolved refund of ours proves failed, the webhook is
+  retried later (the reconciler resolves ours meanwhile).
+
+The refund ids are unique (``refunds.clover_refund_id``, ``payment_attempts.clover_refund_id``):
+a concurrent duplicate loses at the constraint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cloverpay.service.db import Merchant, Payment, PaymentAttempt, Refund
+from cloverpay.service.domain import OPEN_ATTEMPT_STATES, AttemptKind, AttemptState
+from cloverpay.service.services.clover_calls import CallOutcome
+from cloverpay.service.services.context import ServiceContext
+from cloverpay.service.services.intents import add_recorded_attempt
+from cloverpay.service.services.refunds import apply_refund_outcome, record_refund
+from cloverpay.service.webhooks._attention import needs_attention
+from cloverpay.service.webhooks._retry import RetryLater
+
+__all__ = [
+    "EXTERNAL_REFUND_SOURCE",
+    "RECORDED_FROM_CLOVER",
+    "RefundFact",
+    "RefundWaitsForOurs",
+    "SyncRefunds",
+    "apply_refunds",
+    "fetch_refunds",
+    "plan_refunds",
+]
+
+#: ``payment_attempts.source_kind`` of a refund made outside the service.
+EXTERNAL_REFUND_SOURCE = "clover"
+RECORDED_FROM_CLOVER = "recorded from Clover"
+KEY_NAMESPACE = "cloverpay-clover-refund"
+
+
+@dataclass(frozen=True, slots=True)
+class RefundFact:
+    """A refund as Clover reports it."""
+
+    id: str
+    amount: int
+    status: str | None = None
+    currency: str | None = None
+    created: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRefunds:
+    """Clover's refunds of one of our payments, some of which no row of ours records."""
+
+    merchant_id: str
+    payment_id: str
+    refunds: tuple[RefundFact, ...]
+
+
+def fetch_refunds(
+    ctx: ServiceContext, merchant: Merchant, clover_payment_id: str, *, terminal: bool
+) -> list[RefundFact]:
+    """Clover's refunds of a payment. Any failure raises (the row is retried later)."""
+    with ctx.gateway.client(merchant) as clover:
+        if terminal:
+            payment = clover.platform.payments.retrieve(clover_payment_id)
+            elements: list[dict[str, Any]] = (payment.refunds or {}).get("elements", [])
+            return [
+                RefundFact(str(r["id"]), int(r.get("amount") or 0), created=r.get("createdTime"))
+                for r in elements
+                if r.get("id")
+            ]
+        return [
+            RefundFact(
+                r.id,
+                r.amount or 0,
+                status=r.status,
+                currency=(r.currency or "").lower() or None,
+                created=r.created,
+            )
+            for r in clover.refunds.list(charge=clover_payment_id)
+        ]
+
+
+def _known_refund_ids(ctx: ServiceContext, payment_id: str) -> set[str]:
+    with ctx.sessions() as s:
+        rows = s.scalars(
+            select(PaymentAttempt.clover_refund_id).where(
+                PaymentAttempt.payment_id == payment_id,
+                PaymentAttempt.clover_refund_id.is_not(None),
+            )
+        ).all()
+    return {r for r in rows if r}
+
+
+def plan_refunds(
+    ctx: ServiceContext, merchant: Merchant, payment: Payment, *, terminal: bool
+) -> SyncRefunds | None:
+    """Fetch the payment's refunds; None when Clover shows none that we do not record."""
+    facts = fetch_refunds(ctx, merchant, payment.clover_charge_id, terminal=terminal)
+    known = _known_refund_ids(ctx, payment.id)
+    new = tuple(
+        sorted(
+            (f for f in facts if f.id not in known),
+            key=lambda f: (f.created or 0, f.id),
+        )
+    )
+    return SyncRefunds(merchant.id, payment.id, new) if new else None
+
+
+def _recorded(s: Session, refund_id: str) -> bool:
+    if s.scalar(select(Refund.id).where(Refund.clover_refund_id == refund_id)) is not None:
+        return True
+    return (
+        s.scalar(select(PaymentAttempt.id).where(PaymentAttempt.clover_refund_id == refund_id))
+        is not None
+    )
+
+
+def _sum(s: Session, payment_id: str, states: list[str]) -> int:
+    total = s.scalar(
+        select(func.coalesce(func.sum(PaymentAttempt.amount), 0)).where(
+            PaymentAttempt.payment_id == payment_id,
+            PaymentAttempt.kind == AttemptKind.REFUND.value,
+            PaymentAttempt.state.in_(states),
+        )
+    )
+    return int(total or 0)
+
+
+class RefundWaitsForOurs(RetryLater):
+    """A refund from Clover fits only if an unresolved refund of ours failed."""
+
+
+def apply_refunds(s: Session, effect: SyncRefunds, *, actor: str, now: datetime) -> str:
+    """Settle or record each refund Clover shows that no row records (idempotent).
+    Raises :class:`RefundWaitsForOurs` when one must wait for our own attempt's outcome."""
+    # NO KEY UPDATE on PostgreSQL: serializes with refund_payment's FOR UPDATE (what is
+    # left to refund) but not with the FOR KEY SHARE that inserting a refund row takes
+    # (settle_refund locks the attempt first, then inserts: no deadlock with us).
+    payment = s.scalar(
+        select(Payment).where(Payment.id == effect.payment_id).with_for_update(key_share=True)
+    )
+    if payment is None:
+        return f"no payment {effect.payment_id}"
+    done: list[str] = []
+    for fact in effect.refunds:
+        done.append(_apply_one(s, payment, fact, actor=actor, now=now))
+    return "; ".join(done)
+
+
+def _apply_one(s: Session, payment: Payment, fact: RefundFact, *, actor: str, now: datetime) -> str:
+    if fact.status not in (None, "succeeded"):
+        return f"refund {fact.id} is {fact.status} at Clover"
+    # Lock our open refund attempts of the payment first: a request or the reconciler
+    # settling one of them right now holds its row; we wait for that commit, and the
+    # checks below (new statements) see it. Checking first could miss it and take its
+    # refund for one made outside the service.
+    open_states = [st.value for st in OPEN_ATTEMPT_STATES]
+    candidates = s.scalars(
+        select(PaymentAttempt)
+        .where(
+            PaymentAttempt.payment_id == payment.id,
+            PaymentAttempt.kind == AttemptKind.REFUND.value,
+            PaymentAttempt.state.in_(open_states),
+        )
+        .order_by(PaymentAttempt.created_at, PaymentAttempt.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    if _recorded(s, fact.id):
+        return f"refund {fact.id} recorded already"
+    if fact.currency is not None and fact.currency != payment.currency.lower():
+        return _needs_attention(
+            s, payment, fact, f"refund currency {fact.currency} is not {payment.currency}", actor
+        )
+    ours = next((a for a in candidates if a.state in open_states and a.amount == fact.amount), None)
+    if ours is not None:
+        apply_refund_outcome(
+            s, ours, CallOutcome("succeeded", clover_id=fact.id), actor=actor, now=now
+        )
+        return f"settled refund attempt {ours.id} with refund {fact.id}"
+    left = payment.amount - _sum(s, payment.id, [AttemptState.SUCCEEDED.value])
+    if fact.amount > left:
+        return _needs_attention(
+            s, payment, fact, f"refund {fact.amount} exceeds the {left} left to refund", actor
+        )
+    reserved = _sum(s, payment.id, open_states)
+    if fact.amount > left - reserved:
+        raise RefundWaitsForOurs(
+            f"refund {fact.id} ({fact.amount}) fits only if our unresolved refunds "
+            f"({reserved}) of payment {payment.id} failed; waiting for them"
+        )
+    return _record_external(s, payment, fact, actor=actor, now=now)
+
+
+def _record_external(
+    s: Session, payment: Payment, fact: RefundFact, *, actor: str, now: datetime
+) -> str:
+    attempt = add_recorded_attempt(
+        s,
+        key_namespace=KEY_NAMESPACE,
+        merchant_id=payment.merchant_id,
+        kind=AttemptKind.REFUND,
+        amount=fact.amount,
+        currency=payment.currency,
+        source_kind=EXTERNAL_REFUND_SOURCE,
+        request={"charge": payment.clover_charge_id, "reason": None},
+        actor=actor,
+        now=now,
+        reason=f"{RECORDED_FROM_CLOVER}: refund {fact.id} made outside the service",
+        audit={"payment_id": payment.id, "clover_refund_id": fact.id, "amount": fact.amount},
+        invoice_id=payment.invoice_id,
+        payment_id=payment.id,
+        clover_refund_id=fact.id,
+    )
+    refund = record_refund(s, attempt, fact.id, reason=RECORDED_FROM_CLOVER)
+    return f"recorded refund {refund.id} from Clover (refund {fact.id}, {fact.amount})"
+
+
+def _needs_attention(
+    s: Session, payment: Payment, fact: RefundFact, problem: str, actor: str
+) -> str:
+    return needs_attention(
+        s,
+        topic="refund.needs_attention",
+        key=fact.id,
+        merchant_id=payment.merchant_id,
+        entity_type="payment",
+        entity_id=payment.id,
+        problem=problem,
+        data={
+            "payment_id": payment.id,
+            "clover_charge_id": payment.clover_charge_id,
+            "clover_refund_id": fact.id,
+            "amount": fact.amount,
+        },
+        actor=actor,
+    )
