@@ -322,6 +322,7 @@ def settings_page(
         {
             "pay_flow": row.pay_flow if row else "iframe",
             "rate": FeeRate(row.fee_rate_bps, row.fee_fixed_cents) if row else FeeRate(),
+            "receipts": row.receipts_enabled if row else True,
             "flows": PAY_FLOWS,
             "events": events,
             "new_secret": new_secret,

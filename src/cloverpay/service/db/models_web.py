@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloverpay.service.db.base import Base, new_id, utcnow
@@ -39,8 +39,9 @@ class StaffUser(Base):
 
 
 class MerchantWebSettings(Base):
-    """How a merchant's pay links behave: our page with Clover's iframe, or a Clover
-    Hosted Checkout session minted when the link is opened."""
+    """How a merchant's pay links behave (our page with Clover's iframe, or a Clover
+    Hosted Checkout session minted when the link is opened), the fee rate of the
+    reports, and whether payers get receipts by email."""
 
     __tablename__ = "merchant_web_settings"
 
@@ -50,6 +51,9 @@ class MerchantWebSettings(Base):
     #: (basis points of amount + tip, plus a fixed amount per card payment).
     fee_rate_bps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     fee_fixed_cents: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Email a receipt to the invoice's customer for each payment and refund (on unless
+    #: the merchant turns it off; no row = on).
+    receipts_enabled: Mapped[bool] = mapped_column(default=True, server_default=true())
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

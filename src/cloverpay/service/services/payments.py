@@ -41,6 +41,7 @@ from cloverpay.service.services.invoices import (
     payable_facts,
     set_invoice_status,
 )
+from cloverpay.service.services.receipts import queue_payment_receipt
 from cloverpay.service.services.records import add_audit, add_outbox
 from cloverpay.service.services.send import Settle, send_then_settle
 
@@ -283,9 +284,11 @@ def _record_payment(
     *,
     actor: str,
     locked: tuple[Invoice | None, int] | None = None,
+    now: datetime | None = None,
 ) -> Payment:
     """``locked``: :func:`_lock_for_payment`, called by the caller before it changed
-    anything (then every row of the settle is written in one flush)."""
+    anything (then every row of the settle is written in one flush). ``now``: the
+    receipt's date and when it is due to be sent."""
     assert outcome.clover_id is not None
     invoice, paid_before = locked if locked is not None else _lock_for_payment(s, attempt)
     attempt.clover_charge_id = outcome.clover_id
@@ -323,6 +326,7 @@ def _record_payment(
             card.cof_initialized = True
     if invoice is not None:
         paid = paid_before + payment.amount
+        queue_payment_receipt(s, payment, invoice=invoice, paid=paid, now=now)
         target = InvoiceStatus.PAID if paid >= invoice.total else InvoiceStatus.PARTIALLY_PAID
         changed = set_invoice_status(
             s, invoice, target, actor=actor, reason=f"payment {payment.id}"
@@ -373,7 +377,7 @@ def apply_charge_outcome(
     if outcome.status == "succeeded":
         locked = _lock_for_payment(s, attempt)  # before any change: one flush for all
         transition_attempt(s, attempt, AttemptState.SUCCEEDED, actor=actor)
-        _record_payment(s, attempt, outcome, actor=actor, locked=locked)
+        _record_payment(s, attempt, outcome, actor=actor, locked=locked, now=now)
         attempt.resolved_at = now
         attempt.next_check_at = None
     elif outcome.status in ("declined", "rejected", "failed"):

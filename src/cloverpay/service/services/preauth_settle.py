@@ -33,6 +33,7 @@ from cloverpay.service.services.preauth_calls import (
     send_authorize,
     send_capture,
 )
+from cloverpay.service.services.receipts import queue_payment_receipt
 from cloverpay.service.services.records import add_audit, add_outbox
 from cloverpay.service.services.refunds import settle_refund
 
@@ -257,16 +258,23 @@ def settle_capture(
                 "currency": payment.currency,
             },
         )
-        _apply_to_invoice(s, attempt.merchant_id, auth.invoice_id, payment, actor=actor)
+        _apply_to_invoice(s, attempt.merchant_id, auth.invoice_id, payment, actor=actor, now=now)
 
     return _settle(ctx, attempt_id, outcome, actor=actor, succeeded=succeeded)
 
 
 def _apply_to_invoice(
-    s: Session, merchant_id: str, invoice_id: str, payment: Payment, *, actor: str
+    s: Session,
+    merchant_id: str,
+    invoice_id: str,
+    payment: Payment,
+    *,
+    actor: str,
+    now: datetime | None = None,
 ) -> None:
     invoice = load_invoice(s, merchant_id, invoice_id, lock=True)
     paid = amount_paid(s, invoice.id)
+    queue_payment_receipt(s, payment, invoice=invoice, paid=paid, now=now)
     target = InvoiceStatus.PAID if paid >= invoice.total else InvoiceStatus.PARTIALLY_PAID
     if set_invoice_status(s, invoice, target, actor=actor, reason=f"payment {payment.id}") and (
         target is InvoiceStatus.PAID

@@ -26,6 +26,7 @@ from cloverpay.service.errors import (
 from cloverpay.service.services.clover_calls import CallOutcome, send_refund
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.services.payments import attempt_key, lock_attempt, transition_attempt
+from cloverpay.service.services.receipts import queue_refund_receipt
 from cloverpay.service.services.records import add_audit, add_outbox
 from cloverpay.service.services.send import Send, send_then_settle
 
@@ -202,7 +203,7 @@ def apply_refund_outcome(
         transition_attempt(s, attempt, AttemptState.SUCCEEDED, actor=actor)
         attempt.clover_refund_id = outcome.clover_id
         reason = json.loads(attempt.request_json).get("reason")
-        record_refund(s, attempt, outcome.clover_id, reason=reason)
+        record_refund(s, attempt, outcome.clover_id, reason=reason, now=now)
         attempt.resolved_at = now
         attempt.next_check_at = None
     elif outcome.status in ("declined", "rejected", "failed"):
@@ -221,9 +222,15 @@ def apply_refund_outcome(
 
 
 def record_refund(
-    s: Session, attempt: PaymentAttempt, clover_refund_id: str, *, reason: str | None
+    s: Session,
+    attempt: PaymentAttempt,
+    clover_refund_id: str,
+    *,
+    reason: str | None,
+    now: datetime | None = None,
 ) -> Refund:
-    """The refund row of a succeeded refund attempt and its ``payment.refunded`` event."""
+    """The refund row of a succeeded refund attempt, its ``payment.refunded`` event and
+    the payer's refund receipt."""
     assert attempt.payment_id is not None
     refund = Refund(
         merchant_id=attempt.merchant_id,
@@ -248,4 +255,5 @@ def record_refund(
             "amount": refund.amount,
         },
     )
+    queue_refund_receipt(s, refund, s.get_one(Payment, attempt.payment_id), now=now)
     return refund

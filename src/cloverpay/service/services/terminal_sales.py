@@ -249,6 +249,7 @@ def settle_terminal_sale(
                     card_last4=outcome.card_last4,
                 ),
                 actor=actor,
+                now=now,
             )
             attempt.resolved_at = now
             attempt.next_check_at = None

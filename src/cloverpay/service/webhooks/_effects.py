@@ -326,7 +326,7 @@ def record_checkout_charge(
         card_brand=charge.card_brand,
         card_last4=charge.card_last4,
     )
-    payment = _record_payment(s, attempt, outcome, actor=actor)
+    payment = _record_payment(s, attempt, outcome, actor=actor, now=now)
     return f"recorded payment {payment.id} (charge {charge.id})"
 
 

@@ -236,7 +236,7 @@ def _record_external(
         payment_id=payment.id,
         clover_refund_id=fact.id,
     )
-    refund = record_refund(s, attempt, fact.id, reason=RECORDED_FROM_CLOVER)
+    refund = record_refund(s, attempt, fact.id, reason=RECORDED_FROM_CLOVER, now=now)
     return f"recorded refund {refund.id} from Clover (refund {fact.id}, {fact.amount})"
 
 

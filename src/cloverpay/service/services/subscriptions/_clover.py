@@ -365,6 +365,7 @@ def _record_charge(
                     card_last4=source.last4 if source else None,
                 ),
                 actor=ACTOR,
+                now=now,
             )
             attempt.resolved_at = now
             if index >= sub.period_index:
