@@ -164,3 +164,23 @@ def test_record_terminal_payment_over_the_control_api(http: httpx.Client, sandbo
     assert http.post("/_sandbox/platform/payments", json={}).status_code == 400
     wrong = http.post("/_sandbox/platform/payments", json={"amount": 1, "result": "MAYBE"})
     assert wrong.status_code == 400
+
+
+def test_void_a_card_present_payment_over_the_control_api(
+    http: httpx.Client, sandbox: Sandbox
+) -> None:
+    notes: list[tuple[str, str, str]] = []
+    sandbox.state.subscribe(lambda n: notes.append((n.key, n.object_id, n.kind)))
+    pid = http.post(
+        "/_sandbox/platform/payments", json={"amount": 900, "externalPaymentId": "POS-7"}
+    ).json()["id"]
+    r = http.post(f"/_sandbox/platform/payments/{pid}/void", json={"reason": "USER_CANCEL"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["result"], r.json()["voidReason"]) == ("VOIDED", "USER_CANCEL")
+    assert http.get(f"{_base(sandbox)}/payments/{pid}").json()["result"] == "VOIDED"
+    assert ("P", pid, "UPDATE") in notes
+    # voided once: a second void is refused; so is an unknown id or an Ecommerce charge
+    assert http.post(f"/_sandbox/platform/payments/{pid}/void").status_code == 409
+    assert http.post("/_sandbox/platform/payments/NOPE/void").status_code == 404
+    charge = _charge(http, sandbox, "4242424242424242", 500)
+    assert http.post(f"/_sandbox/platform/payments/{charge['id']}/void").status_code == 400

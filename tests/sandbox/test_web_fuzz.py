@@ -71,6 +71,7 @@ ENDPOINTS = [
     ("POST", "/_sandbox/webhooks/settings"),
     ("POST", "/_sandbox/webhooks/hosted_checkout"),
     ("POST", "/_sandbox/platform/payments"),
+    ("POST", "/_sandbox/platform/payments/NOPE/void"),
 ]
 
 

@@ -15,6 +15,13 @@
                                                         result?, tipAmount?, taxAmount?,
                                                         merchantId?, orderId?, deviceId?,
                                                         card?: {cardType, first6, last4}}``
+``POST /_sandbox/platform/payments/{paymentId}/void``   void a card-present payment as
+                                                        Clover's dashboard does (outside
+                                                        any POS): ``{reason?, merchantId?}``;
+                                                        ``result`` becomes ``VOIDED``, a
+                                                        ``P:<id>`` UPDATE app webhook goes
+                                                        out; 409 unless ``SUCCESS``/``AUTH``
+                                                        without refunds
 =====================================================  =================================
 
 A token for another merchant, or no token, gets 401 (Clover answers 401 for missing
@@ -274,6 +281,35 @@ async def record_payment(request: Request) -> Response:
     return json_response(payment)
 
 
+async def void_payment(request: Request) -> Response:
+    """Void a card-present v3 payment as a merchant does in Clover's dashboard."""
+    state = state_of(request)
+    body = json_body(request)
+    merchant_id = _opt(body, "merchantId", str) or state.merchant.merchant_id
+    reason = _opt(body, "reason", str, "USER_CANCEL")
+    pid = request.path_params["paymentId"]
+    platform = state.domain(PlatformStore)
+    with state.lock:
+        payment = platform.payment(merchant_id, pid)
+        if payment is None:
+            if state.ecommerce.charges.get(pid, merchant_id) is not None:
+                raise api_error(400, "only card-present payments can be voided here")
+            raise api_error(404, f"Payment {pid} not found", "not_found")
+        if payment.get("result") not in ("SUCCESS", "AUTH"):
+            raise api_error(409, f"Payment {pid} is {payment.get('result')}")
+        if (payment.get("refunds") or {}).get("elements"):
+            raise api_error(409, f"Payment {pid} has refunds")
+        updated = {
+            **payment,
+            "result": "VOIDED",
+            "voidReason": reason,
+            "modifiedTime": state.clock.now_ms(),
+        }
+        platform.record_payment(merchant_id, updated)
+        state.notify("P", pid, "UPDATE", merchant_id=merchant_id)
+    return json_response(updated)
+
+
 routes: list[BaseRoute] = [
     Route("/v3/merchants/{mId}", merchant_get, methods=["GET"]),
     Route("/v3/merchants/{mId}/devices", devices, methods=["GET"]),
@@ -282,4 +318,5 @@ routes: list[BaseRoute] = [
     Route("/v3/merchants/{mId}/orders", orders, methods=["GET"]),
     Route("/v3/merchants/{mId}/orders/{orderId}", order_get, methods=["GET"]),
     Route("/_sandbox/platform/payments", record_payment, methods=["POST"]),
+    Route("/_sandbox/platform/payments/{paymentId}/void", void_payment, methods=["POST"]),
 ]
