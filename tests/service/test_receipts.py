@@ -151,7 +151,7 @@ def test_capture_of_a_pre_authorization_sends_the_receipt(
     assert_invariants(ctx, sandbox)
 
 
-def test_card_on_file_and_cash_get_receipts_without_a_card_number(
+def test_cash_and_card_payments_get_receipts_without_a_card_number(
     ctx: ServiceContext, merchant: Merchant, sandbox: Sandbox
 ) -> None:
     inv = customer_invoice(ctx, merchant)

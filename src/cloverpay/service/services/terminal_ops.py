@@ -38,7 +38,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cloverpay.service.db import (
-    Invoice,
     Payment,
     PaymentAttempt,
     Terminal,
@@ -49,16 +48,13 @@ from cloverpay.service.domain import (
     FINAL_ATTEMPT_STATES,
     AttemptKind,
     AttemptState,
-    InvoiceStatus,
 )
 from cloverpay.service.errors import AttemptUnresolvedError, ConflictError
 from cloverpay.service.services import terminal_queue as queue
 from cloverpay.service.services.clover_calls import CallOutcome
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.services.intents import add_pending_attempt, refunds_and_voids_held
-from cloverpay.service.services.invoices import invoice_totals, load_invoice, set_invoice_status
 from cloverpay.service.services.payments import lock_attempt, transition_attempt
-from cloverpay.service.services.records import add_outbox
 from cloverpay.service.services.refunds import (
     apply_refund_outcome,
     create_refund_intent,
@@ -70,6 +66,7 @@ from cloverpay.service.services.terminal_lookups import (
     rest_op_lookup,
 )
 from cloverpay.service.services.terminal_queue import QUEUE_TTL_S, SOURCE_KIND
+from cloverpay.service.services.voids import record_void
 
 __all__ = [
     "TerminalOpLookup",
@@ -277,28 +274,9 @@ def _apply_void_outcome(
         assert attempt.payment_id is not None
         transition_attempt(s, attempt, AttemptState.SUCCEEDED, actor=actor)
         payment = s.get_one(Payment, attempt.payment_id, with_for_update=True)
-        payment.voided_at = now
-        payment.void_attempt_id = attempt.id
         attempt.resolved_at = now
         attempt.next_check_at = None
-        s.flush()
-        status = None
-        if payment.invoice_id is not None:
-            invoice = load_invoice(s, attempt.merchant_id, payment.invoice_id, lock=True)
-            status = _derive_after_void(s, invoice, payment, actor=actor)
-        add_outbox(
-            s,
-            merchant_id=attempt.merchant_id,
-            topic="payment.voided",
-            dedupe_key=f"payment.voided:{payment.id}",
-            payload={
-                "payment_id": payment.id,
-                "invoice_id": payment.invoice_id,
-                "amount": payment.amount,
-                "invoice_status": status,
-            },
-            now=now,
-        )
+        record_void(s, payment, attempt, actor=actor, now=now)
     elif outcome.status in ("declined", "rejected", "failed"):
         transition_attempt(s, attempt, AttemptState.FAILED, actor=actor, reason=outcome.message)
         attempt.failure_code = outcome.code
@@ -311,21 +289,6 @@ def _apply_void_outcome(
         )
         attempt.failure_code = outcome.code
         attempt.failure_message = outcome.message
-
-
-def _derive_after_void(s: Session, invoice: Invoice, payment: Payment, *, actor: str) -> str:
-    """The invoice's status from the payments that still count (rule 8)."""
-    totals = invoice_totals(s, invoice)
-    if totals.paid >= totals.total and totals.paid > 0:
-        target = InvoiceStatus.PAID
-    elif totals.paid > 0:
-        target = InvoiceStatus.PARTIALLY_PAID
-    elif invoice.status == InvoiceStatus.UNCOLLECTIBLE.value:
-        target = InvoiceStatus.UNCOLLECTIBLE
-    else:
-        target = InvoiceStatus.OPEN
-    set_invoice_status(s, invoice, target, actor=actor, reason=f"payment {payment.id} voided")
-    return invoice.status
 
 
 def settle_terminal_op(

@@ -53,6 +53,15 @@ from cloverpay.service.services.payments import (
 from cloverpay.service.webhooks._attention import needs_attention
 from cloverpay.service.webhooks._refunds import SyncRefunds, apply_refunds, plan_refunds
 from cloverpay.service.webhooks._retry import RetryLater
+from cloverpay.service.webhooks._voids import (
+    AlertVoid,
+    RecordVoid,
+    apply_alert_void,
+    apply_void,
+    fetch_v3_payment,
+    plan_unrecorded_void,
+    plan_void,
+)
 
 __all__ = [
     "ChargeFact",
@@ -118,7 +127,7 @@ class SettleAttempt:
     charge: ChargeFact
 
 
-Effect = NoEffect | RecordCheckoutCharge | SettleAttempt | SyncRefunds
+Effect = NoEffect | RecordCheckoutCharge | SettleAttempt | SyncRefunds | RecordVoid | AlertVoid
 
 
 def fetch_charge(ctx: ServiceContext, merchant: Merchant, charge_id: str) -> ChargeFact | None:
@@ -191,7 +200,8 @@ def plan_checkout(ctx: ServiceContext, item: InboxItem) -> Effect:
 
 def plan_app(ctx: ServiceContext, item: InboxItem) -> list[Effect]:
     """App webhooks name objects only; payments (``P:<id>``) are fetched and matched to
-    a Hosted Checkout link or an open attempt. Other object types change nothing yet."""
+    a Hosted Checkout link or an open attempt; for a payment we recorded, its v3 payment
+    (voided?) and its refunds are fetched. Other object types change nothing yet."""
     try:
         parsed = parse_app_webhook(item.body)
     except WebhookError as exc:
@@ -218,7 +228,14 @@ def plan_app(ctx: ServiceContext, item: InboxItem) -> list[Effect]:
             ).first()
         if recorded is not None:
             payment, source_kind = recorded
-            refunds = plan_refunds(ctx, merchant, payment, terminal=source_kind == "terminal")
+            v3 = fetch_v3_payment(ctx, merchant, event.object_id)
+            void = plan_void(payment, v3)
+            if void is not None:  # a voided payment has no refunds at Clover
+                effects.append(void)
+                continue
+            refunds = plan_refunds(
+                ctx, merchant, payment, terminal=source_kind == "terminal", v3=v3
+            )
             effects.append(
                 refunds
                 if refunds is not None
@@ -226,7 +243,14 @@ def plan_app(ctx: ServiceContext, item: InboxItem) -> list[Effect]:
             )
             continue
         charge = fetch_charge(ctx, merchant, event.object_id)
-        if charge is None or charge.status != "succeeded":
+        if charge is None:  # not an Ecommerce charge: a voided terminal sale of ours?
+            alert = plan_unrecorded_void(
+                ctx, merchant, fetch_v3_payment(ctx, merchant, event.object_id)
+            )
+            if alert is not None:
+                effects.append(alert)
+            continue
+        if charge.status != "succeeded":
             continue
         effects.append(_match_charge(ctx, merchant, charge))
     return effects or [NoEffect("no payment of ours named")]
@@ -270,6 +294,10 @@ def apply_effect(s: Session, effect: Effect, *, actor: str, now: datetime) -> st
         return _settle_attempt(s, effect, actor=actor, now=now)
     if isinstance(effect, SyncRefunds):
         return apply_refunds(s, effect, actor=actor, now=now)
+    if isinstance(effect, RecordVoid):
+        return apply_void(s, effect, actor=actor, now=now)
+    if isinstance(effect, AlertVoid):
+        return apply_alert_void(s, effect, actor=actor)
     return effect.reason
 
 

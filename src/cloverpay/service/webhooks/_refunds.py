@@ -41,6 +41,7 @@ from cloverpay.service.services.intents import add_recorded_attempt
 from cloverpay.service.services.refunds import apply_refund_outcome, record_refund
 from cloverpay.service.webhooks._attention import needs_attention
 from cloverpay.service.webhooks._retry import RetryLater
+from cloverpay.service.webhooks._voids import V3PaymentFact
 
 __all__ = [
     "EXTERNAL_REFUND_SOURCE",
@@ -80,9 +81,17 @@ class SyncRefunds:
 
 
 def fetch_refunds(
-    ctx: ServiceContext, merchant: Merchant, clover_payment_id: str, *, terminal: bool
+    ctx: ServiceContext,
+    merchant: Merchant,
+    clover_payment_id: str,
+    *,
+    terminal: bool,
+    v3: V3PaymentFact | None = None,
 ) -> list[RefundFact]:
-    """Clover's refunds of a payment. Any failure raises (the row is retried later)."""
+    """Clover's refunds of a payment (of a terminal payment: from ``v3``, its v3 payment
+    fetched already, if given). Any failure raises (the row is retried later)."""
+    if terminal and v3 is not None:
+        return [RefundFact(rid, amount, created=created) for rid, amount, created in v3.refunds]
     with ctx.gateway.client(merchant) as clover:
         if terminal:
             payment = clover.platform.payments.retrieve(clover_payment_id)
@@ -116,10 +125,15 @@ def _known_refund_ids(ctx: ServiceContext, payment_id: str) -> set[str]:
 
 
 def plan_refunds(
-    ctx: ServiceContext, merchant: Merchant, payment: Payment, *, terminal: bool
+    ctx: ServiceContext,
+    merchant: Merchant,
+    payment: Payment,
+    *,
+    terminal: bool,
+    v3: V3PaymentFact | None = None,
 ) -> SyncRefunds | None:
     """Fetch the payment's refunds; None when Clover shows none that we do not record."""
-    facts = fetch_refunds(ctx, merchant, payment.clover_charge_id, terminal=terminal)
+    facts = fetch_refunds(ctx, merchant, payment.clover_charge_id, terminal=terminal, v3=v3)
     known = _known_refund_ids(ctx, payment.id)
     new = tuple(
         sorted(
