@@ -39,7 +39,7 @@ from cloverpay.service.services.invoices import (
     amount_paid,
     load_invoice,
     payable_facts,
-    set_invoice_status,
+    set_paid_status,
 )
 from cloverpay.service.services.records import add_audit, add_outbox
 from cloverpay.service.services.send import Settle, send_then_settle
@@ -322,20 +322,7 @@ def _record_payment(
         if card is not None and not card.cof_initialized:
             card.cof_initialized = True
     if invoice is not None:
-        paid = paid_before + payment.amount
-        target = InvoiceStatus.PAID if paid >= invoice.total else InvoiceStatus.PARTIALLY_PAID
-        changed = set_invoice_status(
-            s, invoice, target, actor=actor, reason=f"payment {payment.id}"
-        )
-        if changed and target is InvoiceStatus.PAID:
-            add_outbox(
-                s,
-                merchant_id=attempt.merchant_id,
-                topic="invoice.paid",
-                # per payment: a void can reopen the invoice and it can be paid again
-                dedupe_key=f"invoice.paid:{invoice.id}:{payment.id}",
-                payload={"invoice_id": invoice.id, "number": invoice.number},
-            )
+        set_paid_status(s, invoice, payment, paid=paid_before + payment.amount, actor=actor)
     return payment
 
 

@@ -19,13 +19,12 @@ from cloverpay.service.domain import (
     AttemptKind,
     AttemptState,
     AuthorizationStatus,
-    InvoiceStatus,
     apply_transition,
 )
 from cloverpay.service.errors import NotFound
 from cloverpay.service.services.clover_calls import CallOutcome, lookup_refund, send_refund
 from cloverpay.service.services.context import ServiceContext
-from cloverpay.service.services.invoices import amount_paid, load_invoice, set_invoice_status
+from cloverpay.service.services.invoices import amount_paid, load_invoice, set_paid_status
 from cloverpay.service.services.payments import lock_attempt, transition_attempt
 from cloverpay.service.services.preauth_calls import (
     lookup_authorize,
@@ -266,18 +265,7 @@ def _apply_to_invoice(
     s: Session, merchant_id: str, invoice_id: str, payment: Payment, *, actor: str
 ) -> None:
     invoice = load_invoice(s, merchant_id, invoice_id, lock=True)
-    paid = amount_paid(s, invoice.id)
-    target = InvoiceStatus.PAID if paid >= invoice.total else InvoiceStatus.PARTIALLY_PAID
-    if set_invoice_status(s, invoice, target, actor=actor, reason=f"payment {payment.id}") and (
-        target is InvoiceStatus.PAID
-    ):
-        add_outbox(
-            s,
-            merchant_id=merchant_id,
-            topic="invoice.paid",
-            dedupe_key=f"invoice.paid:{invoice.id}",
-            payload={"invoice_id": invoice.id, "number": invoice.number},
-        )
+    set_paid_status(s, invoice, payment, paid=amount_paid(s, invoice.id), actor=actor)
 
 
 def settle_void_authorization(
