@@ -32,7 +32,7 @@ from cloverpay.service.domain import (
     apply_transition,
 )
 from cloverpay.service.errors import AttemptUnresolvedError, ConflictError, InvalidRequest, NotFound
-from cloverpay.service.services.clover_calls import CallOutcome, send_charge
+from cloverpay.service.services.clover_calls import RECONNECT_REQUIRED, CallOutcome, send_charge
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.services.invoices import (
     _refuse_if_unresolved,
@@ -41,7 +41,7 @@ from cloverpay.service.services.invoices import (
     payable_facts,
     set_paid_status,
 )
-from cloverpay.service.services.records import add_audit, add_outbox
+from cloverpay.service.services.records import add_audit, add_outbox, alert_reconnect_required
 from cloverpay.service.services.send import Settle, send_then_settle
 
 __all__ = [
@@ -371,6 +371,10 @@ def apply_charge_outcome(
             attempt.clover_charge_id = outcome.clover_id
         attempt.resolved_at = now
         attempt.next_check_at = None
+        if outcome.code == RECONNECT_REQUIRED:
+            alert_reconnect_required(
+                s, attempt.merchant_id, attempt_id=attempt.id, actor=actor, now=now
+            )
         add_outbox(
             s,
             merchant_id=attempt.merchant_id,

@@ -22,7 +22,12 @@ from cloverpay.service.domain import (
     apply_transition,
 )
 from cloverpay.service.errors import NotFound
-from cloverpay.service.services.clover_calls import CallOutcome, lookup_refund, send_refund
+from cloverpay.service.services.clover_calls import (
+    RECONNECT_REQUIRED,
+    CallOutcome,
+    lookup_refund,
+    send_refund,
+)
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.services.invoices import amount_paid, load_invoice, set_paid_status
 from cloverpay.service.services.payments import lock_attempt, transition_attempt
@@ -32,7 +37,7 @@ from cloverpay.service.services.preauth_calls import (
     send_authorize,
     send_capture,
 )
-from cloverpay.service.services.records import add_audit, add_outbox
+from cloverpay.service.services.records import add_audit, add_outbox, alert_reconnect_required
 from cloverpay.service.services.refunds import settle_refund
 
 __all__ = [
@@ -52,6 +57,10 @@ def _fail(s: Session, attempt: PaymentAttempt, outcome: CallOutcome, *, actor: s
     attempt.failure_message = outcome.message
     attempt.resolved_at = now_resolved
     attempt.next_check_at = None
+    if outcome.code == RECONNECT_REQUIRED:
+        alert_reconnect_required(
+            s, attempt.merchant_id, attempt_id=attempt.id, actor=actor, now=now_resolved
+        )
 
 
 def _unknown(s: Session, attempt: PaymentAttempt, outcome: CallOutcome, *, actor: str) -> None:

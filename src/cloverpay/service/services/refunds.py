@@ -23,10 +23,10 @@ from cloverpay.service.errors import (
     InvalidRequest,
     NotFound,
 )
-from cloverpay.service.services.clover_calls import CallOutcome, send_refund
+from cloverpay.service.services.clover_calls import RECONNECT_REQUIRED, CallOutcome, send_refund
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.services.payments import attempt_key, lock_attempt, transition_attempt
-from cloverpay.service.services.records import add_audit, add_outbox
+from cloverpay.service.services.records import add_audit, add_outbox, alert_reconnect_required
 from cloverpay.service.services.send import Send, send_then_settle
 
 __all__ = [
@@ -211,6 +211,10 @@ def apply_refund_outcome(
         attempt.failure_message = outcome.message
         attempt.resolved_at = now
         attempt.next_check_at = None
+        if outcome.code == RECONNECT_REQUIRED:
+            alert_reconnect_required(
+                s, attempt.merchant_id, attempt_id=attempt.id, actor=actor, now=now
+            )
     else:
         transition_attempt(
             s, attempt, AttemptState.UNKNOWN, actor=actor, reason=outcome.code or "no answer"

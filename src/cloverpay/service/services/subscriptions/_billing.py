@@ -14,7 +14,9 @@ past_due) the run:
    active; a charge attempt pending or unknown → look again later, never charge (the
    reconciler resolves it); new failed attempts → ``consecutive_failures``, one email
    and one CRM event per failure (dedupe keys), the next retry on the dunning schedule,
-   deactivation (with its email) at the maximum;
+   deactivation (with its email) at the maximum; an attempt never sent because the
+   merchant must reconnect to Clover (``merchant_reconnect_required``) is not the card's
+   failure: no dunning, no email, the subscription is looked at again later;
 4. **charges** the card on file through the money path (``pay_invoice``,
    ``initiator=MERCHANT``, ``is_scheduled``) with an attempt id derived from
    (invoice, step): a second run making the same dunning step loses at the attempt's
@@ -47,6 +49,7 @@ from cloverpay.service.domain.subscription_states import (
     SubscriptionStatus,
 )
 from cloverpay.service.errors import AttemptUnresolvedError, ServiceError
+from cloverpay.service.services.clover_calls import RECONNECT_REQUIRED
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.services.invoices import LineItemInput, create_invoice, open_invoice
 from cloverpay.service.services.payments import pay_invoice
@@ -331,19 +334,29 @@ class BillingRun:
                 sub.updated_at = now
                 report.waiting.append(subscription_id)
                 return "wait", 0
-            failed = [
+            made = [
                 a
                 for a in attempts
                 if a.state == AttemptState.FAILED.value and a.created_by == BILLING_ACTOR
             ]
+            # Never sent because the merchant must reconnect: not the card's failure (no
+            # dunning, no email); the subscription looks again later.
+            failed = [a for a in made if a.failure_code != RECONNECT_REQUIRED]
             if len(failed) > sub.consecutive_failures:
                 self._apply_failures(s, sub, failed, now, report)
             if len(failed) >= max_failures:
                 self._deactivate(s, sub, len(failed), now, report)
                 return "stop", 0
+            if made and made[-1].failure_code == RECONNECT_REQUIRED:
+                last = made[-1]
+                if sub.next_billing_at is None or sub.next_billing_at <= (last.resolved_at or now):
+                    sub.last_error = f"{last.failure_code}: {last.failure_message}"[:500]
+                    sub.next_billing_at = now + timedelta(seconds=settings.subscription_recheck_s)
+                    sub.updated_at = now
+                    report.errors[subscription_id] = last.failure_message or RECONNECT_REQUIRED
             if sub.next_billing_at is None or sub.next_billing_at > now:
                 return "wait", 0
-            return "charge", len(failed)
+            return "charge", len(made)
 
     def _advance(self, s: Session, sub: Subscription, invoice: Invoice, now: datetime) -> None:
         plan = s.get_one(Plan, sub.plan_id)
