@@ -40,8 +40,9 @@ from cloverpay.service.domain.subscription_states import (
 )
 from cloverpay.service.services.clover_calls import CallOutcome
 from cloverpay.service.services.context import ServiceContext
+from cloverpay.service.services.intents import attempt_key
 from cloverpay.service.services.invoices import set_invoice_status
-from cloverpay.service.services.payments import _record_payment, attempt_key, transition_attempt
+from cloverpay.service.services.payments import _record_payment, transition_attempt
 from cloverpay.service.services.records import add_audit, add_outbox
 from cloverpay.service.services.subscriptions._manage import (
     load_subscription,
