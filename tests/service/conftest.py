@@ -84,6 +84,7 @@ def settings(db_url: str) -> Settings:
         env="test",
         secret_key=Fernet.generate_key().decode(),
         clover_environment="sandbox",
+        events_out_allow_networks=("127.0.0.1/32",),  # the tests' receivers
     )
 
 

@@ -17,13 +17,15 @@ from cloverpay.service.db import (
     Authorization,
     Invoice,
     Merchant,
+    OutboxEvent,
     Payment,
     PaymentAttempt,
     Refund,
 )
 from cloverpay.service.errors import AttemptUnresolvedError, ConflictError, InvalidRequest
 from cloverpay.service.services import Reconciler, ServiceContext
-from cloverpay.service.services.invoices import void_invoice
+from cloverpay.service.services.clover_calls import CallOutcome
+from cloverpay.service.services.invoices import invoice_paid_key, void_invoice
 from cloverpay.service.services.merchants import create_api_key
 from cloverpay.service.services.payments import pay_invoice
 from cloverpay.service.services.preauth import (
@@ -32,6 +34,7 @@ from cloverpay.service.services.preauth import (
     void_authorization,
     void_payment,
 )
+from cloverpay.service.services.preauth_settle import settle_capture
 from cloverpay.service.services.refunds import refund_payment
 
 from .conftest import DECLINE, Clock, assert_invariants, invoice_row, make_token, open_test_invoice
@@ -126,6 +129,32 @@ def test_authorize_then_capture_in_full_keeps_the_tip_apart(
         capture_authorization(ctx, merchant.id, auth.id, actor="t")
     with pytest.raises(ConflictError):
         void_authorization(ctx, merchant.id, auth.id, actor="t")
+    assert_invariants(ctx, sandbox)
+
+
+def _paid_events(ctx: ServiceContext) -> list[str]:
+    with ctx.sessions() as s:
+        return list(
+            s.scalars(select(OutboxEvent.dedupe_key).where(OutboxEvent.topic == "invoice.paid"))
+        )
+
+
+def test_capture_emits_invoice_paid_once_per_payment_and_a_replay_adds_nothing(
+    ctx: ServiceContext, merchant: Merchant, sandbox: Sandbox
+) -> None:
+    inv, _, auth = _authorized(ctx, merchant, sandbox)
+    cap = capture_authorization(ctx, merchant.id, auth.id, actor="t")
+    assert cap.state == "succeeded"
+    with ctx.sessions() as s:
+        payment = s.scalar(select(Payment).where(Payment.attempt_id == cap.id))
+        assert payment is not None
+    # the same rule as a charge's: the invoice and the payment that made it paid
+    assert _paid_events(ctx) == [invoice_paid_key(inv.id, payment.id)]
+    # Clover's answer applied a second time (a reconciler replay): nothing new
+    replay = CallOutcome("succeeded", clover_id=auth.clover_charge_id)
+    assert settle_capture(ctx, cap.id, replay, actor="t").state == "succeeded"
+    assert _paid_events(ctx) == [invoice_paid_key(inv.id, payment.id)]
+    assert _count(ctx, Payment) == 1
     assert_invariants(ctx, sandbox)
 
 

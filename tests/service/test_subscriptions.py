@@ -10,6 +10,7 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from cloverpay.sandbox import Sandbox
@@ -302,6 +303,43 @@ def test_unknown_outcome_is_not_a_failure_and_is_never_charged_again(
     assert [c.status for c in charges(sandbox)] == ["succeeded"]
     with ctx.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Payment)) == 1
+    assert_invariants(ctx, sandbox)
+
+
+def test_merchant_reconnect_required_is_not_the_cards_failure(
+    ctx: ServiceContext,
+    merchant: Merchant,
+    sandbox: Sandbox,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A charge never sent because the merchant's Clover grant is gone: no dunning, no
+    email to the customer; the subscription is looked at again later and then charged."""
+    from cloverpay.service.services import payments
+    from cloverpay.service.services.clover_calls import RECONNECT_REQUIRED, CallOutcome
+
+    def not_sent(*_: Any) -> CallOutcome:
+        return CallOutcome("rejected", code=RECONNECT_REQUIRED, message="reconnect")
+
+    sub = subscribe(ctx, merchant, sandbox)
+    monkeypatch.setattr(payments, "send_charge", not_sent)
+    report = BillingRun(ctx).run_once()
+    assert len(report.charged) == 1
+    row = sub_row(ctx, sub.id)
+    assert (row.status, row.consecutive_failures, row.period_index) == ("active", 0, 0)
+    assert row.next_billing_at == ctx.now() + timedelta(seconds=ctx.settings.subscription_recheck_s)
+    assert (row.last_error or "").startswith(RECONNECT_REQUIRED)
+    assert emails(ctx) == []
+    assert BillingRun(ctx).run_once().charged == []  # not before the re-check
+    monkeypatch.undo()  # the merchant reconnected
+    clock.advance(ctx.settings.subscription_recheck_s)
+    again = BillingRun(ctx).run_once()
+    [inv] = invoices_of(ctx, sub.id)
+    assert again.charged == [billing_attempt_id(inv.id, 1)]
+    row = sub_row(ctx, sub.id)
+    assert (row.status, row.consecutive_failures, row.period_index) == ("active", 0, 1)
+    assert [c.status for c in charges(sandbox)] == ["succeeded"]
+    assert emails(ctx) == []
     assert_invariants(ctx, sandbox)
 
 

@@ -21,6 +21,7 @@ from cloverpay.sandbox.terminal import terminal_for
 from cloverpay.service.core.config import Settings
 from cloverpay.service.db import (
     AuditLog,
+    Authorization,
     Merchant,
     OutboxEvent,
     Payment,
@@ -30,6 +31,8 @@ from cloverpay.service.db import (
 )
 from cloverpay.service.errors import AttemptUnresolvedError, ConflictError
 from cloverpay.service.services import Reconciler, ServiceContext
+from cloverpay.service.services.invoices import invoice_paid_key
+from cloverpay.service.services.preauth import authorize_invoice, capture_authorization
 from cloverpay.service.services.terminal_ops import (
     claim_op,
     request_terminal_refund,
@@ -40,7 +43,7 @@ from cloverpay.service.services.terminal_sales import QUEUE_TTL_S, start_termina
 from cloverpay.service.services.terminals import acquire_lease, register_terminal
 from cloverpay.service.terminal_runtime import TerminalRuntime
 
-from .conftest import Clock, invoice_row
+from .conftest import Clock, invoice_row, make_token
 from .terminal_helpers import (  # noqa: F401  (fixtures)
     assert_books,
     audit_count,
@@ -142,6 +145,38 @@ def test_void_reopens_the_invoice_and_it_can_be_paid_again(
             select(func.count()).select_from(OutboxEvent).where(OutboxEvent.topic == "invoice.paid")
         )
     assert paid_events == 2  # one per payment that paid it
+    assert_books(ctx, sandbox)
+
+
+def test_voided_back_to_open_then_captured_online_emits_invoice_paid_again(
+    ctx: ServiceContext,
+    merchant: Merchant,
+    sandbox: Sandbox,
+    terminal: Terminal,
+    runtime: TerminalRuntime,
+) -> None:
+    """Paid on the terminal, voided back to open, paid again by a capture: one
+    ``invoice.paid`` per payment that made it paid, whichever path recorded it."""
+    first = paid_on_terminal(ctx, merchant, terminal, runtime)
+    invoice_id = first.invoice_id or ""
+    void = runtime.void(merchant.id, first.id, actor="staff")
+    assert void.state == "succeeded", void.failure_message
+    assert invoice_row(ctx, invoice_id).status == "open"
+    att = authorize_invoice(ctx, merchant.id, invoice_id, token=make_token(sandbox), actor="t")
+    assert att.state == "succeeded"
+    with ctx.sessions() as s:
+        auth = s.scalar(select(Authorization).where(Authorization.attempt_id == att.id))
+        assert auth is not None
+    cap = capture_authorization(ctx, merchant.id, auth.id, actor="t")
+    assert cap.state == "succeeded"
+    assert invoice_row(ctx, invoice_id).status == "paid"
+    with ctx.sessions() as s:
+        second = s.scalar(select(Payment).where(Payment.attempt_id == cap.id))
+        assert second is not None
+        keys = set(
+            s.scalars(select(OutboxEvent.dedupe_key).where(OutboxEvent.topic == "invoice.paid"))
+        )
+    assert keys == {invoice_paid_key(invoice_id, first.id), invoice_paid_key(invoice_id, second.id)}
     assert_books(ctx, sandbox)
 
 

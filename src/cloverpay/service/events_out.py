@@ -25,7 +25,10 @@ Delivery is at least once: an answer 2xx marks the row ``sent`` (never sent agai
 anything else (non-2xx, timeout, refused connection) is recorded in
 ``event_deliveries`` and retried after :data:`BACKOFF_S` (about three days in all), then
 the row is ``failed``. A worker that dies mid-delivery leaves its claim to expire and
-the event is sent again, so receivers should dedupe on the event id. Rows are claimed
+the event is sent again, so receivers should dedupe on the event id. The URL must reach
+public addresses only (checked when saved and before each delivery, unless
+``Settings.events_out_allow_networks`` allows the network:
+:mod:`cloverpay.service.events_destination`). Rows are claimed
 with ``services.outbox.claim_outbox`` (``SKIP LOCKED`` on PostgreSQL), in batches small
 enough to finish within their lease.
 """
@@ -48,6 +51,12 @@ from sqlalchemy import select
 
 from cloverpay.service.db import EventDelivery, MerchantEventSettings, OutboxEvent
 from cloverpay.service.errors import InvalidRequest
+from cloverpay.service.events_destination import (
+    Destination,
+    DestinationRefused,
+    allowed_networks,
+    check_destination,
+)
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.services.outbox import ClaimedEvent, claim_outbox
 from cloverpay.service.services.records import add_audit
@@ -134,7 +143,17 @@ def _check_url(ctx: ServiceContext, url: str) -> str:
         raise InvalidRequest("url must be an http(s) URL", field="url")
     if ctx.settings.env == "production" and parts.scheme != "https":
         raise InvalidRequest("url must be https in production", field="url")
+    try:
+        _destination(ctx, url)
+    except DestinationRefused as exc:
+        raise InvalidRequest(str(exc), field="url", code="url_not_allowed") from None
     return url
+
+
+def _destination(ctx: ServiceContext, url: str) -> Destination:
+    """``url`` checked against the public-address rule (:mod:`events_destination`)."""
+    allow = allowed_networks(ctx.settings.events_out_allow_networks)
+    return check_destination(url, allow=allow)
 
 
 def configure_events(
@@ -333,12 +352,23 @@ def _send(
     status_code: int | None = None
     error: str | None = None
     try:
-        response = client.post(cfg.url, content=body, headers=headers, timeout=timeout_s)
+        # checked again now (DNS may answer otherwise than when the URL was saved), and
+        # sent to the address checked
+        url, host, extensions = _destination(ctx, cfg.url).request_args()
+        response = client.post(
+            url,
+            content=body,
+            headers={**headers, **host},
+            timeout=timeout_s,
+            extensions=extensions,
+        )
         status_code = response.status_code
         if not response.is_success:
             # The status only: the body of whatever the URL reaches is not shown back
             # (a merchant could point the URL at an internal service).
             error = f"HTTP {status_code}"
+    except DestinationRefused as exc:
+        error = f"not sent: {exc}"
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"
     duration_ms = int((time.monotonic() - started) * 1000)

@@ -14,12 +14,21 @@ is refreshed before it expires or after a 401, once across every process. One
 process share its token cache and its single-flight lock. A merchant connected with a
 token that does not expire (a sandbox token, an Ecommerce private key) is called with it
 as is.
+
+Each call's client watches that ``CloverOAuth`` (:class:`_SendWatch`): if an
+:class:`~cloverpay.api.OAuthError` ends the call before any request other than a token
+refresh was handed to the transport, and it says the grant itself is gone (no token
+stored, or the refresh refused with a 4xx other than 408/429), the call raises
+:class:`ReconnectRequired` instead: nothing of that call reached Clover's API, and
+nothing will until the merchant is connected again. An OAuthError once the request
+went out (a 401 whose refresh then failed, a refresh before a retry) stays what it was.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 
 import httpx
@@ -30,6 +39,8 @@ from cloverpay.api import (
     CloverClient,
     CloverOAuth,
     Limiter,
+    MissingTokenError,
+    OAuthError,
     RateLimit,
     RetryPolicy,
     TokenStore,
@@ -39,7 +50,47 @@ from cloverpay.service.core.security import TokenCipher
 from cloverpay.service.db import Merchant
 from cloverpay.service.errors import InvalidRequest
 
-__all__ = ["CloverGateway", "oauth_hosts"]
+__all__ = ["CloverGateway", "ReconnectRequired", "oauth_hosts"]
+
+log = logging.getLogger("cloverpay.service.gateway")
+
+
+class ReconnectRequired(OAuthError):
+    """The merchant's OAuth grant is gone (no token stored, or Clover refused the
+    refresh) and the call's request was never sent: the merchant must connect again."""
+
+
+def _grant_gone(exc: OAuthError) -> bool:
+    status = exc.status_code
+    return isinstance(exc, MissingTokenError) or (
+        status is not None and 400 <= status < 500 and status not in (408, 429)
+    )
+
+
+class _SendWatch(httpx.Auth):
+    """One call's view of the merchant's shared ``CloverOAuth``: the same flow, noting
+    whether the request itself (not a token refresh) was handed to the transport."""
+
+    requires_request_body = True
+
+    def __init__(self, inner: CloverOAuth) -> None:
+        self.inner = inner
+        self.sent = False
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
+        flow = self.inner.sync_auth_flow(request)
+        try:
+            response: httpx.Response | None = None
+            while True:
+                try:
+                    out = flow.send(response)  # type: ignore[arg-type]
+                except StopIteration:
+                    return
+                if out is request:
+                    self.sent = True
+                response = yield out
+        finally:
+            flow.close()  # releases the refresh locks if httpx stops the flow early
 
 
 def oauth_hosts(settings: Settings, merchant_base_url: str | None = None) -> tuple[str, str]:
@@ -122,9 +173,10 @@ class CloverGateway:
             )
         base_url = merchant.clover_base_url or self.settings.clover_base_url
         kwargs: dict[str, object] = {}
+        watch: _SendWatch | None = None
         if self.uses_oauth(merchant):
             token = None
-            kwargs["auth"] = self.oauth_for(merchant)
+            kwargs["auth"] = watch = _SendWatch(self.oauth_for(merchant))
             # Keyed by merchant, not by the (rotating) token: one limiter across refreshes.
             kwargs["rate_limit"] = self._limiter_for(merchant) if self._rate_limit else None
         else:
@@ -144,5 +196,20 @@ class CloverGateway:
         )
         try:
             yield client
+        except OAuthError as exc:
+            if watch is None or watch.sent or isinstance(exc, ReconnectRequired):
+                raise
+            if not _grant_gone(exc):
+                raise
+            log.warning(
+                "merchant %s must reconnect to Clover (nothing sent): %s",
+                merchant.id,
+                exc.message,
+            )
+            raise ReconnectRequired(
+                f"the merchant's Clover connection must be renewed: {exc.message}",
+                status_code=exc.status_code,
+                server_message=exc.server_message,
+            ) from exc
         finally:
             client.close()

@@ -38,6 +38,19 @@ from ..conftest import Clock, assert_invariants, make_token, open_test_invoice
 from .conftest import csrf_of, login
 
 
+@pytest.fixture(autouse=True)
+def _dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No DNS in the tests: the CRM's name is public, nothing else resolves."""
+    from cloverpay.service import events_destination
+
+    def resolve(host: str, port: int) -> list[str]:
+        if host == "crm.example.com":
+            return ["93.184.215.14"]
+        raise OSError(f"unknown host {host}")
+
+    monkeypatch.setattr(events_destination, "resolve_host", resolve)
+
+
 @dataclass
 class Received:
     event_id: str

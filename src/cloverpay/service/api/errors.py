@@ -18,8 +18,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloverpay.service.domain import InvalidTransition
 from cloverpay.service.errors import ServiceError
+from cloverpay.service.services.clover_calls import RECONNECT_REQUIRED
 
-__all__ = ["error_body", "install_error_handlers"]
+__all__ = ["error_body", "install_error_handlers", "reconnect_required"]
 
 log = logging.getLogger("cloverpay.service")
 
@@ -30,6 +31,24 @@ def error_body(
     type_: str, code: str, message: str, field: str | None = None, **extra: Any
 ) -> dict[str, Any]:
     return {"error": {"type": type_, "code": code, "message": message, "field": field, **extra}}
+
+
+def reconnect_required(attempt: dict[str, Any], message: str | None) -> JSONResponse | None:
+    """The answer for a failed attempt that was never sent because the merchant's Clover
+    connection must be renewed: 409 ``conflict_error`` / ``merchant_reconnect_required``
+    (field ``merchant``) with the attempt; None for any other attempt."""
+    if attempt.get("failure_code") != RECONNECT_REQUIRED:
+        return None
+    return JSONResponse(
+        error_body(
+            "conflict_error",
+            RECONNECT_REQUIRED,
+            message or "the merchant must connect to Clover again",
+            "merchant",
+            attempt=attempt,
+        ),
+        status_code=409,
+    )
 
 
 def _field(loc: tuple[Any, ...]) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 from functools import lru_cache
 from typing import Literal
 
@@ -92,6 +93,19 @@ class Settings(BaseSettings):
     #: the queue of sales, refunds and voids is looked at.
     terminal_lease_s: float = 30.0
     terminal_tick_s: float = 1.0
+    #: Events out: networks (CIDR) an events URL may reach although they are not public
+    #: (loopback, private, link-local, …); every other such address is refused when the
+    #: URL is saved and before each delivery. Empty by default; ``cloverpay up`` allows
+    #: 127.0.0.1, the tests allow loopback. JSON in the environment:
+    #: ``CLOVERPAY_EVENTS_OUT_ALLOW_NETWORKS='["10.1.2.0/24"]'``.
+    events_out_allow_networks: tuple[str, ...] = ()
+
+    @field_validator("events_out_allow_networks")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            ipaddress.ip_network(cidr.strip(), strict=False)  # ValueError names it
+        return value
 
     @field_validator("subscription_dunning_s")
     @classmethod

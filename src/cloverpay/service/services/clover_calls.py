@@ -5,6 +5,11 @@ Only an answer from Clover is evidence: ``succeeded`` (a charge or refund id),
 used token; nothing moved by *this* request, but a resend can be rejected because an
 earlier send succeeded, so the reconciler looks the object up before believing it).
 Everything else (timeouts, drops, 5xx, 429, a key still in flight) is ``unknown``.
+
+A call that never left because the merchant's OAuth grant is gone
+(:class:`~cloverpay.service.gateway.ReconnectRequired`) is ``rejected`` with code
+``merchant_reconnect_required``: nothing moved by it. A lookup that fails is never
+evidence of anything: ``unknown``.
 """
 
 from __future__ import annotations
@@ -30,9 +35,11 @@ from cloverpay.api import (
     StoredCredentialsParams,
 )
 from cloverpay.service.db import Merchant, Payment, PaymentAttempt, Refund
+from cloverpay.service.gateway import ReconnectRequired
 from cloverpay.service.services.context import ServiceContext
 
 __all__ = [
+    "RECONNECT_REQUIRED",
     "CallOutcome",
     "lookup_charge",
     "lookup_refund",
@@ -40,6 +47,10 @@ __all__ = [
     "send_refund",
     "verify_charge",
 ]
+
+#: The failure code of an attempt that was never sent: the merchant must reconnect.
+RECONNECT_REQUIRED = "merchant_reconnect_required"
+_RECONNECT_MESSAGE = "Nothing was charged: the merchant's connection to Clover must be renewed."
 
 Status = Literal["succeeded", "declined", "rejected", "unknown", "failed"]
 
@@ -56,6 +67,9 @@ class CallOutcome:
 
 
 def _from_error(exc: CloverError) -> CallOutcome:
+    if isinstance(exc, ReconnectRequired):
+        # Raised before the request was handed to the transport: nothing can have moved.
+        return CallOutcome("rejected", code=RECONNECT_REQUIRED, message=_RECONNECT_MESSAGE)
     if isinstance(exc, ConfigurationError):
         # Raised by the client before anything is sent: nothing can have moved.
         return CallOutcome(
@@ -188,7 +202,9 @@ def lookup_charge(ctx: ServiceContext, merchant: Merchant, attempt: PaymentAttem
                     message=f"unrecorded charges {unrecorded} do not match the attempt",
                 )
     except CloverError as exc:
-        return _from_error(exc) if not isinstance(exc, APIError) else CallOutcome("unknown")
+        # not finding out is not evidence: a refused or unsent lookup leaves it unknown
+        code = None if isinstance(exc, APIError) else _from_error(exc).code
+        return CallOutcome("unknown", code=code)
     return CallOutcome(
         "failed", code="lookup_no_charge", message="Clover's order shows no charge for it"
     )

@@ -21,18 +21,27 @@ from cloverpay.api import idempotency_key_for
 from cloverpay.service.db import PaymentAttempt, new_id
 from cloverpay.service.domain import AttemptKind, AttemptState
 from cloverpay.service.services.context import ServiceContext
-from cloverpay.service.services.payments import attempt_key
 from cloverpay.service.services.records import add_audit
 
 __all__ = [
+    "KEY_NAMESPACE",
     "add_pending_attempt",
     "add_recorded_attempt",
+    "attempt_key",
     "first_check_at",
     "refunds_and_voids_held",
 ]
 
+#: The namespace of the idempotency keys derived from our attempts' ids.
+KEY_NAMESPACE = "cloverpay-attempt"
+
 #: the states in which a refund or void of a payment holds (part of) its amount
 _HOLDING = (AttemptState.PENDING.value, AttemptState.UNKNOWN.value, AttemptState.SUCCEEDED.value)
+
+
+def attempt_key(attempt_id: str) -> str:
+    """The idempotency key of the attempt ``attempt_id`` (a retry reuses it: rule 1)."""
+    return idempotency_key_for(KEY_NAMESPACE, attempt_id)
 
 
 def first_check_at(ctx: ServiceContext, now: datetime) -> datetime:

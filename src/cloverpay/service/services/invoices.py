@@ -54,6 +54,7 @@ __all__ = [
     "amount_paid",
     "create_invoice",
     "get_invoice",
+    "invoice_paid_key",
     "invoice_totals",
     "list_invoices",
     "mark_uncollectible",
@@ -61,6 +62,7 @@ __all__ = [
     "paid_and_refunded",
     "payable_facts",
     "set_invoice_status",
+    "set_paid_status",
     "void_invoice",
 ]
 
@@ -236,6 +238,34 @@ def set_invoice_status(
         reason=reason,
     )
     return True
+
+
+def invoice_paid_key(invoice_id: str, payment_id: str) -> str:
+    """The ``invoice.paid`` outbox row's dedupe key: one event per payment that makes
+    the invoice paid. A replay of the same settle finds the key taken (and the status
+    already ``paid``); an invoice voided back to ``open`` and paid again by another
+    payment emits again."""
+    return f"invoice.paid:{invoice_id}:{payment_id}"
+
+
+def set_paid_status(
+    session: Session, invoice: Invoice, payment: Payment, *, paid: int, actor: str
+) -> None:
+    """Derive the invoice's status from ``paid`` (what its payments add up to, this
+    ``payment`` included) after ``payment`` was recorded: ``paid`` or
+    ``partially_paid``, audited; the ``invoice.paid`` outbox row when it became paid."""
+    target = InvoiceStatus.PAID if paid >= invoice.total else InvoiceStatus.PARTIALLY_PAID
+    changed = set_invoice_status(
+        session, invoice, target, actor=actor, reason=f"payment {payment.id}"
+    )
+    if changed and target is InvoiceStatus.PAID:
+        add_outbox(
+            session,
+            merchant_id=invoice.merchant_id,
+            topic="invoice.paid",
+            dedupe_key=invoice_paid_key(invoice.id, payment.id),
+            payload={"invoice_id": invoice.id, "number": invoice.number},
+        )
 
 
 def create_invoice(

@@ -15,14 +15,14 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
-from cloverpay.api import TENDER_CASH, TENDER_CHECK, idempotency_key_for
+from cloverpay.api import TENDER_CASH, TENDER_CHECK
 from cloverpay.service.db import CardOnFile, Invoice, Merchant, Payment, PaymentAttempt, new_id
 from cloverpay.service.domain import (
     FINAL_ATTEMPT_STATES,
@@ -32,23 +32,31 @@ from cloverpay.service.domain import (
     apply_transition,
 )
 from cloverpay.service.errors import AttemptUnresolvedError, ConflictError, InvalidRequest, NotFound
-from cloverpay.service.services.clover_calls import CallOutcome, send_charge
+from cloverpay.service.services.clover_calls import RECONNECT_REQUIRED, CallOutcome, send_charge
 from cloverpay.service.services.context import ServiceContext
+from cloverpay.service.services.intents import (
+    KEY_NAMESPACE,
+    add_pending_attempt,
+    attempt_key,
+    first_check_at,
+)
 from cloverpay.service.services.invoices import (
     _refuse_if_unresolved,
     amount_paid,
     load_invoice,
     payable_facts,
-    set_invoice_status,
+    set_paid_status,
 )
 from cloverpay.service.services.receipts import queue_payment_receipt
-from cloverpay.service.services.records import add_audit, add_outbox
+from cloverpay.service.services.records import add_audit, add_outbox, alert_reconnect_required
 from cloverpay.service.services.send import Settle, send_then_settle
 
 __all__ = [
+    "KEY_NAMESPACE",
     "PAYABLE_STATES",
     "InSettle",
     "apply_charge_outcome",
+    "attempt_key",
     "card_on_file_request",
     "pay_invoice",
     "settle_charge",
@@ -62,15 +70,10 @@ PAYABLE_STATES = frozenset(
         InvoiceStatus.UNCOLLECTIBLE.value,
     }
 )
-KEY_NAMESPACE = "cloverpay-attempt"
 #: Called inside a settle transaction, after the outcome is applied.
 InSettle = Callable[[Session, PaymentAttempt], None]
 #: Alternate tenders recorded through Clover (label keys of Clover's standard tenders).
 TENDERS = {"cash": TENDER_CASH, "check": TENDER_CHECK}
-
-
-def attempt_key(attempt_id: str) -> str:
-    return idempotency_key_for(KEY_NAMESPACE, attempt_id)
 
 
 def transition_attempt(
@@ -215,42 +218,28 @@ def pay_invoice(
                 request["tender"] = tender
             else:
                 request["source"] = token
-            attempt_id = attempt_id or new_id()
-            attempt = PaymentAttempt(
-                id=attempt_id,
+            attempt = add_pending_attempt(
+                s,
+                attempt_id=attempt_id,
                 merchant_id=merchant_id,
-                kind=AttemptKind.CHARGE.value,
-                state=AttemptState.PENDING.value,
-                invoice_id=invoice.id,
+                kind=AttemptKind.CHARGE,
                 amount=charge_amount,
-                tip_amount=tip_amount,
                 currency=invoice.currency,
-                idempotency_key=attempt_key(attempt_id),
                 source_kind=(
                     "card_on_file"
                     if card_on_file_id
                     else ("alternate_tender" if tender else "token")
                 ),
+                request=request,
+                next_check_at=first_check_at(ctx, now),
+                actor=actor,
+                now=now,
+                audit={"invoice_id": invoice.id, "amount": charge_amount, "tip": tip_amount},
+                invoice_id=invoice.id,
+                tip_amount=tip_amount,
                 card_on_file_id=card_on_file_id,
                 initiator=initiator if card_on_file_id else None,
-                request_json=json.dumps(request, sort_keys=True),
                 clover_order_id=invoice.clover_order_id,
-                next_check_at=now + timedelta(seconds=ctx.settings.reconciler_steps_s[0]),
-                created_by=actor,
-                created_at=now,
-                updated_at=now,
-            )
-            s.add(attempt)
-            add_audit(
-                s,
-                merchant_id=merchant_id,
-                actor=actor,
-                action="charge_attempt.created",
-                entity_type="payment_attempt",
-                entity_id=attempt.id,
-                to_state=AttemptState.PENDING.value,
-                data={"invoice_id": invoice.id, "amount": charge_amount, "tip": tip_amount},
-                now=now,
             )
     except IntegrityError:
         raise AttemptUnresolvedError(
@@ -327,19 +316,7 @@ def _record_payment(
     if invoice is not None:
         paid = paid_before + payment.amount
         queue_payment_receipt(s, payment, invoice=invoice, paid=paid, now=now)
-        target = InvoiceStatus.PAID if paid >= invoice.total else InvoiceStatus.PARTIALLY_PAID
-        changed = set_invoice_status(
-            s, invoice, target, actor=actor, reason=f"payment {payment.id}"
-        )
-        if changed and target is InvoiceStatus.PAID:
-            add_outbox(
-                s,
-                merchant_id=attempt.merchant_id,
-                topic="invoice.paid",
-                # per payment: a void can reopen the invoice and it can be paid again
-                dedupe_key=f"invoice.paid:{invoice.id}:{payment.id}",
-                payload={"invoice_id": invoice.id, "number": invoice.number},
-            )
+        set_paid_status(s, invoice, payment, paid=paid, actor=actor)
     return payment
 
 
@@ -388,6 +365,10 @@ def apply_charge_outcome(
             attempt.clover_charge_id = outcome.clover_id
         attempt.resolved_at = now
         attempt.next_check_at = None
+        if outcome.code == RECONNECT_REQUIRED:
+            alert_reconnect_required(
+                s, attempt.merchant_id, attempt_id=attempt.id, actor=actor, now=now
+            )
         add_outbox(
             s,
             merchant_id=attempt.merchant_id,

@@ -19,13 +19,17 @@ from cloverpay.service.domain import (
     AttemptKind,
     AttemptState,
     AuthorizationStatus,
-    InvoiceStatus,
     apply_transition,
 )
 from cloverpay.service.errors import NotFound
-from cloverpay.service.services.clover_calls import CallOutcome, lookup_refund, send_refund
+from cloverpay.service.services.clover_calls import (
+    RECONNECT_REQUIRED,
+    CallOutcome,
+    lookup_refund,
+    send_refund,
+)
 from cloverpay.service.services.context import ServiceContext
-from cloverpay.service.services.invoices import amount_paid, load_invoice, set_invoice_status
+from cloverpay.service.services.invoices import amount_paid, load_invoice, set_paid_status
 from cloverpay.service.services.payments import lock_attempt, transition_attempt
 from cloverpay.service.services.preauth_calls import (
     lookup_authorize,
@@ -34,7 +38,7 @@ from cloverpay.service.services.preauth_calls import (
     send_capture,
 )
 from cloverpay.service.services.receipts import queue_payment_receipt
-from cloverpay.service.services.records import add_audit, add_outbox
+from cloverpay.service.services.records import add_audit, add_outbox, alert_reconnect_required
 from cloverpay.service.services.refunds import settle_refund
 
 __all__ = [
@@ -54,6 +58,10 @@ def _fail(s: Session, attempt: PaymentAttempt, outcome: CallOutcome, *, actor: s
     attempt.failure_message = outcome.message
     attempt.resolved_at = now_resolved
     attempt.next_check_at = None
+    if outcome.code == RECONNECT_REQUIRED:
+        alert_reconnect_required(
+            s, attempt.merchant_id, attempt_id=attempt.id, actor=actor, now=now_resolved
+        )
 
 
 def _unknown(s: Session, attempt: PaymentAttempt, outcome: CallOutcome, *, actor: str) -> None:
@@ -275,17 +283,7 @@ def _apply_to_invoice(
     invoice = load_invoice(s, merchant_id, invoice_id, lock=True)
     paid = amount_paid(s, invoice.id)
     queue_payment_receipt(s, payment, invoice=invoice, paid=paid, now=now)
-    target = InvoiceStatus.PAID if paid >= invoice.total else InvoiceStatus.PARTIALLY_PAID
-    if set_invoice_status(s, invoice, target, actor=actor, reason=f"payment {payment.id}") and (
-        target is InvoiceStatus.PAID
-    ):
-        add_outbox(
-            s,
-            merchant_id=merchant_id,
-            topic="invoice.paid",
-            dedupe_key=f"invoice.paid:{invoice.id}",
-            payload={"invoice_id": invoice.id, "number": invoice.number},
-        )
+    set_paid_status(s, invoice, payment, paid=paid, actor=actor)
 
 
 def settle_void_authorization(

@@ -17,11 +17,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from cloverpay.service.db import AuditLog, OutboxEvent, SessionFactory, utcnow
+from cloverpay.service.db import AuditLog, Merchant, OutboxEvent, SessionFactory, utcnow
 
-__all__ = ["add_audit", "add_outbox", "audit_failure"]
+__all__ = ["add_audit", "add_outbox", "alert_reconnect_required", "audit_failure"]
 
 
 def _json(data: dict[str, Any] | None) -> str | None:
@@ -117,3 +119,51 @@ def audit_failure(
             reason=reason,
             data=data,
         )
+
+
+def alert_reconnect_required(
+    session: Session, merchant_id: str, *, attempt_id: str, actor: str, now: datetime
+) -> bool:
+    """Tell staff that the merchant must connect to Clover again: one
+    ``merchant.reconnect_required`` alert (outbox, channel ``alert``) and audit row per
+    dead grant (keyed by the refresh token's digest, so a reconnect that fails again
+    alerts again), however many attempts fail meanwhile. Concurrent settles do not
+    collide: the outbox insert skips a taken key. True when this call raised it."""
+    merchant = session.get_one(Merchant, merchant_id)
+    grant = (merchant.refresh_token_sha256 or "none")[:16]
+    dedupe = f"merchant.reconnect_required:{merchant_id}:{grant}"
+    values = {
+        "merchant_id": merchant_id,
+        "topic": "merchant.reconnect_required",
+        "channel": "alert",
+        "dedupe_key": dedupe,
+        "payload_json": json.dumps(
+            {"merchant_id": merchant_id, "attempt_id": attempt_id}, sort_keys=True
+        ),
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    conn = session.connection()
+    make = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        make(OutboxEvent.__table__)  # type: ignore[arg-type]
+        .values(values)
+        .on_conflict_do_nothing()
+        .returning(OutboxEvent.id)
+    )
+    if conn.execute(stmt).first() is None:
+        return False  # raised already for this grant
+    add_audit(
+        session,
+        merchant_id=merchant_id,
+        actor=actor,
+        action="merchant.reconnect_required",
+        entity_type="merchant",
+        entity_id=merchant_id,
+        reason="Clover refused to renew the merchant's OAuth token; connect it again",
+        data={"attempt_id": attempt_id},
+        now=now,
+    )
+    return True

@@ -10,12 +10,12 @@ the excess ones are refused.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cloverpay.service.db import Merchant, Payment, PaymentAttempt, Refund, new_id
+from cloverpay.service.db import Merchant, Payment, PaymentAttempt, Refund
 from cloverpay.service.domain import FINAL_ATTEMPT_STATES, AttemptKind, AttemptState
 from cloverpay.service.errors import (
     AttemptUnresolvedError,
@@ -23,11 +23,12 @@ from cloverpay.service.errors import (
     InvalidRequest,
     NotFound,
 )
-from cloverpay.service.services.clover_calls import CallOutcome, send_refund
+from cloverpay.service.services.clover_calls import RECONNECT_REQUIRED, CallOutcome, send_refund
 from cloverpay.service.services.context import ServiceContext
-from cloverpay.service.services.payments import attempt_key, lock_attempt, transition_attempt
+from cloverpay.service.services.intents import add_pending_attempt, first_check_at
+from cloverpay.service.services.payments import lock_attempt, transition_attempt
 from cloverpay.service.services.receipts import queue_refund_receipt
-from cloverpay.service.services.records import add_audit, add_outbox
+from cloverpay.service.services.records import add_outbox, alert_reconnect_required
 from cloverpay.service.services.send import Send, send_then_settle
 
 __all__ = [
@@ -145,38 +146,21 @@ def create_refund_intent(
             field="amount",
             code="amount_too_large",
         )
-    attempt_id = new_id()
-    attempt = PaymentAttempt(
-        id=attempt_id,
-        merchant_id=merchant_id,
-        kind=AttemptKind.REFUND.value,
-        state=AttemptState.PENDING.value,
-        invoice_id=payment.invoice_id,
-        payment_id=payment.id,
-        amount=refund_amount,
-        currency=payment.currency,
-        idempotency_key=attempt_key(attempt_id),
-        source_kind=source_kind,
-        request_json=json.dumps({"charge": payment.clover_charge_id, "reason": reason}),
-        next_check_at=next_check_at or now + timedelta(seconds=ctx.settings.reconciler_steps_s[0]),
-        created_by=actor,
-        created_at=now,
-        updated_at=now,
-    )
-    s.add(attempt)
-    s.flush()
-    add_audit(
+    return add_pending_attempt(
         s,
         merchant_id=merchant_id,
+        kind=AttemptKind.REFUND,
+        amount=refund_amount,
+        currency=payment.currency,
+        source_kind=source_kind,
+        request={"charge": payment.clover_charge_id, "reason": reason},
+        next_check_at=next_check_at or first_check_at(ctx, now),
         actor=actor,
-        action="refund_attempt.created",
-        entity_type="payment_attempt",
-        entity_id=attempt.id,
-        to_state=AttemptState.PENDING.value,
-        data={"payment_id": payment.id, "amount": refund_amount},
         now=now,
+        audit={"payment_id": payment.id, "amount": refund_amount},
+        invoice_id=payment.invoice_id,
+        payment_id=payment.id,
     )
-    return attempt
 
 
 def settle_refund(
@@ -212,6 +196,10 @@ def apply_refund_outcome(
         attempt.failure_message = outcome.message
         attempt.resolved_at = now
         attempt.next_check_at = None
+        if outcome.code == RECONNECT_REQUIRED:
+            alert_reconnect_required(
+                s, attempt.merchant_id, attempt_id=attempt.id, actor=actor, now=now
+            )
     else:
         transition_attempt(
             s, attempt, AttemptState.UNKNOWN, actor=actor, reason=outcome.code or "no answer"

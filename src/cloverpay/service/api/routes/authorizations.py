@@ -2,7 +2,8 @@
 
 Each answers like pay: 200 (the attempt succeeded), 202 (outcome unknown, being
 reconciled), 402 (Clover refused; the error shape with the attempt), 409 while another
-attempt on the same object is unresolved.
+attempt on the same object is unresolved, or (``merchant_reconnect_required``, with the
+attempt) when nothing was sent because the merchant must connect to Clover again.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, StringConstraints
 
 from cloverpay.service.api.deps import ClientIp, Ctx, CurrentPrincipal
-from cloverpay.service.api.errors import error_body
+from cloverpay.service.api.errors import error_body, reconnect_required
 from cloverpay.service.api.schemas import AttemptOut, Cents, PositiveCents, _In
 from cloverpay.service.api.views import attempt_out
 from cloverpay.service.db import Authorization, PaymentAttempt
@@ -90,6 +91,9 @@ def _response(ctx: Ctx, attempt: PaymentAttempt) -> JSONResponse:
         return JSONResponse(body, status_code=200)
     if out.state in ("unknown", "pending"):
         return JSONResponse(body, status_code=202)
+    reconnect = reconnect_required(body, out.failure_message)
+    if reconnect is not None:
+        return reconnect
     declined = attempt.kind == "charge"
     return JSONResponse(
         error_body(
@@ -107,6 +111,10 @@ _RESPONSES: dict[int | str, dict[str, object]] = {
     200: {"model": AuthorizationAttemptOut, "description": "the attempt succeeded"},
     202: {"model": AuthorizationAttemptOut, "description": "outcome unknown; being reconciled"},
     402: {"description": "Clover refused (error shape, with the attempt)"},
+    409: {
+        "description": "another attempt is unresolved, or `merchant_reconnect_required`: "
+        "nothing was sent, the merchant must connect to Clover again (error shape)"
+    },
 }
 
 

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from cloverpay.service.api.deps import Answer, ClientIp, Ctx, CurrentPrincipal
-from cloverpay.service.api.errors import error_body
+from cloverpay.service.api.errors import error_body, reconnect_required
 from cloverpay.service.api.schemas import AttemptOut, InvoiceIn, InvoiceOut, PayIn
 from cloverpay.service.api.views import attempt_out, invoice_out, settled_attempt_out
 from cloverpay.service.db import Invoice, InvoiceLineItem, PaymentAttempt, reading
@@ -95,7 +95,8 @@ def mark_uncollectible(invoice_id: str, ctx: Ctx, who: CurrentPrincipal) -> Invo
 
 
 def attempt_response(ctx: Ctx, attempt: PaymentAttempt) -> JSONResponse:
-    """200 succeeded, 202 unknown (being reconciled), 402 declined/failed."""
+    """200 succeeded, 202 unknown (being reconciled), 402 declined/failed, 409 never
+    sent because the merchant must reconnect to Clover."""
     with reading(ctx.engine) as s:
         # ``attempt`` is the row as its last transaction left it (settled or not).
         out = attempt_out(s, attempt, with_invoice=True)
@@ -109,6 +110,9 @@ def attempt_json(out: AttemptOut) -> JSONResponse:
         return JSONResponse(body, status_code=200)
     if out.state in ("unknown", "pending"):
         return JSONResponse(body, status_code=202)
+    reconnect = reconnect_required(body, out.failure_message)
+    if reconnect is not None:
+        return reconnect
     kind = "card_error" if out.kind == "charge" else "invalid_request_error"
     return JSONResponse(
         error_body(
@@ -128,6 +132,10 @@ def attempt_json(out: AttemptOut) -> JSONResponse:
         200: {"model": AttemptOut, "description": "paid (the attempt succeeded)"},
         202: {"model": AttemptOut, "description": "outcome unknown; being reconciled"},
         402: {"description": "declined (error shape, with the attempt)"},
+        409: {
+            "description": "another attempt is unresolved, or `merchant_reconnect_required`: "
+            "nothing was sent, the merchant must connect to Clover again (error shape)"
+        },
     },
 )
 def pay(

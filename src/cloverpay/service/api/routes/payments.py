@@ -54,6 +54,10 @@ def get_payment(payment_id: str, ctx: Ctx, who: CurrentPrincipal) -> PaymentOut:
         200: {"model": AttemptOut, "description": "refunded"},
         202: {"model": AttemptOut, "description": "outcome unknown; being reconciled"},
         402: {"description": "Clover refused the refund (error shape, with the attempt)"},
+        409: {
+            "description": "another refund is unresolved, or `merchant_reconnect_required`: "
+            "nothing was sent, the merchant must connect to Clover again (error shape)"
+        },
     },
 )
 def refund(

@@ -10,11 +10,13 @@ past_due) the run:
    loses at the constraint and uses the winner's invoice; the invoice is then opened
    (the Clover order; opening twice is a no-op);
 3. **derives** where the period stands from its charge attempts, under the
-   subscription's row lock (:func:`_apply_outcomes`): paid → next period, status
+   subscription's row lock (:func:`._standing.apply_outcomes`): paid → next period, status
    active; a charge attempt pending or unknown → look again later, never charge (the
    reconciler resolves it); new failed attempts → ``consecutive_failures``, one email
    and one CRM event per failure (dedupe keys), the next retry on the dunning schedule,
-   deactivation (with its email) at the maximum;
+   deactivation (with its email) at the maximum; an attempt never sent because the
+   merchant must reconnect to Clover (``merchant_reconnect_required``) is not the card's
+   failure: no dunning, no email, the subscription is looked at again later;
 4. **charges** the card on file through the money path (``pay_invoice``,
    ``initiator=MERCHANT``, ``is_scheduled``) with an attempt id derived from
    (invoice, step): a second run making the same dunning step loses at the attempt's
@@ -30,42 +32,32 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from cloverpay.service.core.crash import crash_point
-from cloverpay.service.db import Invoice, PaymentAttempt, Plan, Subscription
-from cloverpay.service.domain import OPEN_ATTEMPT_STATES, AttemptKind, AttemptState, InvoiceStatus
+from cloverpay.service.db import Invoice, Plan, Subscription
+from cloverpay.service.domain import InvoiceStatus
 from cloverpay.service.domain.states import InvalidTransition
-from cloverpay.service.domain.subscription_states import (
-    BILLABLE_SUBSCRIPTION_STATES,
-    SubscriptionStatus,
-)
+from cloverpay.service.domain.subscription_states import BILLABLE_SUBSCRIPTION_STATES
 from cloverpay.service.errors import AttemptUnresolvedError, ServiceError
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.services.invoices import LineItemInput, create_invoice, open_invoice
 from cloverpay.service.services.payments import pay_invoice
-from cloverpay.service.services.records import add_audit, add_outbox, audit_failure
-from cloverpay.service.services.subscriptions._manage import (
-    load_subscription,
-    transition_subscription,
+from cloverpay.service.services.records import audit_failure
+from cloverpay.service.services.subscriptions._manage import load_subscription
+from cloverpay.service.services.subscriptions._standing import (
+    BILLING_ACTOR,
+    BillingReport,
+    apply_outcomes,
 )
-from cloverpay.service.services.subscriptions._notify import (
-    notify_deactivated,
-    notify_payment_failed,
-)
-from cloverpay.service.services.subscriptions._periods import period_bounds
 
 __all__ = ["BILLING_ACTOR", "BillingReport", "BillingRun", "billing_attempt_id"]
 
 log = logging.getLogger("cloverpay.billing")
 
-BILLING_ACTOR = "billing"
 _ATTEMPT_NS = uuid.UUID("6f0c1f8e-4d7a-5b1e-9a57-2c1f0b6f5a10")
 #: At most this many steps (period advances, charges) per subscription per run.
 MAX_STEPS = 50
@@ -76,32 +68,6 @@ Progress = Callable[[int, int, str], None]
 def billing_attempt_id(invoice_id: str, step: int) -> str:
     """The payment attempt id of dunning step ``step`` (0 = first try) of an invoice."""
     return uuid.uuid5(_ATTEMPT_NS, f"{invoice_id}:{step}").hex
-
-
-@dataclass
-class BillingReport:
-    claimed: list[str] = field(default_factory=list)
-    invoices_created: list[str] = field(default_factory=list)
-    charged: list[str] = field(default_factory=list)
-    paid_periods: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    deactivated: list[str] = field(default_factory=list)
-    waiting: list[str] = field(default_factory=list)
-    lost_races: list[str] = field(default_factory=list)
-    recorded: list[str] = field(default_factory=list)
-    errors: dict[str, str] = field(default_factory=dict)
-
-    def summary(self) -> str:
-        return (
-            f"{len(self.claimed)} due, {len(self.invoices_created)} invoices, "
-            f"{len(self.charged)} charges ({len(self.paid_periods)} periods paid, "
-            f"{len(self.failures)} failed), {len(self.deactivated)} deactivated, "
-            f"{len(self.waiting)} waiting on an unresolved charge, "
-            f"{len(self.recorded)} recorded from Clover, {len(self.errors)} errors"
-        )
-
-
-Decision = Literal["advanced", "wait", "stop", "charge"]
 
 
 class BillingRun:
@@ -203,7 +169,7 @@ class BillingRun:
         schedule says by then (a concurrent run may have postponed the subscription
         while the charge ran). True when the period was closed and billing goes on."""
         for _ in range(MAX_STEPS):
-            decision, step = self._apply_outcomes(sub.id, invoice_id, now, report)
+            decision, step = apply_outcomes(self.ctx, sub.id, invoice_id, now, report)
             if decision == "advanced":
                 report.paid_periods.append(invoice_id)
                 return True
@@ -299,154 +265,3 @@ class BillingRun:
             return False
         report.charged.append(attempt_id)
         return True
-
-    def _apply_outcomes(
-        self, subscription_id: str, invoice_id: str, now: datetime, report: BillingReport
-    ) -> tuple[Decision, int]:
-        """Derive the period's standing from its attempts and write it, in one
-        transaction under the subscription's row lock. Returns what to do next and, for
-        ``charge``, the dunning step to make."""
-        settings = self.ctx.settings
-        max_failures = settings.subscription_max_failures
-        with self.ctx.sessions.begin() as s:
-            sub = load_subscription(s, None, subscription_id, lock=True)
-            if sub.status not in {st.value for st in BILLABLE_SUBSCRIPTION_STATES}:
-                return "stop", 0
-            invoice = s.get_one(Invoice, invoice_id)
-            if invoice.period_start != sub.current_period_start:
-                return "stop", 0  # another run moved the subscription on meanwhile
-            if invoice.status in (InvoiceStatus.PAID.value, InvoiceStatus.VOID.value):
-                self._advance(s, sub, invoice, now)
-                return "advanced", 0
-            attempts = s.scalars(
-                select(PaymentAttempt)
-                .where(
-                    PaymentAttempt.invoice_id == invoice_id,
-                    PaymentAttempt.kind == AttemptKind.CHARGE.value,
-                )
-                .order_by(PaymentAttempt.created_at, PaymentAttempt.id)
-            ).all()
-            if any(a.state in {st.value for st in OPEN_ATTEMPT_STATES} for a in attempts):
-                sub.next_billing_at = now + timedelta(seconds=settings.subscription_recheck_s)
-                sub.updated_at = now
-                report.waiting.append(subscription_id)
-                return "wait", 0
-            failed = [
-                a
-                for a in attempts
-                if a.state == AttemptState.FAILED.value and a.created_by == BILLING_ACTOR
-            ]
-            if len(failed) > sub.consecutive_failures:
-                self._apply_failures(s, sub, failed, now, report)
-            if len(failed) >= max_failures:
-                self._deactivate(s, sub, len(failed), now, report)
-                return "stop", 0
-            if sub.next_billing_at is None or sub.next_billing_at > now:
-                return "wait", 0
-            return "charge", len(failed)
-
-    def _advance(self, s: Session, sub: Subscription, invoice: Invoice, now: datetime) -> None:
-        plan = s.get_one(Plan, sub.plan_id)
-        sub.period_index += 1
-        start, end = period_bounds(
-            sub.anchor_at, plan.interval, plan.interval_count, sub.period_index
-        )
-        sub.current_period_start, sub.current_period_end = start, end
-        sub.consecutive_failures = 0
-        sub.next_billing_at = start
-        sub.last_error = None
-        sub.updated_at = now
-        transition_subscription(
-            s,
-            sub,
-            SubscriptionStatus.ACTIVE,
-            actor=BILLING_ACTOR,
-            reason=f"invoice {invoice.number} {invoice.status}",
-            now=now,
-        )
-        add_audit(
-            s,
-            merchant_id=sub.merchant_id,
-            actor=BILLING_ACTOR,
-            action="subscription.period_advanced",
-            entity_type="subscription",
-            entity_id=sub.id,
-            reason=f"invoice {invoice.number} {invoice.status}",
-            data={"period_index": sub.period_index, "period_start": start},
-            now=now,
-        )
-        add_outbox(
-            s,
-            merchant_id=sub.merchant_id,
-            topic="subscription.period_closed",
-            dedupe_key=f"subscription.period_closed:{invoice.id}",
-            payload={"subscription_id": sub.id, "invoice_id": invoice.id, "status": invoice.status},
-            now=now,
-        )
-
-    def _apply_failures(
-        self,
-        s: Session,
-        sub: Subscription,
-        failed: list[PaymentAttempt],
-        now: datetime,
-        report: BillingReport,
-    ) -> None:
-        settings = self.ctx.settings
-        steps = settings.subscription_dunning_s
-        n = len(failed)
-        last = failed[-1]
-        base = last.resolved_at or now
-        retry_at = base + timedelta(seconds=steps[min(n - 1, len(steps) - 1)])
-        max_failures = settings.subscription_max_failures
-        for k, attempt in enumerate(
-            failed[sub.consecutive_failures :], start=sub.consecutive_failures + 1
-        ):
-            report.failures.append(attempt.id)
-            notify_payment_failed(
-                s,
-                sub,
-                fact_id=attempt.id,
-                failures=k,
-                max_failures=max_failures,
-                next_attempt_at=retry_at if k == n and n < max_failures else None,
-                reason=attempt.failure_message or attempt.failure_code,
-                now=now,
-            )
-        sub.consecutive_failures = n
-        sub.last_error = f"{last.failure_code}: {last.failure_message}"[:500]
-        sub.updated_at = now
-        add_audit(
-            s,
-            merchant_id=sub.merchant_id,
-            actor=BILLING_ACTOR,
-            action="subscription.payment_failed",
-            entity_type="subscription",
-            entity_id=sub.id,
-            reason=last.failure_code,
-            data={"consecutive_failures": n, "attempt_id": last.id, "retry_at": retry_at},
-            now=now,
-        )
-        if n < max_failures:
-            sub.next_billing_at = retry_at
-            transition_subscription(
-                s,
-                sub,
-                SubscriptionStatus.PAST_DUE,
-                actor=BILLING_ACTOR,
-                reason=last.failure_code,
-                now=now,
-            )
-
-    def _deactivate(
-        self, s: Session, sub: Subscription, failures: int, now: datetime, report: BillingReport
-    ) -> None:
-        reason = f"{failures} consecutive failed payments"
-        if transition_subscription(
-            s, sub, SubscriptionStatus.DEACTIVATED, actor=BILLING_ACTOR, reason=reason, now=now
-        ):
-            sub.deactivated_at = now
-            sub.next_billing_at = None
-            sub.updated_at = now
-            report.deactivated.append(sub.id)
-            notify_deactivated(s, sub, reason=reason, now=now)
