@@ -339,7 +339,8 @@ def test_merchant_reconnect_required_is_not_the_cards_failure(
     row = sub_row(ctx, sub.id)
     assert (row.status, row.consecutive_failures, row.period_index) == ("active", 0, 1)
     assert [c.status for c in charges(sandbox)] == ["succeeded"]
-    assert emails(ctx) == []
+    # no failure notice ever: the only email is the receipt of the payment
+    assert [e.topic for e in emails(ctx)] == ["email.payment_receipt"]
     assert_invariants(ctx, sandbox)
 
 
