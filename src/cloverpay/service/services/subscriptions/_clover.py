@@ -10,15 +10,7 @@ stays the safety net).
   creating, Clover's subscriptions of the plan are searched for that note, so a retry
   after a lost answer finds the first one instead of making a second (Clover documents
   no idempotency key for the Recurring API).
-* **Poll** (the billing run, every ``subscription_poll_s``): list the customer's charges
-  since the anchor. A charge that is on no order of ours, for the plan's amount, is
-  Clover's recurring charge [G: Clover does not document how its recurring charges are
-  marked]. A succeeded one is recorded in one transaction as the invoice of the period
-  that contains it (unique (subscription, period) and unique Clover charge id: a second
-  poll or a second process records nothing twice), with a succeeded attempt and a
-  payment. Failed ones since the last success are the consecutive failures: one email
-  per failed charge (dedupe key on the charge id). Clover's ``active: false`` makes the
-  subscription ``deactivated`` (Clover deactivates after 5 failures).
+* **Poll**: :mod:`._clover_sync` (what Clover charged, recorded once).
 * **Cancel**: at Clover first, then here.
 """
 
