@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     #: the queue of sales, refunds and voids is looked at.
     terminal_lease_s: float = 30.0
     terminal_tick_s: float = 1.0
+    #: A terminal refund still queued at its expiry while no process owns the terminal
+    #: is sent once through Clover's REST API (``POST /v1/refunds`` with the v3
+    #: payment id as ``charge``; that Clover takes a card-present payment there is a
+    #: guess [G]); false: it expires unsent, as a void always does.
+    terminal_refund_via_rest: bool = True
 
     @field_validator("subscription_dunning_s")
     @classmethod

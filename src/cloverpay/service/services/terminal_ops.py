@@ -15,11 +15,14 @@ database:
 2. **One send** — the owner's runtime wins ``queued -> sending`` (a conditional UPDATE)
    before anything leaves; nothing moves an op back to ``queued``. An op nobody
    claims within :data:`QUEUE_TTL_S` expires unsent (``failed``,
-   ``terminal_unavailable``).
-3. **Settle** — :func:`settle_terminal_op`: a refund as the online path records it
-   (refund row, outbox, audit); a void marks the payment voided, which stops it
-   counting towards its invoice, whose status is derived again (``paid`` ->
-   ``partially_paid`` / ``open``), with audit and outbox rows, in one transaction.
+   ``terminal_unavailable``) — except a refund whose terminal nobody owns then: it is
+   sent once through Clover's REST API instead
+   (:mod:`~cloverpay.service.services.terminal_refund_rest`; voids stay device-only).
+3. **Settle** — :func:`settle_terminal_op` (in :mod:`.terminal_settle`): a refund as
+   the online path records it (refund row, outbox, audit); a void marks the payment
+   voided, which stops it counting towards its invoice, whose status is derived again
+   (``paid`` -> ``partially_paid`` / ``open``), with audit and outbox rows, in one
+   transaction.
 4. **Recover** — an answer lost on the way back is looked up by the connector (device
    view by the sale's externalPaymentId, else the v3 payment over REST; never re-sent);
    what it cannot prove stays ``unknown``, flagged, and the reconciler
@@ -38,38 +41,30 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cloverpay.service.db import (
-    Invoice,
     Payment,
     PaymentAttempt,
     Terminal,
     TerminalOp,
     TerminalSale,
 )
-from cloverpay.service.domain import (
-    FINAL_ATTEMPT_STATES,
-    AttemptKind,
-    AttemptState,
-    InvoiceStatus,
-)
+from cloverpay.service.domain import AttemptKind, AttemptState
 from cloverpay.service.errors import AttemptUnresolvedError, ConflictError
 from cloverpay.service.services import terminal_queue as queue
 from cloverpay.service.services.clover_calls import CallOutcome
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.services.intents import add_pending_attempt, refunds_and_voids_held
-from cloverpay.service.services.invoices import invoice_totals, load_invoice, set_invoice_status
-from cloverpay.service.services.payments import lock_attempt, transition_attempt
-from cloverpay.service.services.records import add_outbox
-from cloverpay.service.services.refunds import (
-    apply_refund_outcome,
-    create_refund_intent,
-    lock_payment,
-)
+from cloverpay.service.services.refunds import create_refund_intent, lock_payment
 from cloverpay.service.services.terminal_lookups import (
     TerminalOpLookup,
     lookup_terminal_void,
     rest_op_lookup,
 )
 from cloverpay.service.services.terminal_queue import QUEUE_TTL_S, SOURCE_KIND
+from cloverpay.service.services.terminal_refund_rest import (
+    refund_via_rest,
+    rest_fallback_applies,
+)
+from cloverpay.service.services.terminal_settle import settle_terminal_op
 
 __all__ = [
     "TerminalOpLookup",
@@ -251,7 +246,19 @@ def update_op_screen(
     queue.update_screen(ctx, TerminalOp, attempt_id, ui_state, ui_text)
 
 
-def _expire(ctx: ServiceContext, attempt_id: str, *, actor: str) -> bool:
+def _expire(
+    ctx: ServiceContext,
+    attempt_id: str,
+    op: TerminalOp | None,
+    terminal: Terminal | None,
+    *,
+    actor: str,
+) -> bool:
+    """A queued op nobody claimed in time: a refund whose terminal nobody owns goes
+    through the REST API (sent once); anything else expires unsent. False when it was
+    claimed meanwhile."""
+    if rest_fallback_applies(ctx, op, terminal):
+        return refund_via_rest(ctx, attempt_id, actor=actor) is not None
     if not queue.mark_expired(ctx, TerminalOp, attempt_id, "The terminal never took it"):
         return False
     settle_terminal_op(
@@ -265,113 +272,6 @@ def _expire(ctx: ServiceContext, attempt_id: str, *, actor: str) -> bool:
         actor=actor,
     )
     return True
-
-
-# -- 3. settle -------------------------------------------------------------------------------
-
-
-def _apply_void_outcome(
-    s: Session, attempt: PaymentAttempt, outcome: CallOutcome, *, actor: str, now: datetime
-) -> None:
-    if outcome.status == "succeeded":
-        assert attempt.payment_id is not None
-        transition_attempt(s, attempt, AttemptState.SUCCEEDED, actor=actor)
-        payment = s.get_one(Payment, attempt.payment_id, with_for_update=True)
-        payment.voided_at = now
-        payment.void_attempt_id = attempt.id
-        attempt.resolved_at = now
-        attempt.next_check_at = None
-        s.flush()
-        status = None
-        if payment.invoice_id is not None:
-            invoice = load_invoice(s, attempt.merchant_id, payment.invoice_id, lock=True)
-            status = _derive_after_void(s, invoice, payment, actor=actor)
-        add_outbox(
-            s,
-            merchant_id=attempt.merchant_id,
-            topic="payment.voided",
-            dedupe_key=f"payment.voided:{payment.id}",
-            payload={
-                "payment_id": payment.id,
-                "invoice_id": payment.invoice_id,
-                "amount": payment.amount,
-                "invoice_status": status,
-            },
-            now=now,
-        )
-    elif outcome.status in ("declined", "rejected", "failed"):
-        transition_attempt(s, attempt, AttemptState.FAILED, actor=actor, reason=outcome.message)
-        attempt.failure_code = outcome.code
-        attempt.failure_message = outcome.message
-        attempt.resolved_at = now
-        attempt.next_check_at = None
-    else:
-        transition_attempt(
-            s, attempt, AttemptState.UNKNOWN, actor=actor, reason=outcome.code or "no answer"
-        )
-        attempt.failure_code = outcome.code
-        attempt.failure_message = outcome.message
-
-
-def _derive_after_void(s: Session, invoice: Invoice, payment: Payment, *, actor: str) -> str:
-    """The invoice's status from the payments that still count (rule 8)."""
-    totals = invoice_totals(s, invoice)
-    if totals.paid >= totals.total and totals.paid > 0:
-        target = InvoiceStatus.PAID
-    elif totals.paid > 0:
-        target = InvoiceStatus.PARTIALLY_PAID
-    elif invoice.status == InvoiceStatus.UNCOLLECTIBLE.value:
-        target = InvoiceStatus.UNCOLLECTIBLE
-    else:
-        target = InvoiceStatus.OPEN
-    set_invoice_status(s, invoice, target, actor=actor, reason=f"payment {payment.id} voided")
-    return invoice.status
-
-
-def settle_terminal_op(
-    ctx: ServiceContext,
-    attempt_id: str,
-    outcome: CallOutcome,
-    *,
-    actor: str,
-    flag_unknown: bool = True,
-) -> PaymentAttempt:
-    """Apply a terminal refund's or void's outcome, with the op's live stage, in one
-    transaction (idempotent: a final attempt is left as it is)."""
-    now = ctx.now()
-    with ctx.sessions.begin() as s:
-        attempt = lock_attempt(s, attempt_id)
-        op = s.get(TerminalOp, attempt_id)
-        if AttemptState(attempt.state) in FINAL_ATTEMPT_STATES:
-            return attempt
-        if attempt.kind == AttemptKind.REFUND.value:
-            apply_refund_outcome(s, attempt, outcome, actor=actor, now=now)
-            if attempt.state == AttemptState.FAILED.value:
-                attempt.failure_message = outcome.message
-        else:
-            _apply_void_outcome(s, attempt, outcome, actor=actor, now=now)
-        if attempt.state == AttemptState.UNKNOWN.value:
-            queue.mark_unknown(
-                ctx,
-                s,
-                attempt,
-                outcome.code,
-                outcome.message,
-                flag=flag_unknown,
-                actor=actor,
-                now=now,
-            )
-        attempt.updated_at = now
-        if op is not None:
-            if attempt.state == AttemptState.SUCCEEDED.value:
-                stage, text = "done", "Refunded" if op.kind == "refund" else "Voided"
-            elif attempt.state == AttemptState.FAILED.value:
-                stage = "expired" if op.stage == "expired" else "done"
-                text = f"Not {'refunded' if op.kind == 'refund' else 'voided'}"
-            else:
-                stage, text = "unknown", "Outcome unknown: being looked up"
-            queue.show_outcome(op, stage, text, outcome.message or outcome.code, now)
-    return attempt
 
 
 # -- 4. recover (the reconciler's part) ------------------------------------------------------
@@ -396,7 +296,7 @@ def check_terminal_op(
         op,
         terminal,
         now=now,
-        expire=lambda: _expire(ctx, attempt_id, actor=actor),
+        expire=lambda: _expire(ctx, attempt_id, op, terminal, actor=actor),
         give_up=lambda: settle_terminal_op(
             ctx,
             attempt_id,
