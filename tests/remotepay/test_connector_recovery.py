@@ -60,8 +60,9 @@ def cfg(url: str, **kw: Any) -> ConnectorConfig:
         "allow_plain_ws": True,
         "heartbeat_interval": None,
         "reconnect_delay": 0.05,
-        "request_timeout": 20.0,
-        "recovery_timeout": 10.0,
+        # deadlines for a hang: a recovery ends as soon as the device is back and idle
+        "request_timeout": 60.0,
+        "recovery_timeout": 30.0,
     }
     return ConnectorConfig(**(values | kw))
 
