@@ -123,7 +123,7 @@ class FakeCloud:
         )
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(30):
             while not server.started:  # noqa: ASYNC110 (uvicorn offers a flag, not an event)
                 await asyncio.sleep(0.01)
         self.port = server.servers[0].sockets[0].getsockname()[1]
@@ -181,10 +181,10 @@ async def test_device_held_by_another_pos_is_refused_without_reconnecting() -> N
     async with cloud.running() as url:
         c = CloverConnector(cloud_config(url), listener)
         with pytest.raises(NotReadyError):
-            await c.connect(timeout=5)
+            await c.connect(timeout=30)
         await c.close()
         forced = CloverConnector(cloud_config(url, force=True))
-        await forced.connect(timeout=5)
+        await forced.connect(timeout=30)
         await forced.close()
     assert ("error", "AccessDenied") in listener.calls
     assert len(cloud.sockets) == 1  # only the forced connector opened a socket
@@ -198,10 +198,10 @@ async def test_notify_failures(status: int, sent: bool) -> None:
         c = CloverConnector(cloud_config(url), listener)
         if status == 404:
             with pytest.raises(NotReadyError):
-                await c.connect(timeout=5)
+                await c.connect(timeout=30)
         else:  # keeps retrying (the device may wake later): wait for the first report
             await c.connect(wait_ready=False)
-            async with asyncio.timeout(10):
+            async with asyncio.timeout(30):
                 await listener.error_seen.wait()
             assert not c.is_ready
         await c.close()
@@ -212,9 +212,9 @@ async def test_notify_failures(status: int, sent: bool) -> None:
 async def test_proxy_reset_reconnects() -> None:
     cloud = FakeCloud(after_ready=[UntypedMessage(Method.RESET)])
     async with cloud.running() as url, CloverConnector(cloud_config(url)) as c:
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(30):
             await cloud.second_socket.wait()
-        await c.connect(timeout=5)
+        await c.connect(timeout=30)
         response = await c.sale(SaleRequest(amount=100, external_id="cloud-2"))
     assert response.success
     assert len(cloud.sockets) == 2
@@ -225,9 +225,9 @@ async def test_forceconnect_interrupts_and_stops() -> None:
     listener = Recorder()
     async with cloud.running() as url:
         c = CloverConnector(cloud_config(url), listener)
-        await c.connect(timeout=5)
+        await c.connect(timeout=30)
         assert c._runner is not None
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(30):
             await c._runner  # the loop ends by itself: no reconnect after FORCECONNECT
         await c.close()
     assert ("error", "Interrupted") in listener.calls

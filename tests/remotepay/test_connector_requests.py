@@ -92,7 +92,7 @@ async def test_reject_payment_ends_with_cancel() -> None:
         import asyncio
 
         sale = asyncio.create_task(c.sale(SaleRequest(amount=1, external_id="rj")))
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(30):
             await listener.confirm_asked.wait()
         assert listener.confirm is not None
         assert listener.confirm.payment is not None
@@ -158,8 +158,10 @@ async def test_a_second_transaction_while_one_is_open_is_refused() -> None:
     async with fake.running() as url, CloverConnector(config(url)) as c:
         import asyncio
 
-        first = asyncio.create_task(c.sale(SaleRequest(amount=1, external_id="one"), timeout=1))
-        await asyncio.sleep(0.2)
+        first = asyncio.create_task(c.sale(SaleRequest(amount=1, external_id="one"), timeout=60))
+        async with asyncio.timeout(30):  # the first is on the device (not a guess of when)
+            while "TX_START" not in fake.methods():  # noqa: ASYNC110 (no event)
+                await asyncio.sleep(0.01)
         second = await c.sale(SaleRequest(amount=1, external_id="two"))
         assert (second.result, second.reason) == (ResponseCode.ERROR, "Device Busy")
         first.cancel()
@@ -175,10 +177,14 @@ async def test_remote_error_and_protocol_errors_reach_on_device_error() -> None:
         c._receive('{"id":"x","type":"COMMAND","method":"TX_START","payload":"{}"}')
         import asyncio
 
-        await asyncio.sleep(0.2)
-    codes = [v for k, v in listener.calls if k == "error"]
-    assert "UnknownError" in codes
-    assert "RemoteProtocolError" in codes
+        def codes() -> list[str | None]:
+            return [v for k, v in listener.calls if k == "error"]
+
+        async with asyncio.timeout(30):  # both reported, however busy the machine
+            while not {"UnknownError", "RemoteProtocolError"} <= set(codes()):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+    assert "UnknownError" in codes()
+    assert "RemoteProtocolError" in codes()
 
 
 async def test_custom_activity_and_its_messages() -> None:

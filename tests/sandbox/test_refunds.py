@@ -108,3 +108,59 @@ def test_idempotent_refund(sandbox: Sandbox, http: httpx.Client) -> None:
     r2 = http.post("/v1/refunds", json={"charge": ch["id"], "amount": 100}, headers=h)
     assert r1.json() == r2.json()
     assert counts(sandbox)["refunds"] == 1
+
+
+def test_refund_of_a_card_present_payment(sandbox: Sandbox, http: httpx.Client) -> None:
+    """[G] ``charge`` = a v3 (terminal) payment's id: refunded, listed on the v3 payment
+    as Clover lists a refund, never above amount + tip; switched off, unknown (404)."""
+    from cloverpay.sandbox import PlatformStore, terminal_payment_json
+
+    mid = sandbox.credentials.merchant_id
+    with sandbox.state.lock:
+        sandbox.state.domain(PlatformStore).record_payment(
+            mid,
+            terminal_payment_json(
+                payment_id="TERMPAY0",
+                amount=1000,
+                tip_amount=200,
+                external_payment_id="EXT-R",
+                created_ms=sandbox.state.clock.now_ms(),
+                order_id="TERMORDER0",
+                card={"cardType": "VISA", "last4": "4242"},
+            ),
+        )
+    first = http.post(
+        "/v1/refunds",
+        json={"charge": "TERMPAY0", "amount": 400},
+        headers={"idempotency-key": "r-term-1"},
+    )
+    assert first.status_code == 200, first.text
+    ref = first.json()
+    assert (ref["object"], ref["charge"], ref["amount"], ref["status"]) == (
+        "refund",
+        "TERMPAY0",
+        400,
+        "succeeded",
+    )
+    replay = http.post(
+        "/v1/refunds",
+        json={"charge": "TERMPAY0", "amount": 400},
+        headers={"idempotency-key": "r-term-1"},
+    )
+    assert replay.json() == ref  # the same key: replayed, not refunded twice
+    v3 = http.get(f"/v3/merchants/{mid}/payments/TERMPAY0").json()
+    assert [(r["id"], r["amount"], r["payment"]["id"]) for r in v3["refunds"]["elements"]] == [
+        (ref["id"], 400, "TERMPAY0")
+    ]
+    assert v3["refunds"]["elements"][0]["orderRef"] == {"id": "TERMORDER0"}
+    listed = http.get("/v1/refunds", params={"charge": "TERMPAY0"}).json()["data"]
+    assert [r["id"] for r in listed] == [ref["id"]]
+    too_much = http.post("/v1/refunds", json={"charge": "TERMPAY0", "amount": 801})
+    assert error(too_much)["code"] == "amount_too_large"
+    rest = http.post("/v1/refunds", json={"charge": "TERMPAY0"}).json()
+    assert rest["amount"] == 800  # amount + tip - refunded
+    again = http.post("/v1/refunds", json={"charge": "TERMPAY0", "amount": 1})
+    assert error(again)["code"] == "charge_already_refunded"
+    sandbox.state.config.refunds_of_terminal_payments = False
+    off = http.post("/v1/refunds", json={"charge": "TERMPAY0", "amount": 1})
+    assert error(off)["code"] == "resource_missing"

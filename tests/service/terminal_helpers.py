@@ -31,14 +31,22 @@ from cloverpay.service.terminal_runtime import RuntimeOptions, TerminalRuntime
 
 from .conftest import clover, clover_charges, open_test_invoice
 
+#: Quick ticks, and budgets a loaded machine cannot overrun: the device's answer and
+#: the recovery after a lost one end as soon as they can, so a generous budget costs
+#: nothing when all is well (the clock of ``ctx`` is the tests' own, so the lease
+#: never lapses in real seconds).
 FAST = RuntimeOptions(
     lease_s=5,
     tick_s=0.05,
-    sale_timeout_s=15,
-    recovery_timeout_s=3,
+    sale_timeout_s=60,
+    recovery_timeout_s=30,
     reconnect_delay_s=0.05,
     heartbeat_interval_s=None,
 )
+
+#: How long a test waits for something the service does in the background (a
+#: deadline for a hang, not a timing: on a quiet machine it takes well under a second).
+WAIT_S = 90.0
 
 
 @pytest.fixture
@@ -53,7 +61,7 @@ def terminal_server(sandbox: Sandbox) -> Iterator[SandboxServer]:
 @pytest.fixture
 def control(terminal_server: SandboxServer) -> Iterator[httpx.Client]:
     """The sandbox's control API (scripts, settings, faults)."""
-    with httpx.Client(base_url=terminal_server.base_url, timeout=10) as client:
+    with httpx.Client(base_url=terminal_server.base_url, timeout=WAIT_S) as client:
         yield client
 
 
@@ -65,7 +73,7 @@ def terminal(ctx: ServiceContext, merchant: Merchant, terminal_server: SandboxSe
     )
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+def wait_for(check: Callable[[], Any], timeout: float = WAIT_S, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
@@ -99,7 +107,7 @@ def attempt_row(ctx: ServiceContext, attempt_id: str) -> PaymentAttempt:
         return s.get_one(PaymentAttempt, attempt_id)
 
 
-def settled(ctx: ServiceContext, attempt_id: str, timeout: float = 25.0) -> PaymentAttempt:
+def settled(ctx: ServiceContext, attempt_id: str, timeout: float = WAIT_S) -> PaymentAttempt:
     def done() -> PaymentAttempt | None:
         with ctx.sessions() as s:
             # the sale first: once its stage is final, the attempt (settled in the same

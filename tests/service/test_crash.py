@@ -64,10 +64,10 @@ class ServiceProcess:
             [sys.executable, "-c", code, *args], env=env, stderr=subprocess.PIPE
         )
         self.base_url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded machine imports slowly
         while True:
             try:
-                if httpx.get(self.base_url + "/healthz", timeout=1).status_code == 200:
+                if httpx.get(self.base_url + "/healthz", timeout=5).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
@@ -79,7 +79,7 @@ class ServiceProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(15)
+                self.proc.wait(60)  # a graceful stop, however loaded the machine
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)

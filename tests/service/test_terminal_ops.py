@@ -45,6 +45,7 @@ from cloverpay.service.terminal_runtime import TerminalRuntime
 
 from .conftest import Clock, invoice_row, make_token
 from .terminal_helpers import (  # noqa: F401  (fixtures)
+    WAIT_S,
     assert_books,
     audit_count,
     control,
@@ -56,6 +57,7 @@ from .terminal_helpers import (  # noqa: F401  (fixtures)
     terminal,
     terminal_server,
     v3_payments,
+    wait_for,
 )
 
 pytestmark = pytest.mark.timeout(120)
@@ -293,7 +295,7 @@ def test_new_owner_looks_up_a_void_its_dead_predecessor_claimed_and_never_resend
     payment, void = void_claimed_by_a_dead_owner(ctx, merchant, terminal, runtime)
     clock.advance(6)  # its lease lapses
     with owning(ctx, terminal.id, "proc-B", what="proc-B to take the terminal") as rt:
-        a = wait_final(ctx, void.id, 30)
+        a = wait_final(ctx, void.id, WAIT_S)
         # looked up on the v3 payment (still SUCCESS, the device idle): not voided
         assert (a.state, a.failure_code) == ("failed", "lookup_not_voided")
         with ctx.sessions() as s:
@@ -374,7 +376,7 @@ def test_refund_and_void_from_a_process_without_the_terminal_go_to_its_owner(
     assert len(refused) == 1
     assert getattr(refused[0], "code", None) == "amount_too_large"
     for a in queued:  # the owner (proc-A) sends them; nothing in other_ctx polls a device
-        done = wait_settled(other_ctx, a.id, 30)
+        done = wait_final(other_ctx, a.id, WAIT_S)
         assert done.state == "succeeded", done.failure_message
     with other_ctx.sessions() as s:
         ops = list(s.scalars(select(TerminalOp)))
@@ -383,7 +385,7 @@ def test_refund_and_void_from_a_process_without_the_terminal_go_to_its_owner(
 
     second = paid_on_terminal(ctx, merchant, terminal, runtime)
     void = request_terminal_void(other_ctx, merchant.id, second.id, actor="b")
-    assert wait_settled(other_ctx, void.id, 30).state == "succeeded"
+    assert wait_final(other_ctx, void.id, WAIT_S).state == "succeeded"
     assert invoice_row(other_ctx, second.invoice_id or "").status == "open"
     assert_books(ctx, sandbox)
 
@@ -410,9 +412,14 @@ def test_cloud_terminal_sale_and_void_through_the_sandbox_cloud(
         actor="test",
     )
     with owning(ctx, cloud.id, "proc-C", what="the cloud terminal to connect") as rt:
-        with ctx.sessions() as s:
-            row = s.get_one(Terminal, cloud.id)
-        assert row.status == "ready"
+        # the runtime records what the device says through its writer thread, after
+        # the connector is ready: wait for the row, never read it at once
+        def recorded() -> Terminal | None:
+            with ctx.sessions() as s:
+                found = s.get_one(Terminal, cloud.id)
+            return found if found.status == "ready" else None
+
+        row: Terminal = wait_for(recorded, what="the cloud terminal's status recorded")
         assert row.pairing_code is None
         assert row.auth_token_enc is None  # no pairing through the cloud
         payment = paid_on_terminal(ctx, merchant, cloud, rt)

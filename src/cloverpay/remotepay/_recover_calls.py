@@ -52,6 +52,7 @@ class RecoveryCalls(DeviceCalls):
         budget = timeout or self.config.recovery_timeout or 30.0
         deadline = loop.time() + budget
         device = "the device did not answer in time"
+        answered = False  # what the device last said is kept over a later failed ask
         not_found = False
         while (remaining := deadline - loop.time()) > 0:
             try:
@@ -59,9 +60,11 @@ class RecoveryCalls(DeviceCalls):
                     await self.connect(timeout=remaining)
                 answer = await self.retrieve_payment(external_payment_id, timeout=remaining)
             except (TimeoutError, NotReadyError, OutcomeUnknownError) as exc:
-                device = f"the device could not be asked ({type(exc).__name__})"
+                if not answered:
+                    device = f"the device could not be asked ({type(exc).__name__})"
                 await asyncio.sleep(min(_POLL, max(0.0, deadline - loop.time())))
                 continue
+            answered = True
             if answer.query_status == "FOUND" and answer.payment is not None:
                 payment = answer.payment
                 return PaymentResolution(

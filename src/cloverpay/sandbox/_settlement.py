@@ -13,10 +13,17 @@ from typing import Any
 from . import _errors as E
 from ._order_states import can_transition, transition
 from ._payments import mark_paid
+from ._platform import PlatformStore
 from ._records import Charge, Refund
 from ._state import SandboxState
 
-__all__ = ["capture_charge", "check_refund", "refund_charge", "refundable"]
+__all__ = [
+    "capture_charge",
+    "check_refund",
+    "refund_charge",
+    "refund_terminal_payment",
+    "refundable",
+]
 
 
 def capture_charge(state: SandboxState, charge: Charge, amount: int | None) -> None:
@@ -122,4 +129,67 @@ def refund_charge(
             transition(order, final, now)
         state.notify("O", order.id, "UPDATE", merchant_id=mid)
     state.notify("P", charge.id, "UPDATE", merchant_id=mid)
+    return refund
+
+
+def refund_terminal_payment(
+    state: SandboxState,
+    merchant_id: str,
+    payment: dict[str, Any],
+    amount: int | None,
+    *,
+    reason: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    external_reference_id: str | None = None,
+) -> Refund:
+    """Refund a card-present (v3) payment through ``/v1/refunds`` [G] (see
+    ``SandboxConfig.refunds_of_terminal_payments``): the same rules as a charge (never
+    above what is left, amount + tip), the refund listed on the v3 payment as the
+    terminal lists its own. Caller holds the lock."""
+    pid = str(payment["id"])
+    if payment.get("result") != "SUCCESS":
+        raise E.invalid_request(
+            f"Payment {pid} is {payment.get('result')}; there is nothing to refund", "charge"
+        )
+    elements = list((payment.get("refunds") or {}).get("elements", []))
+    total = int(payment.get("amount") or 0) + int(payment.get("tipAmount") or 0)
+    remaining = total - sum(int(r.get("amount") or 0) for r in elements)
+    if remaining <= 0:
+        raise E.charge_already_refunded(pid)
+    if amount is not None and amount > remaining:
+        raise E.amount_too_large(
+            "amount", f"amount {amount} exceeds the {remaining} cents left to refund on {pid}"
+        )
+    refund_amount = remaining if amount is None else amount
+    now = state.clock.now_ms()
+    refund = Refund(
+        id=state.ids.clover_id(),
+        merchant_id=merchant_id,
+        created_ms=now,
+        amount=refund_amount,
+        charge=pid,
+        currency=str((payment.get("cardTransaction") or {}).get("currency") or "usd"),
+        reason=reason,
+        metadata=metadata,
+        external_reference_id=external_reference_id,
+    )
+    state.ecommerce.refunds.add(refund.id, refund, now, merchant_id, f"{merchant_id}|charge|{pid}")
+    order = payment.get("order") or {}
+    elements.append(
+        {
+            "id": refund.id,
+            "orderRef": {"id": order.get("id")} if order.get("id") else None,
+            "payment": {"id": pid},
+            "amount": refund_amount,
+            "taxAmount": 0,
+            "tipAmount": 0,
+            "createdTime": now,
+            "clientCreatedTime": now,
+            "cardTransaction": {**(payment.get("cardTransaction") or {}), "type": "REFUND"},
+        }
+    )
+    updated = {**payment, "refunds": {"elements": elements}, "modifiedTime": now}
+    state.domain(PlatformStore).record_payment(merchant_id, updated)
+    state.events.add("rest_refund_of_v3_payment", payment_id=pid, refund_id=refund.id)
+    state.notify("P", pid, "UPDATE", merchant_id=merchant_id)
     return refund

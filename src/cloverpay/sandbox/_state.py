@@ -104,6 +104,11 @@ class SandboxConfig:
     #: the charge can no longer be captured) instead of being refused. Clover documents
     #: no void call for an Ecommerce authorization; a refund doing it is a guess [G].
     refund_releases_authorization: bool = False
+    #: ``POST /v1/refunds`` with ``charge`` = a card-present (v3, terminal) payment id
+    #: refunds that payment (the v3 payment then lists the refund) instead of 404.
+    #: Clover's docs speak of Ecommerce charges only there; a charge id is a v3
+    #: payment id, so this is the guess a REST refund of a terminal payment rests on [G].
+    refunds_of_terminal_payments: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -116,6 +121,7 @@ class SandboxConfig:
             "require_forwarded_for": self.require_forwarded_for,
             "preauth_ttl_s": self.preauth_ttl_s,
             "refund_releases_authorization": self.refund_releases_authorization,
+            "refunds_of_terminal_payments": self.refunds_of_terminal_payments,
         }
 
 

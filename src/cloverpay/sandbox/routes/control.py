@@ -193,6 +193,7 @@ _CONFIG_FIELDS: dict[str, tuple[type, ...]] = {
     "require_forwarded_for": (bool,),
     "preauth_ttl_s": (int, float),
     "refund_releases_authorization": (bool,),
+    "refunds_of_terminal_payments": (bool,),
 }
 _CONFIG_CHOICES: dict[str, tuple[Any, ...]] = {
     "decline_status": (400, 402),

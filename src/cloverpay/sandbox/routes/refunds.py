@@ -3,11 +3,16 @@
 Never more than captured minus already refunded (``amount_too_large``); a fully
 refunded charge gives ``charge_already_refunded``. ``reason`` is free text
 (``requested_by_customer`` in Clover's docs; others [G]).
+
+``charge`` may also be a card-present (v3, terminal) payment's id while
+``SandboxConfig.refunds_of_terminal_payments`` is on [G]: the payment is refunded and
+lists the refund, as the terminal's own refunds are listed.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,7 +21,10 @@ from starlette.routing import BaseRoute, Route
 from .. import _errors as E
 from .._auth import require_bearer, state_of
 from .._http import json_body, json_response, list_envelope, mark_committed, page_from_query
-from .._settlement import check_refund, refund_charge
+from .._platform import PlatformStore
+from .._records import Refund
+from .._settlement import check_refund, refund_charge, refund_terminal_payment
+from .._state import SandboxState
 from .._validate import MAX_AMOUNT, opt_int, opt_metadata, opt_str, req_str
 
 __all__ = ["routes"]
@@ -39,20 +47,52 @@ async def create_refund(request: Request) -> Response:
         pattern_help="must be 1-12 letters, digits or spaces",
     )
     with state.lock:
-        charge = state.ecommerce.charges.require(charge_id, merchant.merchant_id, "charge")
-        refund_amount = check_refund(
-            charge, amount, release_auth=state.config.refund_releases_authorization
+        refund = _of_terminal_payment(
+            state, merchant.merchant_id, charge_id, amount, reason, metadata, ext
         )
-        refund = refund_charge(
-            state,
-            charge,
-            refund_amount,
-            reason=reason,
-            metadata=metadata,
-            external_reference_id=ext,
-        )
+        if refund is None:
+            charge = state.ecommerce.charges.require(charge_id, merchant.merchant_id, "charge")
+            refund_amount = check_refund(
+                charge, amount, release_auth=state.config.refund_releases_authorization
+            )
+            refund = refund_charge(
+                state,
+                charge,
+                refund_amount,
+                reason=reason,
+                metadata=metadata,
+                external_reference_id=ext,
+            )
     mark_committed(request)
     return json_response(refund.to_json())
+
+
+def _of_terminal_payment(
+    state: SandboxState,
+    merchant_id: str,
+    payment_id: str,
+    amount: int | None,
+    reason: str | None,
+    metadata: dict[str, Any] | None,
+    ext: str | None,
+) -> Refund | None:
+    """The refund of a card-present payment (None: not one, or the switch is off)."""
+    if not state.config.refunds_of_terminal_payments:
+        return None
+    if state.ecommerce.charges.get(payment_id, merchant_id) is not None:
+        return None
+    payment = state.domain(PlatformStore).payment(merchant_id, payment_id)
+    if payment is None:
+        return None
+    return refund_terminal_payment(
+        state,
+        merchant_id,
+        payment,
+        amount,
+        reason=reason,
+        metadata=metadata,
+        external_reference_id=ext,
+    )
 
 
 async def get_refund(request: Request) -> Response:

@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     #: 127.0.0.1, the tests allow loopback. JSON in the environment:
     #: ``CLOVERPAY_EVENTS_OUT_ALLOW_NETWORKS='["10.1.2.0/24"]'``.
     events_out_allow_networks: tuple[str, ...] = ()
+    #: A terminal refund still queued at its expiry while no process owns the terminal
+    #: is sent once through Clover's REST API (``POST /v1/refunds`` with the v3
+    #: payment id as ``charge``; that Clover takes a card-present payment there is a
+    #: guess [G]); false: it expires unsent, as a void always does.
+    terminal_refund_via_rest: bool = True
 
     @field_validator("events_out_allow_networks")
     @classmethod

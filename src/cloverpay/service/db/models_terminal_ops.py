@@ -8,6 +8,12 @@ conditional UPDATE), so it leaves us at most once. ``stage``: ``queued``, ``send
 ``done``, ``unknown`` (the answer was lost and the lookups proved nothing), ``expired``
 (never sent: nobody owned the terminal in time).
 
+``via``: how it is sent. ``device`` (the terminal's owner, Remote Pay) unless a refund
+nobody took reached its expiry while no process owned the terminal: then it is sent
+once through Clover's REST API instead (``rest``, claimed by the same conditional
+UPDATE ``queued -> sending``, so still at most once; see
+:mod:`cloverpay.service.services.terminal_refund_rest`). Voids are device-only.
+
 The partial unique index keeps one open void per payment (RELIABILITY rule 4).
 """
 
@@ -21,10 +27,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from cloverpay.service.db.base import Base, utcnow
 from cloverpay.service.db.models_money import PaymentAttempt
 
-__all__ = ["OP_KINDS", "OP_STAGES", "TerminalOp"]
+__all__ = ["OP_KINDS", "OP_STAGES", "OP_VIAS", "TerminalOp"]
 
 OP_KINDS = ("refund", "void")
 OP_STAGES = ("queued", "sending", "done", "unknown", "expired")
+OP_VIAS = ("device", "rest")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -48,6 +55,7 @@ class TerminalOp(Base):
     __table_args__ = (
         CheckConstraint(_in("stage", OP_STAGES), name="stage"),
         CheckConstraint(_in("kind", OP_KINDS), name="kind"),
+        CheckConstraint(_in("via", OP_VIAS), name="via"),
         Index("ix_terminal_ops_terminal_stage", "terminal_id", "stage"),
     )
 
@@ -60,6 +68,9 @@ class TerminalOp(Base):
     stage: Mapped[str] = mapped_column(String(10), default="queued")
     #: The process that claimed the send (``queued -> sending``).
     claimed_by: Mapped[str | None] = mapped_column(String(120))
+    #: ``device`` (the owner sends it on the terminal) or ``rest`` (a refund sent
+    #: through Clover's REST API once it expired with nobody owning the terminal).
+    via: Mapped[str] = mapped_column(String(10), default="device", server_default="device")
     ui_state: Mapped[str | None] = mapped_column(String(60))
     ui_text: Mapped[str | None] = mapped_column(String(300))
     #: What the device or the recovery said last (a reason, never card data).

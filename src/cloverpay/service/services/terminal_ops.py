@@ -15,12 +15,14 @@ database:
 2. **One send** — the owner's runtime wins ``queued -> sending`` (a conditional UPDATE)
    before anything leaves; nothing moves an op back to ``queued``. An op nobody
    claims within :data:`QUEUE_TTL_S` expires unsent (``failed``,
-   ``terminal_unavailable``).
-3. **Settle** (:mod:`~cloverpay.service.services.terminal_op_settle`, whose names
-   are re-exported here) — :func:`settle_terminal_op`: a refund as the online path records it
-   (refund row, outbox, audit); a void marks the payment voided, which stops it
-   counting towards its invoice, whose status is derived again (``paid`` ->
-   ``partially_paid`` / ``open``), with audit and outbox rows, in one transaction.
+   ``terminal_unavailable``) — except a refund whose terminal nobody owns then: it is
+   sent once through Clover's REST API instead
+   (:mod:`~cloverpay.service.services.terminal_refund_rest`; voids stay device-only).
+3. **Settle** — :func:`settle_terminal_op` (in :mod:`.terminal_settle`): a refund as
+   the online path records it (refund row, outbox, audit); a void marks the payment
+   voided, which stops it counting towards its invoice, whose status is derived again
+   (``paid`` -> ``partially_paid`` / ``open``), with audit and outbox rows, in one
+   transaction.
 4. **Recover** — an answer lost on the way back is looked up by the connector (device
    view by the sale's externalPaymentId, else the v3 payment over REST; never re-sent);
    what it cannot prove stays ``unknown``, flagged, and the reconciler
@@ -31,16 +33,24 @@ database:
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cloverpay.service.db import Payment, PaymentAttempt, Terminal, TerminalOp, TerminalSale
-from cloverpay.service.domain import AttemptKind
+from cloverpay.service.db import (
+    Payment,
+    PaymentAttempt,
+    Terminal,
+    TerminalOp,
+    TerminalSale,
+)
+from cloverpay.service.domain import AttemptKind, AttemptState
 from cloverpay.service.errors import AttemptUnresolvedError, ConflictError
 from cloverpay.service.services import terminal_queue as queue
+from cloverpay.service.services.clover_calls import CallOutcome
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.services.intents import add_pending_attempt, refunds_and_voids_held
 from cloverpay.service.services.refunds import create_refund_intent, lock_payment
@@ -49,12 +59,12 @@ from cloverpay.service.services.terminal_lookups import (
     lookup_terminal_void,
     rest_op_lookup,
 )
-from cloverpay.service.services.terminal_op_settle import (
-    check_terminal_op,
-    settle_terminal_op,
-    wait_settled,
-)
 from cloverpay.service.services.terminal_queue import QUEUE_TTL_S, SOURCE_KIND
+from cloverpay.service.services.terminal_refund_rest import (
+    refund_via_rest,
+    rest_fallback_applies,
+)
+from cloverpay.service.services.terminal_settle import settle_terminal_op
 
 __all__ = [
     "TerminalOpLookup",
@@ -234,3 +244,84 @@ def update_op_screen(
     ctx: ServiceContext, attempt_id: str, ui_state: str | None, ui_text: str | None
 ) -> None:
     queue.update_screen(ctx, TerminalOp, attempt_id, ui_state, ui_text)
+
+
+def _expire(
+    ctx: ServiceContext,
+    attempt_id: str,
+    op: TerminalOp | None,
+    terminal: Terminal | None,
+    *,
+    actor: str,
+) -> bool:
+    """A queued op nobody claimed in time: a refund whose terminal nobody owns goes
+    through the REST API (sent once); anything else expires unsent. False when it was
+    claimed meanwhile."""
+    if rest_fallback_applies(ctx, op, terminal):
+        return refund_via_rest(ctx, attempt_id, actor=actor) is not None
+    if not queue.mark_expired(ctx, TerminalOp, attempt_id, "The terminal never took it"):
+        return False
+    settle_terminal_op(
+        ctx,
+        attempt_id,
+        CallOutcome(
+            "rejected",
+            code="terminal_unavailable",
+            message="never sent: no service process had the terminal connected in time",
+        ),
+        actor=actor,
+    )
+    return True
+
+
+# -- 4. recover (the reconciler's part) ------------------------------------------------------
+
+
+def check_terminal_op(
+    ctx: ServiceContext,
+    attempt_id: str,
+    lookup: TerminalOpLookup,
+    *,
+    actor: str = "reconciler",
+) -> tuple[PaymentAttempt, CallOutcome | None]:
+    """The reconciler's look at a terminal refund or void. Returns the attempt and the
+    lookup's outcome (None when it did not look: still queued or running in its owner)."""
+    now = ctx.now()
+    attempt, op, terminal = queue.load(ctx, TerminalOp, attempt_id)
+    if attempt.state not in (AttemptState.PENDING.value, AttemptState.UNKNOWN.value):
+        return attempt, None
+    waiting = queue.wait_or_give_up(
+        ctx,
+        attempt,
+        op,
+        terminal,
+        now=now,
+        expire=lambda: _expire(ctx, attempt_id, op, terminal, actor=actor),
+        give_up=lambda: settle_terminal_op(
+            ctx,
+            attempt_id,
+            CallOutcome("unknown", code="owner_lost", message="the process sending it stopped"),
+            actor=actor,
+            flag_unknown=False,
+        ),
+    )
+    if waiting is not None:
+        return waiting, None
+    outcome = lookup(attempt)
+    if outcome.status == "unknown":
+        return queue.reread(ctx, attempt_id), outcome
+    return settle_terminal_op(ctx, attempt_id, outcome, actor=actor), outcome
+
+
+def wait_settled(
+    ctx: ServiceContext, attempt_id: str, timeout: float, *, poll_s: float = 0.1
+) -> PaymentAttempt:
+    """The attempt once it leaves ``pending`` (or as it is after ``timeout`` seconds):
+    for a caller that queued an op and wants to answer with its outcome if it is quick."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with ctx.sessions() as s:
+            attempt = s.get_one(PaymentAttempt, attempt_id)
+        if attempt.state != AttemptState.PENDING.value or time.monotonic() >= deadline:
+            return attempt
+        time.sleep(poll_s)

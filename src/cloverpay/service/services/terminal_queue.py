@@ -115,20 +115,23 @@ def queued(
 
 
 def orphaned(ctx: ServiceContext, model: type[Row], terminal_id: str, owner: str) -> list[str]:
-    """Attempt ids of the terminal's rows sent by another process and never settled."""
-    with ctx.sessions() as s:
-        return list(
-            s.scalars(
-                select(model.attempt_id)
-                .join(PaymentAttempt, PaymentAttempt.id == model.attempt_id)
-                .where(
-                    model.terminal_id == terminal_id,
-                    model.stage == "sending",
-                    model.claimed_by != owner,
-                    PaymentAttempt.state == AttemptState.PENDING.value,
-                )
-            )
+    """Attempt ids of the terminal's rows another process sent on the device and never
+    settled (a refund sent through the REST API is not the device's: see
+    :func:`wait_or_give_up`)."""
+    stmt = (
+        select(model.attempt_id)
+        .join(PaymentAttempt, PaymentAttempt.id == model.attempt_id)
+        .where(
+            model.terminal_id == terminal_id,
+            model.stage == "sending",
+            model.claimed_by != owner,
+            PaymentAttempt.state == AttemptState.PENDING.value,
         )
+    )
+    if model is TerminalOp:
+        stmt = stmt.where(TerminalOp.via == "device")
+    with ctx.sessions() as s:
+        return list(s.scalars(stmt))
 
 
 def update_screen(
@@ -268,9 +271,11 @@ def wait_or_give_up(
     A queued row is expired (``expire``) once :data:`QUEUE_TTL_S` is over, else looked
     at again then; a pending attempt still with the live process that claimed it (not
     one that took the terminal since) is looked at again after :data:`MAX_SALE_S`.
-    Both return the attempt as it is now: no lookup. A pending attempt whose process
-    stopped (or ran far too long) is made ``unknown`` by ``give_up``; then, as for an
-    attempt unknown already, None: look it up."""
+    A refund sent through the REST API (``via='rest'``, no lease) counts as live for
+    :data:`MAX_SALE_S` after it was sent, far beyond any HTTP timeout. Both return the
+    attempt as it is now: no lookup. A pending attempt whose process stopped (or ran
+    far too long) is made ``unknown`` by ``give_up``; then, as for an attempt unknown
+    already, None: look it up."""
     if row is not None and row.stage == "queued":
         if now - row.created_at >= timedelta(seconds=QUEUE_TTL_S):
             expire()
@@ -279,7 +284,10 @@ def wait_or_give_up(
         return reread(ctx, attempt.id)
     if attempt.state == AttemptState.PENDING.value and row is not None:
         started = row.sent_at or row.created_at
-        live = terminal is not None and owner_holds_lease(terminal, row.claimed_by, now)
+        if isinstance(row, TerminalOp) and row.via == "rest":
+            live = True  # its sender holds no lease: only the time bound applies
+        else:
+            live = terminal is not None and owner_holds_lease(terminal, row.claimed_by, now)
         if live and now - started < timedelta(seconds=MAX_SALE_S):
             _recheck_at(ctx, attempt.id, started + timedelta(seconds=MAX_SALE_S))
             return reread(ctx, attempt.id)
