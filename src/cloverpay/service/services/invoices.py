@@ -238,6 +238,9 @@ def set_invoice_status(
     return True
 
 
+_MERCHANT_CURRENCY = select(Merchant.currency).where(Merchant.id == bindparam("merchant_id"))
+
+
 def create_invoice(
     ctx: ServiceContext,
     merchant_id: str,
@@ -257,7 +260,7 @@ def create_invoice(
     if not line_items:
         raise InvalidRequest("an invoice needs at least one line item", field="line_items")
     with ctx.sessions.begin() as s:
-        merchant_currency = s.scalar(select(Merchant.currency).where(Merchant.id == merchant_id))
+        merchant_currency = s.scalar(_MERCHANT_CURRENCY, {"merchant_id": merchant_id})
         if merchant_currency is None:
             raise NotFound("no such merchant", field="merchant")
         if customer_id is not None:
@@ -387,6 +390,13 @@ def _order_items(invoice: Invoice) -> list[OrderItemParams]:
     return items
 
 
+_INVOICE_WITH_MERCHANT = (
+    select(Invoice, Merchant)
+    .join(Merchant, Merchant.id == Invoice.merchant_id)
+    .where(Invoice.id == bindparam("invoice_id"), Invoice.merchant_id == bindparam("merchant_id"))
+)
+
+
 def open_invoice(
     ctx: ServiceContext,
     merchant_id: str,
@@ -402,9 +412,7 @@ def open_invoice(
     concurrent open won)."""
     with reading(ctx.engine) as s:  # nothing written before the call
         row = s.execute(
-            select(Invoice, Merchant)
-            .join(Merchant, Merchant.id == Invoice.merchant_id)
-            .where(Invoice.id == invoice_id, Invoice.merchant_id == merchant_id)
+            _INVOICE_WITH_MERCHANT, {"invoice_id": invoice_id, "merchant_id": merchant_id}
         ).first()
         if row is None:
             raise NotFound(f"no invoice {invoice_id}", field="invoice_id")
