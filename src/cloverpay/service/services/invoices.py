@@ -28,6 +28,7 @@ from cloverpay.service.db import (
     reading,
     utcnow,
 )
+from cloverpay.service.db.rows import insert_detached
 from cloverpay.service.domain import (
     OPEN_ATTEMPT_STATES,
     AttemptKind,
@@ -267,8 +268,10 @@ def create_invoice(
             from cloverpay.service.services.customers import load_customer
 
             load_customer(s, merchant_id, customer_id)
+        invoice_id = new_id()
         items = [
             InvoiceLineItem(
+                invoice_id=invoice_id,
                 position=i,
                 description=li.description,
                 quantity=li.quantity,
@@ -280,7 +283,6 @@ def create_invoice(
         subtotal = sum(i.amount for i in items)
         if subtotal + tax_amount <= 0:
             raise InvalidRequest("the invoice total must be positive", field="line_items")
-        invoice_id = new_id()
         invoice = Invoice(
             id=invoice_id,
             merchant_id=merchant_id,
@@ -298,7 +300,10 @@ def create_invoice(
             period_start=period_start,
             due_at=due_at,
         )
-        s.add(invoice)
+        # Core INSERTs, no unit of work (db.rows); a second invoice for one
+        # subscription period loses at the unique constraint here.
+        insert_detached(s, invoice)
+        insert_detached(s, *items)
         add_audit(
             s,
             merchant_id=merchant_id,
@@ -309,7 +314,6 @@ def create_invoice(
             to_state=InvoiceStatus.DRAFT.value,
             data={"subscription_id": subscription_id} if subscription_id else None,
         )
-        s.flush()
         # The merchant row lock hands out invoice numbers one at a time, without gaps;
         # every new invoice of the merchant waits for it until this commits, so it is
         # taken last: held for one statement (two on SQLite, where BEGIN IMMEDIATE

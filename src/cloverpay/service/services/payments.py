@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, lazyload
 
 from cloverpay.api import TENDER_CASH, TENDER_CHECK, idempotency_key_for
 from cloverpay.service.db import CardOnFile, Invoice, Merchant, Payment, PaymentAttempt, new_id
+from cloverpay.service.db.rows import insert_detached
 from cloverpay.service.domain import (
     FINAL_ATTEMPT_STATES,
     AttemptKind,
@@ -247,7 +248,9 @@ def pay_invoice(
                 created_at=now,
                 updated_at=now,
             )
-            s.add(attempt)
+            # One Core INSERT (no unit of work); a second open attempt of the invoice
+            # (or a reused attempt id) loses at the database's constraint here.
+            insert_detached(s, attempt)
             add_audit(
                 s,
                 merchant_id=merchant_id,
