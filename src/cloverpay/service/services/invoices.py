@@ -211,6 +211,56 @@ def load_invoice(
     return invoice
 
 
+def _audit_status(
+    session: Session,
+    invoice: Invoice,
+    current: InvoiceStatus,
+    target: InvoiceStatus,
+    *,
+    actor: str,
+    reason: str | None,
+) -> None:
+    add_audit(
+        session,
+        merchant_id=invoice.merchant_id,
+        actor=actor,
+        action="invoice.status_changed",
+        entity_type="invoice",
+        entity_id=invoice.id,
+        from_state=current.value,
+        to_state=target.value,
+        reason=reason,
+    )
+
+
+_OPENED = (
+    update(Invoice)
+    .where(Invoice.id == bindparam("b_invoice"))
+    .values(
+        status=InvoiceStatus.OPEN.value,
+        clover_order_id=bindparam("b_order"),
+        updated_at=bindparam("b_now"),
+    )
+)
+
+
+def _mark_open(session: Session, invoice: Invoice, order_id: str, *, actor: str) -> None:
+    """draft -> open with its Clover order, as :func:`set_invoice_status` does it, for a
+    *locked* draft: one prebuilt UPDATE (no unit of work), the loaded row brought up to
+    date as committed, the same audit row."""
+    current = InvoiceStatus(invoice.status)
+    if not apply_transition("invoice", current, InvoiceStatus.OPEN):
+        raise InvalidTransition("invoice", current.value, InvoiceStatus.OPEN.value)
+    now = utcnow()
+    session.connection().execute(
+        _OPENED, {"b_invoice": invoice.id, "b_order": order_id, "b_now": now}
+    )
+    set_committed_value(invoice, "status", InvoiceStatus.OPEN.value)
+    set_committed_value(invoice, "clover_order_id", order_id)
+    set_committed_value(invoice, "updated_at", now)
+    _audit_status(session, invoice, current, InvoiceStatus.OPEN, actor=actor, reason=None)
+
+
 def set_invoice_status(
     session: Session,
     invoice: Invoice,
@@ -225,17 +275,7 @@ def set_invoice_status(
         return False
     invoice.status = target.value
     invoice.updated_at = utcnow()  # set here, the row is not read back after the flush
-    add_audit(
-        session,
-        merchant_id=invoice.merchant_id,
-        actor=actor,
-        action="invoice.status_changed",
-        entity_type="invoice",
-        entity_id=invoice.id,
-        from_state=current.value,
-        to_state=target.value,
-        reason=reason,
-    )
+    _audit_status(session, invoice, current, target, actor=actor, reason=reason)
     return True
 
 
@@ -449,9 +489,7 @@ def open_invoice(
             # A concurrent open won (and the invoice may be paid by now): its order is
             # the invoice's; never move it back to open from here.
             return invoice
-        if invoice.clover_order_id is None:
-            invoice.clover_order_id = order.id
-        set_invoice_status(s, invoice, InvoiceStatus.OPEN, actor=actor)
+        _mark_open(s, invoice, invoice.clover_order_id or order.id, actor=actor)
         if order.amount is not None and order.amount != invoice.total:
             add_audit(
                 s,
