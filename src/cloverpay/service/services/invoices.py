@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Text, bindparam, case, cast, func, literal, select, update
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session, joinedload, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from cloverpay.api import APIError, CloverError, OrderItemParams
@@ -434,10 +434,13 @@ def _order_items(invoice: Invoice) -> list[OrderItemParams]:
     return items
 
 
+# The invoice, its merchant and its line items in ONE statement (the items' default
+# "selectin" loading would send a second one).
 _INVOICE_WITH_MERCHANT = (
     select(Invoice, Merchant)
     .join(Merchant, Merchant.id == Invoice.merchant_id)
     .where(Invoice.id == bindparam("invoice_id"), Invoice.merchant_id == bindparam("merchant_id"))
+    .options(joinedload(Invoice.line_items))
 )
 
 
@@ -455,9 +458,13 @@ def open_invoice(
     the transaction that opens it (not when the invoice was open already or a
     concurrent open won)."""
     with reading(ctx.engine) as s:  # nothing written before the call
-        row = s.execute(
-            _INVOICE_WITH_MERCHANT, {"invoice_id": invoice_id, "merchant_id": merchant_id}
-        ).first()
+        row = (
+            s.execute(
+                _INVOICE_WITH_MERCHANT, {"invoice_id": invoice_id, "merchant_id": merchant_id}
+            )
+            .unique()
+            .first()
+        )
         if row is None:
             raise NotFound(f"no invoice {invoice_id}", field="invoice_id")
         invoice, merchant = row
