@@ -181,6 +181,9 @@ def main() -> None:
         log_level="warning",
         lifespan="off",
         access_log=False,
+        # Longer than httpx's 5 s keep-alive expiry: with both at 5 s, a client
+        # connection idle between rounds could be reused as the server closed it.
+        timeout_keep_alive=75,
     )
     uvicorn.Server(config).run(sockets=[sock])
 

@@ -16,7 +16,7 @@ threads; on exit (SIGTERM) it writes the counts to ``PATH`` (JSON: collapsed sta
 ``frame;frame;... count``), for ``service_pay.py`` to summarise. Wall-clock samples:
 a thread waiting for PostgreSQL or for the sandbox is counted where it waits.
 
-    python bench/_service_server.py [--port 0] [--threads 40] [--sample out.json]
+    python bench/_service_server.py [--port 0] [--threads N] [--sample out.json]
 """
 
 from __future__ import annotations
@@ -92,8 +92,9 @@ def main() -> None:
     parser.add_argument(
         "--threads",
         type=int,
-        default=int(os.environ.get("BENCH_THREADS", "40")),
-        help="anyio worker threads (default 40, anyio's own default)",
+        default=int(os.environ.get("BENCH_THREADS", "0")) or None,
+        help="anyio worker threads (default: the app's own, CLOVERPAY_REQUEST_THREADS; "
+        "anyio's 40 for a version of the service without that setting)",
     )
     parser.add_argument("--sample", default=None, help="write sampled stacks here on exit")
     parser.add_argument("--sample-ms", type=float, default=2.0)
@@ -107,8 +108,9 @@ def main() -> None:
 
     @asynccontextmanager
     async def lifespan(a: Any) -> AsyncIterator[Any]:
-        to_thread.current_default_thread_limiter().total_tokens = args.threads
         async with inner(a) as state:
+            if args.threads:  # after the app's own lifespan, which may set it too
+                to_thread.current_default_thread_limiter().total_tokens = args.threads
             yield state
 
     app.router.lifespan_context = lifespan

@@ -135,3 +135,33 @@ def test_invoice_numbers_drawn_in_one_statement(
     big = _invoice(api)
     assert big["number"] == "INV-1000000"
     assert api.get(f"/v1/invoices/{big['id']}").json()["number"] == "INV-1000000"
+
+
+def test_create_answer_stored_and_pay_answer_counts_earlier_refunds(
+    api: TestClient, ctx: ServiceContext, sandbox: Sandbox
+) -> None:
+    body = {"line_items": [{"description": "Radiator", "quantity": 2, "unit_amount": 2500}]}
+    created = api.post("/v1/invoices", json=body, headers={"Idempotency-Key": "create-1"})
+    assert created.status_code == 201, created.text
+    row = _stored(ctx, "create-1")
+    assert (row.status, row.response_status, row.response_body) == ("done", 201, created.content)
+    replay = api.post("/v1/invoices", json=body, headers={"Idempotency-Key": "create-1"})
+    assert (replay.status_code, replay.content) == (201, created.content)
+    assert replay.headers.get("idempotent-replayed") == "true"
+    inv = created.json()
+    assert api.get(f"/v1/invoices/{inv['id']}").json() == inv
+
+    assert api.post(f"/v1/invoices/{inv['id']}/open").status_code == 200
+    path = f"/v1/invoices/{inv['id']}/pay"
+    first = api.post(path, json={"token": make_token(sandbox), "amount": 3000})
+    assert first.status_code == 200, first.text
+    refund = api.post(f"/v1/payments/{first.json()['payment']['id']}/refunds", json={"amount": 700})
+    assert refund.status_code < 300, refund.text
+    # the settle's answer carries the invoice's totals as a fresh read gives them,
+    # the refund of the earlier payment included
+    rest = api.post(path, json={"token": make_token(sandbox)}, headers={"Idempotency-Key": "p-2"})
+    assert rest.status_code == 200, rest.text
+    out = rest.json()["invoice"]
+    assert (out["status"], out["amount_paid"], out["amount_refunded"]) == ("paid", 5000, 700)
+    assert api.get(f"/v1/invoices/{inv['id']}").json() == out
+    assert_invariants(ctx, sandbox)

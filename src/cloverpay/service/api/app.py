@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from fastapi import FastAPI
 
 from cloverpay.service.api.errors import install_error_handlers
@@ -39,6 +40,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # The threads sync routes run on (this event loop's limiter): see the setting.
+        to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         yield
         if owned:  # a context passed in belongs to the caller
             ctx.close()

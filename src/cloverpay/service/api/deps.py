@@ -1,4 +1,10 @@
-"""``Annotated`` dependencies: the service context and the authenticated merchant."""
+"""``Annotated`` dependencies: the service context and the authenticated merchant.
+
+They are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread, a
+thread hand-off per dependency per request for what is a dictionary look-up here. The
+one that may read the database (an API key not in the per-process cache) hands that
+read to a worker thread itself.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +13,23 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from cloverpay.service.api.idempotency import ANSWER_STATE, PRINCIPAL_STATE, StoredAnswer
 from cloverpay.service.errors import AuthError
 from cloverpay.service.services.context import ServiceContext
-from cloverpay.service.services.merchants import Principal, authenticate_cached
+from cloverpay.service.services.merchants import (
+    Principal,
+    authenticate_cached,
+    cached_principal,
+)
 
-__all__ = ["Answer", "ClientIp", "Ctx", "CurrentPrincipal"]
+__all__ = ["Answer", "ClientIp", "Ctx", "CurrentPrincipal", "get_client_ip"]
 
 _bearer = HTTPBearer(auto_error=False, description="API key of the merchant: `Bearer cpk_...`")
 
 
-def get_ctx(request: Request) -> ServiceContext:
+async def get_ctx(request: Request) -> ServiceContext:
     ctx: ServiceContext = request.app.state.ctx
     return ctx
 
@@ -26,7 +37,7 @@ def get_ctx(request: Request) -> ServiceContext:
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     ctx: Ctx,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -38,7 +49,12 @@ def get_principal(
     known = request.scope.get("state", {}).get(PRINCIPAL_STATE)
     if isinstance(known, Principal):
         return known
-    return authenticate_cached(ctx, credentials.credentials)
+    secret = credentials.credentials
+    cached = cached_principal(ctx, secret)
+    if cached is not None:
+        return cached
+    principal: Principal = await run_in_threadpool(authenticate_cached, ctx, secret)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
@@ -57,10 +73,14 @@ def get_client_ip(request: Request) -> str | None:
         return None
 
 
-ClientIp = Annotated[str | None, Depends(get_client_ip)]
+async def _client_ip(request: Request) -> str | None:
+    return get_client_ip(request)
 
 
-def get_stored_answer(request: Request) -> StoredAnswer | None:
+ClientIp = Annotated[str | None, Depends(_client_ip)]
+
+
+async def get_stored_answer(request: Request) -> StoredAnswer | None:
     """The request's Idempotency-Key row, when it has one (a POST with the header)."""
     found = request.scope.get("state", {}).get(ANSWER_STATE)
     return found if isinstance(found, StoredAnswer) else None

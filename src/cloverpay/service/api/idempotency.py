@@ -15,8 +15,11 @@ Other 4xx and 5xx responses delete the row so the caller may fix and retry.
 A route may store its answer itself, in its own last transaction (:class:`StoredAnswer`,
 e.g. the pay route in the transaction that settles the payment): the row then becomes
 ``done`` together with the work it answers, and the middleware, seeing that the response
-sent is the one stored, writes nothing more. Any other response (an error raised after,
-another status or body) is stored or deleted by the middleware as before.
+sent is the one stored, writes nothing more. A route may also store it in a statement of
+its own after its work committed (:meth:`StoredAnswer.write_alone`, the create route):
+the same write the middleware would make, from the route's worker thread. Any other
+response (an error raised after, another status or body) is stored or deleted by the
+middleware as before.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from anyio import to_thread
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.responses import Response
@@ -96,26 +99,42 @@ class StoredAnswer:
         #: so the middleware (which compares) stores or deletes the row itself.
         self.written: tuple[int, bytes] | None = None
 
+    def write_alone(self, response: Response) -> None:
+        """Store ``response`` in a statement of its own, after the route's work
+        committed: what the middleware would do once the response is sent, done in the
+        route's worker thread instead of another hand-off to one. A failure is left to
+        the middleware, which tries again as before (the work is committed either way)."""
+        if response.status_code not in _STORED:
+            return
+        try:
+            with one_statement(self.ctx.engine) as conn:
+                self._update(conn, response)
+        except Exception:  # the middleware stores it (or fails) as before
+            return
+        self.written = (response.status_code, bytes(response.body))
+
+    def _update(self, conn: Connection, response: Response) -> None:
+        conn.execute(
+            _ANSWER,
+            {
+                "m": self.merchant_id,
+                "k": self.key,
+                "response_status": response.status_code,
+                "response_body": bytes(response.body),
+                "response_content_type": response.media_type or "application/json",
+                "completed_at": self.ctx.now(),
+            },
+        )
+
     def write(self, session: Session, response: Response) -> None:
         """Store ``response`` (sent as it is) in ``session``'s transaction; statuses
         that are not stored are left to the middleware."""
         status = response.status_code
         if status not in _STORED:
             return
-        body = bytes(response.body)
         # a Core statement on the session's connection (the ORM's bulk UPDATE costs more)
-        session.connection().execute(
-            _ANSWER,
-            {
-                "m": self.merchant_id,
-                "k": self.key,
-                "response_status": status,
-                "response_body": body,
-                "response_content_type": response.media_type or "application/json",
-                "completed_at": self.ctx.now(),
-            },
-        )
-        self.written = (status, body)
+        self._update(session.connection(), response)
+        self.written = (status, bytes(response.body))
 
 
 class IdempotencyMiddleware:

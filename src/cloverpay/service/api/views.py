@@ -27,6 +27,7 @@ from cloverpay.service.db import (
     Refund,
 )
 from cloverpay.service.services.invoices import InvoiceTotals, invoice_totals
+from cloverpay.service.services.payments import settled_totals
 
 __all__ = [
     "attempt_out",
@@ -124,9 +125,11 @@ def attempt_out(
     *,
     with_invoice: bool = False,
     new_payment: Payment | None = None,
+    totals: InvoiceTotals | None = None,
 ) -> AttemptOut:
     """``new_payment``: the attempt's payment, recorded in the caller's transaction
-    (nothing refunded yet; not read back)."""
+    (nothing refunded yet; not read back). ``totals``: the invoice's, known by the
+    caller (read in its transaction after the invoice was locked)."""
     payment = None
     if new_payment is not None:
         payment = payment_out(s, new_payment, refunded=0)
@@ -137,7 +140,7 @@ def attempt_out(
     if with_invoice and a.invoice_id is not None:
         inv = s.get(Invoice, a.invoice_id)  # no statement if the session holds it
         if inv is not None:
-            invoice = invoice_out(inv, invoice_totals(s, inv))
+            invoice = invoice_out(inv, totals or invoice_totals(s, inv))
     return AttemptOut(
         id=a.id,
         kind=a.kind,
@@ -163,7 +166,8 @@ def settled_attempt_out(s: Session, a: PaymentAttempt) -> AttemptOut:
     rows it added are flushed and used as they are instead of being read back."""
     new_payment = next((o for o in s.new if isinstance(o, Payment) and o.attempt_id == a.id), None)
     s.flush()  # column defaults (ids, created_at) of the rows just added
-    return attempt_out(s, a, with_invoice=True, new_payment=new_payment)
+    totals = settled_totals(s, a.invoice_id) if a.invoice_id is not None else None
+    return attempt_out(s, a, with_invoice=True, new_payment=new_payment, totals=totals)
 
 
 def audit_out(row: AuditLog) -> AuditEntryOut:

@@ -73,11 +73,16 @@ class Settings(BaseSettings):
     subscription_lease_s: int = 300
     subscription_recheck_s: int = 300
     subscription_poll_s: int = 3600
+    #: Worker threads a process runs blocking request work on (the routes, which call
+    #: the database and Clover; anyio's default is 40). On a few cores more threads do
+    #: not run more requests at once, they hand the GIL and pooled connections back and
+    #: forth (measured in bench/service_pay.py); a request past them waits its turn
+    #: on the event loop.
+    request_threads: int = Field(default=12, ge=1)
     #: Connections kept open per process for PostgreSQL (as many more may open and close
-    #: under load). 20 + 20 match the 40 threads a process runs requests on: fewer made
-    #: every request past the 10th open and close a connection (measured in
-    #: bench/service_pay.py); mind max_connections (default 100) with many processes.
-    db_pool_size: int = 20
+    #: under load): one per request thread, with room for the background workers of
+    #: ``cloverpay serve``; mind max_connections (default 100) with many processes.
+    db_pool_size: int = 12
     #: PostgreSQL: one round trip per connection taken from the pool, to replace a
     #: connection the server dropped (a restart) before a request uses it. Off, such a
     #: request fails instead (before any call to Clover, or leaving its attempt to the

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from cloverpay.api import idempotency_key_for
 from cloverpay.service.db import PaymentAttempt, new_id
+from cloverpay.service.db.rows import insert_detached
 from cloverpay.service.domain import AttemptKind, AttemptState
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.services.records import add_audit
@@ -66,6 +67,7 @@ def _add_attempt(
     action: str,
     audit: dict[str, Any],
     reason: str | None = None,
+    detached: bool = False,
     **fields: Any,
 ) -> PaymentAttempt:
     attempt = PaymentAttempt(
@@ -83,8 +85,11 @@ def _add_attempt(
         updated_at=now,
         **fields,
     )
-    s.add(attempt)
-    s.flush()
+    if detached:  # a second open attempt or a reused id loses at the constraint here
+        insert_detached(s, attempt)
+    else:
+        s.add(attempt)
+        s.flush()
     add_audit(
         s,
         merchant_id=merchant_id,
@@ -115,12 +120,15 @@ def add_pending_attempt(
     audit: dict[str, Any],
     action: str | None = None,
     attempt_id: str | None = None,
+    detached: bool = False,
     **fields: Any,
 ) -> PaymentAttempt:
     """Add and flush a ``pending`` attempt and its audit row (``{action}_attempt.created``,
     ``action`` defaulting to the kind, ``audit`` as its data). ``attempt_id``: an id
     chosen by the caller (when another column derives from it); ``fields``: the other
-    columns (``invoice_id``, ``payment_id``, ``tip_amount``, ...)."""
+    columns (``invoice_id``, ``payment_id``, ``tip_amount``, ...). ``detached``: one
+    Core INSERT instead of the unit of work (:func:`~cloverpay.service.db.rows.insert_detached`),
+    for a caller that changes the row no further in its transaction."""
     attempt_id = attempt_id or new_id()
     return _add_attempt(
         s,
@@ -138,6 +146,7 @@ def add_pending_attempt(
         action=f"{action or kind.value}_attempt.created",
         audit=audit,
         next_check_at=next_check_at,
+        detached=detached,
         **fields,
     )
 

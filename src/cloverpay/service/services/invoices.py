@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Text, bindparam, case, cast, func, literal, select, update
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session, joinedload, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from cloverpay.api import APIError, CloverError, OrderItemParams
@@ -28,6 +28,7 @@ from cloverpay.service.db import (
     reading,
     utcnow,
 )
+from cloverpay.service.db.rows import insert_detached
 from cloverpay.service.domain import (
     OPEN_ATTEMPT_STATES,
     AttemptKind,
@@ -212,6 +213,56 @@ def load_invoice(
     return invoice
 
 
+def _audit_status(
+    session: Session,
+    invoice: Invoice,
+    current: InvoiceStatus,
+    target: InvoiceStatus,
+    *,
+    actor: str,
+    reason: str | None,
+) -> None:
+    add_audit(
+        session,
+        merchant_id=invoice.merchant_id,
+        actor=actor,
+        action="invoice.status_changed",
+        entity_type="invoice",
+        entity_id=invoice.id,
+        from_state=current.value,
+        to_state=target.value,
+        reason=reason,
+    )
+
+
+_OPENED = (
+    update(Invoice)
+    .where(Invoice.id == bindparam("b_invoice"))
+    .values(
+        status=InvoiceStatus.OPEN.value,
+        clover_order_id=bindparam("b_order"),
+        updated_at=bindparam("b_now"),
+    )
+)
+
+
+def _mark_open(session: Session, invoice: Invoice, order_id: str, *, actor: str) -> None:
+    """draft -> open with its Clover order, as :func:`set_invoice_status` does it, for a
+    *locked* draft: one prebuilt UPDATE (no unit of work), the loaded row brought up to
+    date as committed, the same audit row."""
+    current = InvoiceStatus(invoice.status)
+    if not apply_transition("invoice", current, InvoiceStatus.OPEN):
+        raise InvalidTransition("invoice", current.value, InvoiceStatus.OPEN.value)
+    now = utcnow()
+    session.connection().execute(
+        _OPENED, {"b_invoice": invoice.id, "b_order": order_id, "b_now": now}
+    )
+    set_committed_value(invoice, "status", InvoiceStatus.OPEN.value)
+    set_committed_value(invoice, "clover_order_id", order_id)
+    set_committed_value(invoice, "updated_at", now)
+    _audit_status(session, invoice, current, InvoiceStatus.OPEN, actor=actor, reason=None)
+
+
 def set_invoice_status(
     session: Session,
     invoice: Invoice,
@@ -226,18 +277,11 @@ def set_invoice_status(
         return False
     invoice.status = target.value
     invoice.updated_at = utcnow()  # set here, the row is not read back after the flush
-    add_audit(
-        session,
-        merchant_id=invoice.merchant_id,
-        actor=actor,
-        action="invoice.status_changed",
-        entity_type="invoice",
-        entity_id=invoice.id,
-        from_state=current.value,
-        to_state=target.value,
-        reason=reason,
-    )
+    _audit_status(session, invoice, current, target, actor=actor, reason=reason)
     return True
+
+
+_MERCHANT_CURRENCY = select(Merchant.currency).where(Merchant.id == bindparam("merchant_id"))
 
 
 def invoice_paid_key(invoice_id: str, payment_id: str) -> str:
@@ -287,15 +331,17 @@ def create_invoice(
     if not line_items:
         raise InvalidRequest("an invoice needs at least one line item", field="line_items")
     with ctx.sessions.begin() as s:
-        merchant_currency = s.scalar(select(Merchant.currency).where(Merchant.id == merchant_id))
+        merchant_currency = s.scalar(_MERCHANT_CURRENCY, {"merchant_id": merchant_id})
         if merchant_currency is None:
             raise NotFound("no such merchant", field="merchant")
         if customer_id is not None:
             from cloverpay.service.services.customers import load_customer
 
             load_customer(s, merchant_id, customer_id)
+        invoice_id = new_id()
         items = [
             InvoiceLineItem(
+                invoice_id=invoice_id,
                 position=i,
                 description=li.description,
                 quantity=li.quantity,
@@ -307,7 +353,6 @@ def create_invoice(
         subtotal = sum(i.amount for i in items)
         if subtotal + tax_amount <= 0:
             raise InvalidRequest("the invoice total must be positive", field="line_items")
-        invoice_id = new_id()
         invoice = Invoice(
             id=invoice_id,
             merchant_id=merchant_id,
@@ -325,7 +370,10 @@ def create_invoice(
             period_start=period_start,
             due_at=due_at,
         )
-        s.add(invoice)
+        # Core INSERTs, no unit of work (db.rows); a second invoice for one
+        # subscription period loses at the unique constraint here.
+        insert_detached(s, invoice)
+        insert_detached(s, *items)
         add_audit(
             s,
             merchant_id=merchant_id,
@@ -336,7 +384,6 @@ def create_invoice(
             to_state=InvoiceStatus.DRAFT.value,
             data={"subscription_id": subscription_id} if subscription_id else None,
         )
-        s.flush()
         # The merchant row lock hands out invoice numbers one at a time, without gaps;
         # every new invoice of the merchant waits for it until this commits, so it is
         # taken last: held for one statement (two on SQLite, where BEGIN IMMEDIATE
@@ -417,6 +464,16 @@ def _order_items(invoice: Invoice) -> list[OrderItemParams]:
     return items
 
 
+# The invoice, its merchant and its line items in ONE statement (the items' default
+# "selectin" loading would send a second one).
+_INVOICE_WITH_MERCHANT = (
+    select(Invoice, Merchant)
+    .join(Merchant, Merchant.id == Invoice.merchant_id)
+    .where(Invoice.id == bindparam("invoice_id"), Invoice.merchant_id == bindparam("merchant_id"))
+    .options(joinedload(Invoice.line_items))
+)
+
+
 def open_invoice(
     ctx: ServiceContext,
     merchant_id: str,
@@ -431,11 +488,13 @@ def open_invoice(
     the transaction that opens it (not when the invoice was open already or a
     concurrent open won)."""
     with reading(ctx.engine) as s:  # nothing written before the call
-        row = s.execute(
-            select(Invoice, Merchant)
-            .join(Merchant, Merchant.id == Invoice.merchant_id)
-            .where(Invoice.id == invoice_id, Invoice.merchant_id == merchant_id)
-        ).first()
+        row = (
+            s.execute(
+                _INVOICE_WITH_MERCHANT, {"invoice_id": invoice_id, "merchant_id": merchant_id}
+            )
+            .unique()
+            .first()
+        )
         if row is None:
             raise NotFound(f"no invoice {invoice_id}", field="invoice_id")
         invoice, merchant = row
@@ -467,9 +526,7 @@ def open_invoice(
             # A concurrent open won (and the invoice may be paid by now): its order is
             # the invoice's; never move it back to open from here.
             return invoice
-        if invoice.clover_order_id is None:
-            invoice.clover_order_id = order.id
-        set_invoice_status(s, invoice, InvoiceStatus.OPEN, actor=actor)
+        _mark_open(s, invoice, invoice.clover_order_id or order.id, actor=actor)
         if order.amount is not None and order.amount != invoice.total:
             add_audit(
                 s,

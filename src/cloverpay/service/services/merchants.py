@@ -23,6 +23,7 @@ __all__ = [
     "Principal",
     "authenticate",
     "authenticate_cached",
+    "cached_principal",
     "connect_merchant",
     "create_api_key",
     "ensure_pakms_key",
@@ -120,15 +121,24 @@ def authenticate(session: Session, secret: str) -> Principal:
     return Principal(merchant_id=row.merchant_id, api_key_prefix=row.prefix)
 
 
+def cached_principal(ctx: ServiceContext, secret: str) -> Principal | None:
+    """The principal :func:`authenticate_cached` keeps for ``secret``, if it is still
+    fresh; None otherwise (no database read: safe on the event loop)."""
+    hit = ctx.auth_cache.get(hash_api_key(secret))
+    if hit is not None and hit[0] > time.monotonic():
+        return Principal(merchant_id=hit[1], api_key_prefix=hit[2])
+    return None
+
+
 def authenticate_cached(ctx: ServiceContext, secret: str) -> Principal:
     """:func:`authenticate` with the answer kept for :data:`AUTH_CACHE_TTL_S` seconds
     (per process, keyed by the key's hash): most requests read no database row to know
     who calls. Raises :class:`AuthError` for an unknown or revoked key."""
+    known = cached_principal(ctx, secret)
+    if known is not None:
+        return known
     hashed = hash_api_key(secret)
     now = time.monotonic()
-    hit = ctx.auth_cache.get(hashed)
-    if hit is not None and hit[0] > now:
-        return Principal(merchant_id=hit[1], api_key_prefix=hit[2])
     with reading(ctx.engine) as s:
         principal = authenticate(s, secret)
     if len(ctx.auth_cache) >= _AUTH_CACHE_MAX:

@@ -41,9 +41,10 @@ from cloverpay.service.services.intents import (
     first_check_at,
 )
 from cloverpay.service.services.invoices import (
+    InvoiceTotals,
     _refuse_if_unresolved,
-    amount_paid,
     load_invoice,
+    paid_and_refunded,
     payable_facts,
     set_paid_status,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "card_on_file_request",
     "pay_invoice",
     "settle_charge",
+    "settled_totals",
     "transition_attempt",
 ]
 
@@ -104,6 +106,16 @@ def transition_attempt(
 
 _LOCK_ATTEMPT = (
     select(PaymentAttempt).where(PaymentAttempt.id == bindparam("attempt_id")).with_for_update()
+)
+
+
+# Built once (a statement built per call also computes its cache key per call).
+_LOCK_INVOICE_WITH_MERCHANT = (
+    select(Invoice, Merchant)
+    .join(Merchant, Merchant.id == Invoice.merchant_id)
+    .where(Invoice.id == bindparam("invoice_id"), Invoice.merchant_id == bindparam("merchant_id"))
+    .options(lazyload(Invoice.line_items))
+    .with_for_update(of=Invoice)
 )
 
 
@@ -178,11 +190,7 @@ def pay_invoice(
         with ctx.sessions.begin() as s:
             # The invoice row locked, with its merchant (for the call), without items.
             row = s.execute(
-                select(Invoice, Merchant)
-                .join(Merchant, Merchant.id == Invoice.merchant_id)
-                .where(Invoice.id == invoice_id, Invoice.merchant_id == merchant_id)
-                .options(lazyload(Invoice.line_items))
-                .with_for_update(of=Invoice)
+                _LOCK_INVOICE_WITH_MERCHANT, {"invoice_id": invoice_id, "merchant_id": merchant_id}
             ).first()
             if row is None:
                 raise NotFound(f"no invoice {invoice_id}", field="invoice_id")
@@ -240,6 +248,7 @@ def pay_invoice(
                 card_on_file_id=card_on_file_id,
                 initiator=initiator if card_on_file_id else None,
                 clover_order_id=invoice.clover_order_id,
+                detached=True,  # one Core INSERT, no unit of work
             )
     except IntegrityError:
         raise AttemptUnresolvedError(
@@ -253,9 +262,15 @@ def pay_invoice(
     )
 
 
+#: ``Session.info`` key: {invoice id: :class:`InvoiceTotals`} as the settle in that
+#: session left them (:func:`settled_totals`).
+SETTLED_TOTALS = "cloverpay_settled_totals"
+
+
 def _lock_for_payment(s: Session, attempt: PaymentAttempt) -> tuple[Invoice | None, int]:
     """The attempt's invoice locked (without its line items) and what its payments
-    add up to, read after the lock (the latest commits on PostgreSQL)."""
+    add up to, read after the lock (the latest commits on PostgreSQL); what they
+    refunded is read in the same statement, for the answer (:func:`settled_totals`)."""
     if attempt.invoice_id is None:
         return None, 0
     invoice = load_invoice(s, attempt.merchant_id, attempt.invoice_id, lock=True, line_items=False)
@@ -263,7 +278,16 @@ def _lock_for_payment(s: Session, attempt: PaymentAttempt) -> tuple[Invoice | No
     # what is built from it later in the transaction (the API's answer) does not read
     # it again.
     s.info.setdefault("locked_invoices", {})[invoice.id] = invoice
-    return invoice, amount_paid(s, invoice.id)
+    paid, refunded = paid_and_refunded(s, invoice.id)
+    s.info.setdefault(SETTLED_TOTALS, {})[invoice.id] = InvoiceTotals(invoice.total, paid, refunded)
+    return invoice, paid
+
+
+def settled_totals(s: Session, invoice_id: str) -> InvoiceTotals | None:
+    """The invoice's totals after the payment recorded in this transaction (its
+    invoice locked, its sums read after the lock), or None if none was."""
+    found = s.info.get(SETTLED_TOTALS, {}).get(invoice_id)
+    return found if isinstance(found, InvoiceTotals) else None
 
 
 def _record_payment(
@@ -315,6 +339,9 @@ def _record_payment(
             card.cof_initialized = True
     if invoice is not None:
         paid = paid_before + payment.amount
+        before = settled_totals(s, invoice.id)
+        if before is not None:  # the payment counts from here on (as amount_paid counts it)
+            s.info[SETTLED_TOTALS][invoice.id] = InvoiceTotals(invoice.total, paid, before.refunded)
         queue_payment_receipt(s, payment, invoice=invoice, paid=paid, now=now)
         set_paid_status(s, invoice, payment, paid=paid, actor=actor)
     return payment

@@ -25,8 +25,8 @@ def _invoice(ctx: Ctx, merchant_id: str, invoice_id: str) -> InvoiceOut:
         return invoice_out(inv, svc.invoice_totals(s, inv))
 
 
-@router.post("", status_code=201)
-def create_invoice(body: InvoiceIn, ctx: Ctx, who: CurrentPrincipal) -> InvoiceOut:
+@router.post("", status_code=201, response_model=InvoiceOut)
+def create_invoice(body: InvoiceIn, ctx: Ctx, who: CurrentPrincipal, stored: Answer) -> Response:
     inv = svc.create_invoice(
         ctx,
         who.merchant_id,
@@ -40,7 +40,13 @@ def create_invoice(body: InvoiceIn, ctx: Ctx, who: CurrentPrincipal) -> InvoiceO
         actor=who.actor,
     )
     # Just created: a draft, nothing paid or refunded yet (no second read needed).
-    return invoice_out(inv, svc.InvoiceTotals(total=inv.total, paid=0, refunded=0))
+    out = invoice_out(inv, svc.InvoiceTotals(total=inv.total, paid=0, refunded=0))
+    response = JSONResponse(out.model_dump(mode="json"), status_code=201)
+    if stored is not None:
+        # Not in the create transaction: that would hold the merchant's invoice-number
+        # lock one statement longer (every new invoice of the merchant waits for it).
+        stored.write_alone(response)
+    return response
 
 
 @router.get("")
