@@ -4,20 +4,11 @@
 ``tick_s`` it takes or renews the lease of each terminal (a conditional UPDATE, see
 :mod:`~cloverpay.service.services.terminals`); for each terminal it owns it keeps one
 :class:`~cloverpay.remotepay.CloverConnector` (pairing token in the terminal's row,
-the REST fallback of the recovery through the merchant's Clover client), sends the
-terminal's queued sales one at a time — each only after winning ``queued -> sending``
-— and settles what the device answers. A sale whose answer is lost is recovered by
-the connector (device lookup by ``externalPaymentId``, then REST); what that cannot
-prove becomes ``unknown`` and flagged, for the reconciler and a person. Nothing is
-ever sent twice.
-
-The dashboard and the API only commit intents (``start_terminal_sale``,
-``request_terminal_refund``, ``request_terminal_void``); whichever process owns the
-terminal sends them, each after winning its ``queued -> sending`` UPDATE, so several
-processes can share one database. A process that takes over a terminal first looks up
-the sales and ops its previous owner had sent without settling them (by
-externalPaymentId on the device, then REST; refunds and voids on the v3 payment):
-they are never sent again.
+the REST fallback of the recovery through the merchant's Clover client, see
+:mod:`~cloverpay.service.terminal_runtime_lookups`), sends the terminal's queued sales,
+refunds and voids one at a time — each only after winning ``queued -> sending``, see
+:mod:`~cloverpay.service.terminal_runtime_dispatch` — and settles what the device
+answers. Nothing is ever sent twice.
 """
 
 from __future__ import annotations
@@ -29,7 +20,7 @@ import os
 import secrets
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -41,45 +32,15 @@ from cloverpay.remotepay import (
     CloverConnectorListener,
     ConnectorConfig,
     DeviceErrorEvent,
-    OutcomeUnknownError,
-    PaymentResolution,
-    RefundPaymentRequest,
-    SaleRequest,
-    SaleResponse,
-    VoidPaymentRequest,
 )
 from cloverpay.remotepay.protocol import DiscoveryResponse, UiStateMessage
+from cloverpay.service import terminal_runtime_dispatch as dispatch
+from cloverpay.service import terminal_runtime_lookups as lookups
 from cloverpay.service.core.config import Settings
-from cloverpay.service.core.crash import crash_point
-from cloverpay.service.db import Merchant, Payment, PaymentAttempt, Terminal, TerminalOp
-from cloverpay.service.services.clover_calls import CallOutcome
+from cloverpay.service.db import PaymentAttempt, Terminal
 from cloverpay.service.services.context import ServiceContext
-from cloverpay.service.services.terminal_ops import (
-    check_terminal_op,
-    claim_op,
-    orphaned_ops,
-    queued_ops,
-    request_terminal_refund,
-    request_terminal_void,
-    rest_op_lookup,
-    settle_terminal_op,
-    terminal_payment,
-    update_op_screen,
-    wait_settled,
-)
-from cloverpay.service.services.terminal_sales import (
-    TerminalOutcome,
-    TerminalResolver,
-    check_terminal_attempt,
-    claim_sale,
-    orphaned_sales,
-    outcome_of_payment,
-    queued_sales,
-    rest_payments,
-    rest_resolver,
-    settle_terminal_sale,
-    update_sale_screen,
-)
+from cloverpay.service.services.terminal_ops import update_op_screen
+from cloverpay.service.services.terminal_sales import TerminalResolver, update_sale_screen
 from cloverpay.service.services.terminals import (
     DbTokenStore,
     acquire_lease,
@@ -168,27 +129,6 @@ class _Listener(CloverConnectorListener):
             ctx = self.rt.ctx
             write = update_sale_screen if conn.busy_kind == "sale" else update_op_screen
             self.rt._write(write, ctx, conn.busy, event.ui_state, event.ui_text)
-
-
-def _sale_outcome(attempt: PaymentAttempt, response: SaleResponse) -> TerminalOutcome:
-    """The device's (or the recovery's) answer to a sale as an outcome."""
-    source = "recovered" if response.recovery is not None else "device"
-    if response.success:
-        if response.payment is None:
-            return TerminalOutcome("unknown", code="no_payment", message="SUCCESS without payment")
-        return outcome_of_payment(attempt.amount, response.payment, source=source)
-    reason = response.reason or response.result.value
-    if "DUPLICATE" in reason.upper():
-        # the device says a payment with this id exists: look it up, never assume
-        return TerminalOutcome("unknown", code="duplicate", message=response.message or reason)
-    # a decline, a cancel, a refusal before anything was charged, or a lookup that
-    # proved nothing was paid: all answers, all "no money moved"
-    return TerminalOutcome(
-        "failed",
-        payment_id=response.payment.id if response.payment else None,
-        code=reason[:64],
-        message=response.message or reason,
-    )
 
 
 class TerminalRuntime:
@@ -342,8 +282,8 @@ class TerminalRuntime:
                 if conn is None:
                     continue
             if conn.connector.is_ready and conn.busy is None:
-                await self._adopt(conn)
-                await self._dispatch(conn)
+                await dispatch.adopt(self, conn)
+                await dispatch.dispatch(self, conn)
         for terminal_id in set(self._conns) - seen:
             await self._close(terminal_id)
 
@@ -351,7 +291,7 @@ class TerminalRuntime:
         if self._bad.get(t.id) == t.url:
             return None
         opts = self.options
-        merchant = await asyncio.to_thread(self._merchant, t.merchant_id)
+        merchant = await asyncio.to_thread(lookups.load_merchant, self, t.merchant_id)
         try:
             cloud = None
             if t.connection_kind == "cloud":
@@ -386,8 +326,8 @@ class TerminalRuntime:
             config,
             _Listener(self, t.id),
             token_store=DbTokenStore(self.ctx, t.id),
-            rest_lookup=self._rest_lookup(merchant),
-            rest_payment=self._rest_fetch(merchant),
+            rest_lookup=lookups.rest_lookup(self, merchant),
+            rest_payment=lookups.rest_fetch(self, merchant),
         )
         conn = _Conn(t.id, t.merchant_id, t.name, connector)
         self._conns[t.id] = conn
@@ -400,192 +340,12 @@ class TerminalRuntime:
             with contextlib.suppress(Exception):
                 await conn.connector.close()
 
-    def _merchant(self, merchant_id: str) -> Merchant:
-        with self.ctx.sessions() as s:
-            return s.get_one(Merchant, merchant_id)
-
-    def _rest_lookup(self, merchant: Merchant) -> Callable[[str], Any]:
-        async def lookup(external_payment_id: str) -> Sequence[Any]:
-            return await asyncio.to_thread(rest_payments, self.ctx, merchant, external_payment_id)
-
-        return lookup
-
-    def _rest_fetch(self, merchant: Merchant) -> Callable[[str], Any]:
-        def get(payment_id: str) -> Any:
-            from cloverpay.api import NotFoundError
-
-            with self.ctx.gateway.client(merchant) as clover:
-                try:
-                    return clover.platform.payments.retrieve(payment_id)
-                except NotFoundError:
-                    return None
-
-        async def fetch(payment_id: str) -> Any:
-            return await asyncio.to_thread(get, payment_id)
-
-        return fetch
-
-    # -- sales ------------------------------------------------------------------------
-
-    async def _adopt(self, conn: _Conn) -> None:
-        """Look up, once, what a previous owner of the terminal sent and never settled
-        (it died, or lost the lease): never sent again, only looked up."""
-        actor = f"terminal:{conn.name}"
-        sales = await asyncio.to_thread(orphaned_sales, self.ctx, conn.terminal_id, self.owner)
-        ops = await asyncio.to_thread(orphaned_ops, self.ctx, conn.terminal_id, self.owner)
-        for attempt_id in sales:
-            if attempt_id in self._adopted:
-                continue
-            self._adopted.add(attempt_id)
-            log.warning("terminal %s: looking up sale %s of a lost owner", conn.name, attempt_id)
-            try:
-                await asyncio.to_thread(
-                    check_terminal_attempt, self.ctx, attempt_id, self.resolver(), actor=actor
-                )
-            except Exception:  # the reconciler looks again on its schedule
-                log.exception("looking up sale %s failed", attempt_id)
-        for attempt_id in ops:
-            if attempt_id in self._adopted:
-                continue
-            self._adopted.add(attempt_id)
-            log.warning("terminal %s: looking up op %s of a lost owner", conn.name, attempt_id)
-            try:
-                await asyncio.to_thread(
-                    check_terminal_op, self.ctx, attempt_id, rest_op_lookup(self.ctx), actor=actor
-                )
-            except Exception:  # the reconciler looks again on its schedule
-                log.exception("looking up op %s failed", attempt_id)
-
-    async def _dispatch(self, conn: _Conn) -> None:
-        for attempt, op in await asyncio.to_thread(queued_ops, self.ctx, conn.terminal_id, 1):
-            if await asyncio.to_thread(claim_op, self.ctx, attempt.id, self.owner):
-                conn.busy, conn.busy_kind = attempt.id, op.kind
-                task = asyncio.create_task(self._run_op(conn, attempt, op))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-                return
-        for attempt in await asyncio.to_thread(queued_sales, self.ctx, conn.terminal_id, 1):
-            if await asyncio.to_thread(claim_sale, self.ctx, attempt.id, self.owner):
-                conn.busy, conn.busy_kind = attempt.id, "sale"
-                task = asyncio.create_task(self._sell(conn, attempt))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-            return
-
-    async def _sell(self, conn: _Conn, attempt: PaymentAttempt) -> None:
-        assert attempt.external_payment_id is not None
-        request = SaleRequest(
-            amount=attempt.amount,
-            external_id=attempt.external_payment_id,
-            # the service has no clerk at the device to verify signatures or answer
-            # the device's challenges: they are accepted (the device still asks the
-            # customer); a POS with a clerk would answer them itself
-            auto_accept_signature=True,
-            auto_accept_payment_confirmations=True,
-        )
-        try:
-            response = await conn.connector.sale(request)
-            # the device answered (it may have charged); nothing is recorded yet
-            crash_point("after_terminal_sale_answered")
-            outcome = _sale_outcome(attempt, response)
-        except OutcomeUnknownError as lost:
-            why = lost.resolution.reason if lost.resolution is not None else str(lost)
-            outcome = TerminalOutcome("unknown", code="outcome_unknown", message=why)
-        except Exception as exc:  # we cannot tell whether it left: unknown, never failed
-            log.exception("terminal sale %s", attempt.id)
-            outcome = TerminalOutcome("unknown", code=type(exc).__name__, message=str(exc))
-        try:
-            await asyncio.to_thread(
-                settle_terminal_sale, self.ctx, attempt.id, outcome, actor=f"terminal:{conn.name}"
-            )
-        except Exception:  # the reconciler takes over once the sale is overdue
-            log.exception("settling terminal sale %s failed", attempt.id)
-        finally:
-            conn.busy = None
-            self.poke()
-
-    # -- lookups and refunds (from other threads) -------------------------------------------
+    # -- lookups, refunds and voids (from other threads) ------------------------------
 
     def resolver(self) -> TerminalResolver:
         """Device first (when this process owns the terminal), then REST; REST only
         otherwise. For the reconciler of this process."""
-        rest = rest_resolver(self.ctx)
-
-        def resolve(terminal: Terminal, external_id: str) -> PaymentResolution:
-            conn = self._conns.get(terminal.id)
-            if conn is None:
-                return rest(terminal, external_id)
-            budget = self.options.recovery_timeout_s
-            resolution: PaymentResolution = self._call(
-                conn.connector.resolve_payment(external_id, timeout=budget), budget + 10
-            )
-            return resolution
-
-        return resolve
-
-    # -- refunds and voids ------------------------------------------------------------------
-
-    async def _run_op(self, conn: _Conn, attempt: PaymentAttempt, op: TerminalOp) -> None:
-        try:
-            outcome = await self._send_op(conn, attempt, op)
-        except Exception as exc:  # it may have left: unknown, never failed
-            log.exception("terminal %s %s", op.kind, attempt.id)
-            outcome = CallOutcome("unknown", code=type(exc).__name__, message=str(exc))
-        try:
-            await asyncio.to_thread(
-                settle_terminal_op, self.ctx, attempt.id, outcome, actor=f"terminal:{conn.name}"
-            )
-        except Exception:  # the reconciler takes over once the op is overdue
-            log.exception("settling terminal %s %s failed", op.kind, attempt.id)
-        finally:
-            conn.busy = None
-            self.poke()
-
-    async def _send_op(self, conn: _Conn, attempt: PaymentAttempt, op: TerminalOp) -> CallOutcome:
-        def load() -> tuple[Payment, str | None]:
-            with self.ctx.sessions() as s:
-                found = terminal_payment(s, op.payment_id)
-                return s.get_one(Payment, op.payment_id), found[1] if found else None
-
-        payment, external_id = await asyncio.to_thread(load)
-        try:
-            if op.kind == "refund":
-                refund = await conn.connector.refund_payment(
-                    RefundPaymentRequest(
-                        payment_id=payment.clover_charge_id,
-                        order_id=payment.clover_order_id,
-                        amount=attempt.amount,
-                        external_payment_id=external_id,  # a lost answer: device view
-                    )
-                )
-                crash_point("after_terminal_op_answered")
-                if refund.success and refund.refund is not None and refund.refund.id:
-                    return CallOutcome("succeeded", clover_id=refund.refund.id)
-                if refund.success:
-                    return CallOutcome("unknown", code="no_refund_in_answer")
-                return CallOutcome(
-                    "rejected",
-                    code=(refund.reason or "refund_failed")[:64],
-                    message=refund.message or refund.reason,
-                )
-            void = await conn.connector.void_payment(
-                VoidPaymentRequest(
-                    payment_id=payment.clover_charge_id,
-                    order_id=payment.clover_order_id,
-                    external_payment_id=external_id,
-                )
-            )
-            crash_point("after_terminal_op_answered")
-            if void.success:
-                return CallOutcome("succeeded", clover_id=payment.clover_charge_id)
-            return CallOutcome(
-                "rejected",
-                code=(void.reason or "void_failed")[:64],
-                message=void.message or void.reason,
-            )
-        except OutcomeUnknownError as lost:
-            why = lost.resolution.reason if lost.resolution is not None else str(lost)
-            return CallOutcome("unknown", code="outcome_unknown", message=why)
+        return lookups.resolver(self)
 
     def refund(
         self,
@@ -600,11 +360,9 @@ class TerminalRuntime:
         """Refund a terminal payment through the terminal that took it (queued for the
         terminal's owner, this process or another); waits up to ``wait_s`` for the
         outcome and returns the attempt (still ``pending`` if it took longer)."""
-        attempt = request_terminal_refund(
-            self.ctx, merchant_id, payment_id, amount=amount, reason=reason, actor=actor
+        return dispatch.refund(
+            self, merchant_id, payment_id, amount=amount, reason=reason, actor=actor, wait_s=wait_s
         )
-        self.poke()
-        return wait_settled(self.ctx, attempt.id, wait_s)
 
     def void(
         self,
@@ -616,8 +374,6 @@ class TerminalRuntime:
         wait_s: float = 60.0,
     ) -> PaymentAttempt:
         """Void a terminal payment through its terminal (see :meth:`refund`)."""
-        attempt = request_terminal_void(
-            self.ctx, merchant_id, payment_id, reason=reason, actor=actor
+        return dispatch.void(
+            self, merchant_id, payment_id, reason=reason, actor=actor, wait_s=wait_s
         )
-        self.poke()
-        return wait_settled(self.ctx, attempt.id, wait_s)
