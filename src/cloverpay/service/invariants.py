@@ -10,19 +10,13 @@
 * amounts applied to invoices = sum of payments; no invoice is over-paid; an invoice's
   status agrees with its derived totals;
 * refunded <= captured for every payment; refund rows match succeeded refund attempts;
+  a voided payment has no refunds and no longer counts towards its invoice;
 * every stored transition (audit ``from_state -> to_state``) is in the tables;
 * every non-final attempt older than the first reconciler step has a scheduled check;
-* subscriptions: see :mod:`cloverpay.service.invariants_subscriptions`.
-* no webhook event processed twice: each inbox row has at most one
-  ``webhook.processed`` audit row, exactly one when it is ``processed``;
-* every succeeded Hosted Checkout charge of one of our checkout sessions is recorded,
-  unless an alert names it for a person or a webhook naming it is not processed yet.
-* terminal payments (pass ``clover_payments``: Clover's v3 payments): each recorded one
-  is a successful v3 payment of that amount; each successful v3 payment carrying the
-  ``externalPaymentId`` of one of our attempts is recorded, unless that attempt is still
-  pending/unknown; never two successful payments for one ``externalPaymentId``; a
-  payment voided here is ``VOIDED`` there; a voided payment has no refunds and no
-  longer counts towards its invoice.
+* subscriptions: see :mod:`cloverpay.service.invariants_subscriptions`;
+* webhooks and Hosted Checkout: see :mod:`cloverpay.service.invariants_webhooks`;
+* terminal payments (pass ``clover_payments``: Clover's v3 payments): see
+  :mod:`cloverpay.service.invariants_terminals`.
 """
 
 from __future__ import annotations
@@ -41,7 +35,6 @@ from cloverpay.service.db import (
     Payment,
     PaymentAttempt,
     Refund,
-    WebhookInbox,
     utcnow,
 )
 from cloverpay.service.domain import (
@@ -52,6 +45,12 @@ from cloverpay.service.domain import (
     is_allowed,
 )
 from cloverpay.service.invariants_subscriptions import subscription_problems
+from cloverpay.service.invariants_terminals import terminal_payment_problems
+from cloverpay.service.invariants_webhooks import (
+    checkout_charge_problems,
+    refund_alerted,
+    webhook_problems,
+)
 
 __all__ = ["CloverChargeFact", "CloverPaymentFact", "check_invariants"]
 
@@ -83,87 +82,6 @@ class CloverPaymentFact:
     external_payment_id: str | None
 
 
-def _terminal_payments_ok(
-    session: Session, payments: list[Payment], facts: Iterable[CloverPaymentFact]
-) -> list[str]:
-    problems: list[str] = []
-    by_id = {f.id: f for f in facts}
-    attempts = {
-        a.external_payment_id: a
-        for a in session.scalars(
-            select(PaymentAttempt).where(PaymentAttempt.source_kind == "terminal")
-        )
-        if a.external_payment_id
-    }
-    terminal_attempt_ids = {a.id for a in attempts.values()}
-    recorded = {p.clover_charge_id: p for p in payments if p.attempt_id in terminal_attempt_ids}
-    open_voids = set(
-        session.scalars(
-            select(PaymentAttempt.payment_id).where(
-                PaymentAttempt.kind == "void",
-                PaymentAttempt.state.in_([s.value for s in OPEN_ATTEMPT_STATES]),
-            )
-        )
-    )
-    for pid, p in recorded.items():
-        fact = by_id.get(pid)
-        if p.voided_at is not None:
-            if fact is None or fact.result != "VOIDED":
-                problems.append(f"payment {p.id} voided here, v3 payment {pid} is not VOIDED")
-            continue
-        if fact is not None and fact.result == "VOIDED" and p.id in open_voids:
-            continue  # voided at Clover; the void's attempt is being resolved
-        if fact is None or fact.result != "SUCCESS":
-            problems.append(f"payment {p.id} records v3 payment {pid} not successful")
-        elif fact.amount != p.amount:
-            problems.append(f"payment {p.id} amount {p.amount} != Clover's {fact.amount}")
-        else:
-            ours = sum(
-                session.scalars(select(Refund.amount).where(Refund.payment_id == p.id)).all()
-            )
-            open_refunds = sum(
-                session.scalars(
-                    select(PaymentAttempt.amount).where(
-                        PaymentAttempt.payment_id == p.id,
-                        PaymentAttempt.kind == "refund",
-                        PaymentAttempt.state.in_([s.value for s in OPEN_ATTEMPT_STATES]),
-                    )
-                ).all()
-            )
-            ahead_ok = fact.amount_refunded <= ours + open_refunds or _refund_alerted(session, p.id)
-            if not (ours <= fact.amount_refunded and ahead_ok):
-                problems.append(
-                    f"payment {p.id} refunded {ours} here, {fact.amount_refunded} at Clover"
-                )
-    successes: dict[str, list[str]] = {}
-    for fact in by_id.values():
-        if fact.result == "SUCCESS" and fact.external_payment_id in attempts:
-            successes.setdefault(fact.external_payment_id, []).append(fact.id)
-    open_states = {s.value for s in OPEN_ATTEMPT_STATES}
-    for ext, ids in successes.items():
-        if len(ids) > 1:
-            problems.append(f"{len(ids)} successful payments for externalPaymentId {ext}")
-        if attempts[ext].state in open_states:
-            continue
-        for pid in ids:
-            if pid not in recorded:
-                problems.append(f"v3 payment {pid} ({ext}) succeeded at Clover, not recorded")
-    return problems
-
-
-def _refund_alerted(session: Session, payment_id: str) -> bool:
-    """A refund Clover shows on this payment was left to a person (webhooks)."""
-    return bool(
-        session.scalar(
-            select(func.count()).where(
-                AuditLog.action == "refund.needs_attention",
-                AuditLog.entity_type == "payment",
-                AuditLog.entity_id == payment_id,
-            )
-        )
-    )
-
-
 def _transitions_ok(session: Session) -> list[str]:
     problems = []
     rows = session.execute(
@@ -187,55 +105,6 @@ def _transitions_ok(session: Session) -> list[str]:
             problems.append(
                 f"{entity_type} {entity_id}: stored transition {src}->{dst} not allowed"
             )
-    return problems
-
-
-def _webhooks_ok(session: Session) -> list[str]:
-    problems = []
-    marks = dict(
-        session.execute(
-            select(AuditLog.entity_id, func.count())
-            .where(AuditLog.action == "webhook.processed")
-            .group_by(AuditLog.entity_id)
-        ).all()
-    )
-    for row_id, status, processed_at in session.execute(
-        select(WebhookInbox.id, WebhookInbox.status, WebhookInbox.processed_at)
-    ).all():
-        n = int(marks.get(str(row_id), 0))
-        if n > 1:
-            problems.append(f"webhook inbox row {row_id} processed {n} times")
-        if (status == "processed") != (n == 1) or (status == "processed") != (
-            processed_at is not None
-        ):
-            problems.append(f"webhook inbox row {row_id} is {status} with {n} processed marks")
-    return problems
-
-
-def _checkout_charges_recorded(
-    session: Session, facts: Iterable[CloverChargeFact], recorded: set[str]
-) -> list[str]:
-    from cloverpay.service.db.models_web import CheckoutLink
-
-    ours = set(session.scalars(select(CheckoutLink.checkout_session_id)).all())
-    unprocessed = session.scalars(
-        select(WebhookInbox.body).where(WebhookInbox.status != "processed")
-    ).all()
-    problems = []
-    for fact in facts:
-        if fact.status != "succeeded" or fact.checkout_session not in ours:
-            continue
-        if fact.id in recorded:
-            continue
-        alerted = session.scalar(
-            select(func.count()).where(
-                AuditLog.action == "charge.needs_attention",
-                AuditLog.data_json.contains(fact.id),
-            )
-        )
-        waiting = any(fact.id.encode() in body for body in unprocessed)
-        if not alerted and not waiting:
-            problems.append(f"Hosted Checkout charge {fact.id} succeeded but not recorded")
     return problems
 
 
@@ -373,9 +242,7 @@ def check_invariants(
                 )
                 # Clover may be ahead of us by refunds still pending/unknown here, or
                 # by a refund made outside the service that a person was alerted about.
-                ahead_ok = fact.amount_refunded <= ours + in_flight or _refund_alerted(
-                    session, p.id
-                )
+                ahead_ok = fact.amount_refunded <= ours + in_flight or refund_alerted(session, p.id)
                 if not (ours <= fact.amount_refunded and ahead_ok):
                     problems.append(
                         f"payment {p.id} refunded {ours} here, {fact.amount_refunded} at Clover"
@@ -435,11 +302,11 @@ def check_invariants(
 
     problems.extend(_transitions_ok(session))
     problems.extend(subscription_problems(session))
-    problems.extend(_webhooks_ok(session))
+    problems.extend(webhook_problems(session))
     if clover_charges is not None:
-        problems.extend(_checkout_charges_recorded(session, facts.values(), set(by_charge)))
+        problems.extend(checkout_charge_problems(session, facts.values(), set(by_charge)))
     if clover_payments is not None:
-        problems.extend(_terminal_payments_ok(session, list(payments), clover_payments))
+        problems.extend(terminal_payment_problems(session, list(payments), clover_payments))
 
     cutoff = now - timedelta(seconds=first_step_s)
     for a in session.scalars(
