@@ -30,6 +30,7 @@ from cloverpay.service.dashboard._report import (
 )
 from cloverpay.service.dashboard._routes import router as _main
 from cloverpay.service.dashboard._routes_more import router as _more
+from cloverpay.service.dashboard._routes_reports import router as _reports
 from cloverpay.service.dashboard._routes_settings import router as _settings
 from cloverpay.service.dashboard._routes_subscriptions import router as _subscriptions
 from cloverpay.service.dashboard._routes_terminals import router as _terminals
@@ -58,6 +59,7 @@ __all__ = [
 router = APIRouter()
 router.include_router(_main)
 router.include_router(_more)
+router.include_router(_reports)
 router.include_router(_settings)
 router.include_router(_subscriptions)
 router.include_router(_terminals)

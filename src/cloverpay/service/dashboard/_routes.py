@@ -1,6 +1,7 @@
 """Dashboard pages: login, invoices, customers (this module); payments, refunds, audit,
-outbox, reports and settings in :mod:`._routes_more`. Every state change goes through
-the core's units of work; forms post back and redirect (post/redirect/get)."""
+outbox in :mod:`._routes_more`, reports in :mod:`._routes_reports`, settings in
+:mod:`._routes_settings`. Every state change goes through the core's units of work;
+forms post back and redirect (post/redirect/get)."""
 
 from __future__ import annotations
 
