@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     #: request fails instead (before any call to Clover, or leaving its attempt to the
     #: reconciler) and the pool is renewed.
     db_pool_pre_ping: bool = True
+    #: ...tested only when it sat in the pool this many seconds or more (0: on every
+    #: check-out). One given back a moment ago had just answered another request.
+    db_pool_ping_idle_s: float = Field(default=1.0, ge=0)
     #: The app's "Clover Auth Code" (shown by Clover once the webhook URL's verification
     #: code is confirmed); app webhooks without it are stored unverified.
     clover_app_auth_code: SecretStr | None = None

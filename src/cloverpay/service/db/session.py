@@ -10,13 +10,15 @@ foreign keys on, a 30 s busy timeout. PostgreSQL: READ COMMITTED plus row locks
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 __all__ = [
     "SessionFactory",
@@ -59,10 +61,19 @@ def _sqlite_setup(engine: Engine) -> None:
 
 
 def make_engine(
-    url: str, *, pool_size: int = 10, pre_ping: bool = True, echo: bool = False
+    url: str,
+    *,
+    pool_size: int = 10,
+    pre_ping: bool = True,
+    ping_idle_s: float = 1.0,
+    echo: bool = False,
 ) -> Engine:
-    """``pre_ping`` (PostgreSQL): test each connection taken from the pool with a round
-    trip first, so one dropped by a database restart is replaced before use."""
+    """``pre_ping`` (PostgreSQL): test a connection taken from the pool with a round
+    trip first, so one dropped by a database restart is replaced before use. Only a
+    connection that sat in the pool ``ping_idle_s`` seconds or more is tested (0: every
+    check-out, as SQLAlchemy's ``pool_pre_ping``): one given back a moment ago by
+    another request was in use then, and a request holds its connection across as
+    long a window anyway (see :func:`_ping_idle`)."""
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -74,9 +85,41 @@ def make_engine(
         )
         _sqlite_setup(engine)
         return engine
-    return create_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping
-    )
+    engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size)
+    if pre_ping:
+        _ping_idle(engine, ping_idle_s)
+    return engine
+
+
+_USED_AT = "cloverpay_used_at"
+
+
+def _ping_idle(engine: Engine, idle_s: float) -> None:
+    """SQLAlchemy's pre-ping (the same ping, the same handling of a failed one: the
+    pool is renewed and the check-out tried again), skipped for a connection given
+    back to the pool less than ``idle_s`` seconds ago. Under load every check-out is
+    such a one: the ping was a round trip per check-out (up to 9 per paid invoice) for
+    a connection that had just answered. A server restart within that second fails
+    the one request that meets it, as it would fail a request holding its connection
+    at that moment; the pool is renewed by it (SQLAlchemy invalidates the pool on a
+    disconnect error)."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine.pool, "connect")
+    def _fresh(_dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_USED_AT] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkin")
+    def _given_back(_dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_USED_AT] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _ping(dbapi_conn: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        used_at = record.info.get(_USED_AT)
+        if used_at is not None and time.monotonic() - used_at < idle_s:
+            return
+        if not dialect._do_ping_w_event(dbapi_conn):
+            raise exc.InvalidatePoolError()
 
 
 def make_session_factory(engine: Engine) -> SessionFactory:

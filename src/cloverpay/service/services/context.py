@@ -57,6 +57,7 @@ class ServiceContext:
             settings.database_url,
             pool_size=settings.db_pool_size,
             pre_ping=settings.db_pool_pre_ping,
+            ping_idle_s=settings.db_pool_ping_idle_s,
         )
         cipher = TokenCipher(settings.fernet_key())
         sessions = make_session_factory(engine)
