@@ -118,7 +118,13 @@ def _ping_idle(engine: Engine, idle_s: float) -> None:
         used_at = record.info.get(_USED_AT)
         if used_at is not None and time.monotonic() - used_at < idle_s:
             return
-        if not dialect._do_ping_w_event(dbapi_conn):
+        try:
+            alive = dialect.do_ping(dbapi_conn)
+        except dialect.loaded_dbapi.Error as err:
+            if not dialect.is_disconnect(err, dbapi_conn, None):
+                raise
+            alive = False
+        if not alive:  # the server dropped it (a restart): renew the pool, try again
             raise exc.InvalidatePoolError()
 
 
