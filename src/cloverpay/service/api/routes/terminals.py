@@ -71,8 +71,16 @@ def terminal_out(t: Terminal) -> TerminalOut:
     )
 
 
-def sale_out(s: Session, sale: TerminalSale) -> TerminalSaleOut:
-    attempt = s.get_one(PaymentAttempt, sale.attempt_id)
+#: A sale with its attempt, read in ONE statement: two reads could straddle the settle's
+#: commit (READ COMMITTED) and show a succeeded attempt beside the sale's older stage.
+_SALE_AND_ATTEMPT = select(TerminalSale, PaymentAttempt).join(
+    PaymentAttempt, PaymentAttempt.id == TerminalSale.attempt_id
+)
+
+
+def sale_out(s: Session, sale: TerminalSale, attempt: PaymentAttempt) -> TerminalSaleOut:
+    """The API's view of a sale and its attempt as read together (``_SALE_AND_ATTEMPT``);
+    the payment, read after, is there whenever the attempt read says succeeded."""
     payment = s.scalar(select(Payment).where(Payment.attempt_id == attempt.id))
     return TerminalSaleOut(
         id=attempt.id,
@@ -133,7 +141,10 @@ def start_sale(body: TerminalSaleIn, ctx: Ctx, who: CurrentPrincipal) -> Termina
     )
     poke(ctx)
     with ctx.sessions() as s:
-        return sale_out(s, s.get_one(TerminalSale, attempt.id))
+        sale, fresh = s.execute(
+            _SALE_AND_ATTEMPT.where(TerminalSale.attempt_id == attempt.id)
+        ).one()
+        return sale_out(s, sale, fresh)
 
 
 @router.get("/v1/terminal_sales")
@@ -145,24 +156,22 @@ def list_sales(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[TerminalSaleOut]:
     with ctx.sessions() as s:
-        stmt = select(TerminalSale).where(TerminalSale.merchant_id == who.merchant_id)
+        stmt = _SALE_AND_ATTEMPT.where(TerminalSale.merchant_id == who.merchant_id)
         if invoice_id is not None:
-            stmt = stmt.join(PaymentAttempt, PaymentAttempt.id == TerminalSale.attempt_id).where(
-                PaymentAttempt.invoice_id == invoice_id
-            )
+            stmt = stmt.where(PaymentAttempt.invoice_id == invoice_id)
         if terminal_id is not None:
             stmt = stmt.where(TerminalSale.terminal_id == terminal_id)
-        rows = s.scalars(stmt.order_by(TerminalSale.created_at.desc()).limit(limit)).all()
-        return [sale_out(s, sale) for sale in rows]
+        rows = s.execute(stmt.order_by(TerminalSale.created_at.desc()).limit(limit)).all()
+        return [sale_out(s, sale, attempt) for sale, attempt in rows]
 
 
 @router.get("/v1/terminal_sales/{sale_id}")
 def get_sale(sale_id: str, ctx: Ctx, who: CurrentPrincipal) -> TerminalSaleOut:
     with ctx.sessions() as s:
-        sale = s.get(TerminalSale, sale_id)
-        if sale is None or sale.merchant_id != who.merchant_id:
+        row = s.execute(_SALE_AND_ATTEMPT.where(TerminalSale.attempt_id == sale_id)).first()
+        if row is None or row[0].merchant_id != who.merchant_id:
             raise NotFound(f"no terminal sale {sale_id}", field="sale_id")
-        return sale_out(s, sale)
+        return sale_out(s, row[0], row[1])
 
 
 @router.post(
