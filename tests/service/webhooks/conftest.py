@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -20,6 +19,8 @@ from cloverpay.service.db import Invoice, Merchant, WebhookInbox
 from cloverpay.service.services import ServiceContext
 from cloverpay.service.web import MerchantWebSettings, WebSettings, pay_link_for
 from cloverpay.service.webhooks import process_inbox_once, set_checkout_signing_secret
+
+from ...webhook_capture import Receiver
 
 APPROVE = "4242424242424242"
 DECLINE = "4005571702222222"
@@ -54,57 +55,14 @@ def served(ctx: ServiceContext) -> Iterator[Served]:
         thread.join(10)
 
 
-@dataclass
-class Hook:
-    headers: dict[str, str]
-    body: bytes
-
-
-class Capture:
-    """A real HTTP endpoint that records what the sandbox sends and answers 200, so a
-    test can deliver the recordings to the service itself, in any order, many times."""
-
-    def __init__(self) -> None:
-        self.hooks: list[Hook] = []
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with outer.lock:
-                    outer.hooks.append(Hook(dict(self.headers.items()), body))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def wait_for(self, n: int, timeout: float = 15.0) -> list[Hook]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if len(self.hooks) >= n:
-                    return list(self.hooks)
-            time.sleep(0.02)
-        raise AssertionError(f"expected {n} webhooks, got {len(self.hooks)}")
+#: what the sandbox sent, recorded by a real endpoint (see ``tests/webhook_capture``)
+Capture = Receiver
 
 
 @pytest.fixture
 def capture() -> Iterator[Capture]:
-    cap = Capture()
-    thread = threading.Thread(target=cap.server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with Capture().running() as cap:
         yield cap
-    finally:
-        cap.server.shutdown()
-        cap.server.server_close()
-        thread.join(5)
 
 
 def control(sandbox: Sandbox) -> httpx.Client:

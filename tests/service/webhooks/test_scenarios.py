@@ -30,12 +30,12 @@ from cloverpay.service.services.merchants import connect_merchant
 from cloverpay.service.services.payments import pay_invoice
 from cloverpay.service.webhooks import run_inbox_worker
 
+from ...webhook_capture import Hook
 from ..conftest import assert_invariants, clover_charges, open_test_invoice
 from .conftest import (
     APPROVE,
     DECLINE,
     Capture,
-    Hook,
     Served,
     checkout_receiver,
     control,
