@@ -149,6 +149,12 @@ def start_service(
     return start_server(argv, env=env, timeout=120)
 
 
+def start_floor(sandbox_srv: Server) -> Server:
+    """The floor (``_floor_server.py``): the three endpoints with only the Clover calls."""
+    env = {**os.environ, "FLOOR_SANDBOX": json.dumps(sandbox_srv.info)}
+    return start_server([PY, str(HERE / "_floor_server.py")], env=env, timeout=120)
+
+
 # --------------------------------------------------------------------------- payers
 
 
@@ -689,6 +695,9 @@ def run_backend(
         if args.baseline_src or base_env
         else []
     )
+    floor_servers = (
+        [start_floor(sandbox_srv) for _ in range(backend.processes)] if args.floor else []
+    )
     result: dict[str, Any] = {"processes": backend.processes}
     if cpu is not None:
         result["cpu_profile_ms_per_flow"] = cpu
@@ -702,6 +711,9 @@ def run_backend(
     }
     if base_servers:
         sides["baseline"] = (base, [*base_servers, sandbox_srv])
+    if floor_servers:
+        floor = ServicePayers([s.port for s in floor_servers], sandbox_srv.port, api_key, pakms)
+        sides["floor"] = (floor, [*floor_servers, sandbox_srv])
     try:
         # warm-up: connections, caches, the first pages of code
         for payers, srvs in sides.values():
@@ -733,15 +745,19 @@ def run_backend(
             result["service"]["one_payer"]["p50_ms"] - result["direct"]["one_payer"]["p50_ms"]
         )
         result["added_p50_ms"] = result["service"]["p50_ms"] - result["direct"]["p50_ms"]
-        if base_servers:
-            result["baseline_added_p50_ms"] = (
-                result["baseline"]["p50_ms"] - result["direct"]["p50_ms"]
-            )
+        for extra in ("baseline", "floor"):
+            if extra in result:
+                result[f"{extra}_added_p50_ms"] = (
+                    result[extra]["p50_ms"] - result["direct"]["p50_ms"]
+                )
+                result[f"{extra}_one_payer_added_p50_ms"] = (
+                    result[extra]["one_payer"]["p50_ms"] - result["direct"]["one_payer"]["p50_ms"]
+                )
         result["round_trips"] = {
             name: {**c, "total": round_trips_total(c, backend.name)} for name, c in trips.items()
         }
     finally:
-        for s in [*servers, *base_servers]:
+        for s in [*servers, *base_servers, *floor_servers]:
             s.stop()
     # + the two flows of count_round_trips and those of --cprofile
     expected = svc.succeeded + base.succeeded + 2 + (args.cprofile + 3 if args.cprofile else 0)
@@ -810,6 +826,12 @@ def main() -> None:
         help="also N flows in-process under cProfile (CPU clock): CPU ms per flow by part "
         "(BENCH_PSTATS=PATH also writes the whole profile to PATH.<back end>)",
     )
+    parser.add_argument(
+        "--no-floor",
+        dest="floor",
+        action="store_false",
+        help="leave out the floor (_floor_server.py: the endpoints with only the Clover calls)",
+    )
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     if args.quick:
@@ -870,7 +892,7 @@ def report(results: dict[str, Any]) -> None:
         r = results.get(name)
         if not r:
             continue
-        for side in ("service", "baseline", "direct"):
+        for side in ("service", "baseline", "floor", "direct"):
             if side not in r:
                 continue
             s = r[side]
@@ -878,7 +900,7 @@ def report(results: dict[str, Any]) -> None:
                 f"{name:10s} {side:8s} {s['per_s']:8.1f} {s['p50_ms']:8.1f} {s['p99_ms']:8.1f} "
                 f"{s['server_cpu_ms_per_flow']:10.2f}  {s['loadavg'][0]:.1f}-{s['loadavg'][1]:.1f}"
             )
-        one = {k: r[k]["one_payer"] for k in ("service", "baseline", "direct") if k in r}
+        one = {k: r[k]["one_payer"] for k in ("service", "baseline", "floor", "direct") if k in r}
         print(
             f"{'':10s} one payer, p50 ms: "
             + ", ".join(f"{k} {v['p50_ms']:.1f} (p99 {v['p99_ms']:.1f})" for k, v in one.items())
@@ -889,6 +911,12 @@ def report(results: dict[str, Any]) -> None:
             print(
                 f"{'':10s} baseline added p50: {r['baseline_added_p50_ms']:+.1f} ms; "
                 f"steps {fmt(r['baseline']['step_p50_ms'])}"
+            )
+        if "floor" in r:
+            print(
+                f"{'':10s} floor added p50: {r['floor_added_p50_ms']:+.1f} ms (one payer "
+                f"{r['floor_one_payer_added_p50_ms']:+.1f} ms); "
+                f"steps {fmt(r['floor']['step_p50_ms'])}"
             )
         print(
             f"{'':10s} added p50: {r['added_p50_ms']:+.1f} ms; steps (p50 ms): "
