@@ -436,3 +436,24 @@ def test_connect_without_an_app_configured_says_so(ctx: ServiceContext) -> None:
         assert "CLOVERPAY_CLOVER_APP_ID" in r.text
         assert "cloverpay_oauth_state" not in r.cookies
         assert client.get("/oauth/connect?merchant_id=../x").status_code == 422
+
+
+def test_clover_out_of_reach_at_the_exchange_says_so_and_stores_nothing(world: World) -> None:
+    """The code exchange cannot reach Clover: the person gets a page that says so (502,
+    not an internal error), no merchant is stored, and the spent state cannot be reused."""
+    with httpx.Client(timeout=30) as browser:
+        start = browser.get(f"{world.service_url}/oauth/connect")
+        page = browser.get(start.headers["location"])
+        approved = browser.post(
+            f"{world.sandbox_url}/oauth/v2/authorize",
+            data={**_hidden_fields(page.text), "decision": "approve"},
+        )
+        world.ctx.settings.clover_base_url = "http://127.0.0.1:9"  # nothing listens there
+        done = browser.get(approved.headers["location"])
+        assert done.status_code == 502, done.text
+        assert "could not reach Clover" in done.text
+        world.ctx.settings.clover_base_url = world.sandbox_url
+        again = browser.get(approved.headers["location"])
+        assert again.status_code == 400  # the state is spent (and its cookie cleared)
+    with world.ctx.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Merchant)) == 0

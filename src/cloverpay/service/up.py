@@ -14,6 +14,13 @@ handshake ``up`` completes by itself once the server listens (the code the sandb
 POSTs is read back from our inbox and confirmed, as a person would paste it; the Clover
 Auth Code it gets in return is kept in this process's settings).
 
+The sandbox's own app is the service's Clover app (``clover_app_id`` / ``_secret``), so
+Settings → "Reconnect with Clover" goes through the sandbox's OAuth v2 approval page
+and back to ``/oauth/callback``, and the merchant then runs on an expiring access token
+refreshed with single-use refresh tokens, as a merchant connected to real Clover does.
+Each ``up`` starts the merchant again on the sandbox's fixed token (the sandbox's
+OAuth grants do not outlive its process).
+
 The sandbox keeps its state in memory: Clover-side objects (orders of invoices opened
 in an earlier run, saved cards) start afresh on each ``up``; the service's own records
 are kept.
@@ -27,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
 __all__ = [
@@ -208,16 +216,20 @@ def prepare(
             raise
         server = SandboxServer(sandbox, host, sandbox_port)  # the terminal could not start
         server.start()
+    creds = server.credentials
     settings = Settings(
         database_url=f"sqlite:///{data_dir.resolve()}/cloverpay.db",
         secret_key=_secret(data_dir / "secret.key"),
         env="development",
         # the demo's events may go to a receiver on this machine
         events_out_allow_networks=("127.0.0.1/32", "::1/128"),
+        # The sandbox's own app: Settings → "Reconnect with Clover" goes through its
+        # OAuth v2 approval page and back to /oauth/callback, as with a real Clover app.
+        clover_app_id=creds.app_id,
+        clover_app_secret=SecretStr(creds.app_secret),
     )
     upgrade(settings.database_url)
     ctx = ServiceContext.build(settings)
-    creds = server.credentials
     merchant = connect_merchant(
         ctx,
         name="Bright Plumbing Co.",

@@ -3,77 +3,18 @@ the login page, and seeds its demo data once however often it is started."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 from sqlalchemy import create_engine, text
 
-CLI = Path(sys.executable).with_name("cloverpay")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start_up(tmp_path: Path, *, columns: int = 200) -> tuple[subprocess.Popen[str], int, str]:
-    """``cloverpay up`` (no terminal) in a subprocess, read until it is ready: the
-    process, its port and what it printed (stopped again if reading fails)."""
-    port, sandbox_port = _free_port(), _free_port()
-    proc = subprocess.Popen(
-        [
-            str(CLI),
-            "up",
-            "--port",
-            str(port),
-            "--sandbox-port",
-            str(sandbox_port),
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--no-terminal",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "COLUMNS": str(columns), "NO_COLOR": "1"},
-    )
-    out: list[str] = []
-    try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            out.append(line)
-            if "Ctrl-C to stop" in line:
-                break
-    except BaseException:
-        _stop(proc)
-        raise
-    return proc, port, "".join(out)
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
+from ...up_process import free_port, start_up, stop_up
 
 
 def _run_once(tmp_path: Path) -> str:
-    proc, port, printed = _start_up(tmp_path, columns=120)
+    proc, port, printed = start_up(tmp_path, columns=120)
     try:
         assert f"http://127.0.0.1:{port}/dashboard" in printed, printed
         assert re.search(r"cpk_\w+", printed), printed
@@ -91,7 +32,7 @@ def _run_once(tmp_path: Path) -> str:
         assert "Sign in" in login.text
         return printed
     finally:
-        _stop(proc)
+        stop_up(proc)
 
 
 def test_up_starts_serves_and_seeds_once(tmp_path: Path) -> None:
@@ -118,8 +59,8 @@ def test_up_registers_the_builtin_terminal_already_paired(tmp_path: Path) -> Non
     info, app, server = prepare(
         data_dir=tmp_path / "data",
         host="127.0.0.1",
-        port=_free_port(),
-        sandbox_port=_free_port(),
+        port=free_port(),
+        sandbox_port=free_port(),
         terminal=True,
     )
     ctx = app.state.ctx  # type: ignore[attr-defined]
@@ -154,10 +95,10 @@ def test_up_records_a_hosted_checkout_payment_through_the_webhook(tmp_path: Path
 
     from .conftest import csrf_of
 
-    proc, port, printed = _start_up(tmp_path)
+    proc, port, printed = start_up(tmp_path)
     key = re.search(r"cpk_\S+", printed)
     if key is None:
-        _stop(proc)
+        stop_up(proc)
     assert key is not None, printed
     api_key = key.group(0)
     base = f"http://127.0.0.1:{port}"
@@ -239,4 +180,4 @@ def test_up_records_a_hosted_checkout_payment_through_the_webhook(tmp_path: Path
         assert inbox[0][0] == "clover_app_verification"  # the handshake, done by up
         assert all(verified for _, verified, _ in app_rows)  # X-Clover-Auth matched
     finally:
-        _stop(proc)
+        stop_up(proc)

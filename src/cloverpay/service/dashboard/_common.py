@@ -70,7 +70,11 @@ def page(
     context: dict[str, Any],
     *,
     status: int = 200,
+    form_targets: tuple[str, ...] = (),
 ) -> HTMLResponse:
+    """``form_targets``: origins a form of the page may end up at besides ours (a form
+    whose answer redirects elsewhere, such as Clover's authorize page, is held to the
+    policy's ``form-action`` through the redirect)."""
     ctx = get_ctx(request)
     merchant = None
     if staff is not None:
@@ -86,7 +90,9 @@ def page(
         **context,
     }
     response = templates.TemplateResponse(request, name, full, status_code=status)
-    response.headers["Content-Security-Policy"] = csp_header(clover_origin=None)
+    response.headers["Content-Security-Policy"] = csp_header(
+        clover_origin=None, form_targets=form_targets
+    )
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "no-store"

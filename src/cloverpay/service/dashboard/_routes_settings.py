@@ -17,7 +17,9 @@ from cloverpay.service.dashboard._routes import back
 from cloverpay.service.db import Merchant, MerchantEventSettings
 from cloverpay.service.db.models_web import PAY_FLOWS, MerchantWebSettings
 from cloverpay.service.errors import ServiceError
+from cloverpay.service.gateway import oauth_hosts
 from cloverpay.service.services.receipts import set_receipts_enabled
+from cloverpay.service.web._security_headers import origin_of
 
 __all__ = ["router"]
 
@@ -46,6 +48,9 @@ def settings_page(
         row = s.get(MerchantWebSettings, staff.merchant_id)
         events = s.get(MerchantEventSettings, staff.merchant_id)
         merchant = s.get_one(Merchant, staff.merchant_id)
+    # "Reconnect with Clover" posts here and is redirected to Clover's authorize page.
+    can_connect = bool(ctx.settings.clover_app_id)
+    authorize_origin = origin_of(oauth_hosts(ctx.settings, merchant.clover_base_url)[1])
     return page(
         request,
         "settings.html",
@@ -59,12 +64,13 @@ def settings_page(
             "new_secret": new_secret,
             "clover": {
                 "oauth": ctx.gateway.uses_oauth(merchant),
-                "can_connect": bool(ctx.settings.clover_app_id),
+                "can_connect": can_connect,
                 "expires": merchant.access_token_expires_at,
                 "pakms": bool(merchant.pakms_key),
             },
             "secret_set_at": checkout_secret_set_at(ctx, staff.merchant_id),
         },
+        form_targets=(authorize_origin,) if can_connect else (),
     )
 
 

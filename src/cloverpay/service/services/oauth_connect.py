@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
+import httpx
 from sqlalchemy import delete, select
 
 from cloverpay.api import (
@@ -39,7 +40,7 @@ from cloverpay.api import (
 from cloverpay.api import authorize_url as clover_authorize_url
 from cloverpay.service.core.security import ApiKey, generate_api_key
 from cloverpay.service.db import ApiKeyRow, Merchant, OAuthConnectState
-from cloverpay.service.errors import InvalidRequest
+from cloverpay.service.errors import InvalidRequest, UpstreamError
 from cloverpay.service.gateway import oauth_hosts
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.services.merchants import ensure_pakms_key
@@ -193,7 +194,13 @@ def complete_connect(
     if not clover_mid:
         raise InvalidRequest("the callback names no merchant", field="merchant_id")
     verifier = ctx.cipher.decrypt(row.code_verifier_enc) if row.code_verifier_enc else None
-    token = _exchange(ctx, app_id, callback.code, verifier)
+    base_url = None  # a reconnect exchanges the code where its authorize page was
+    if row.merchant_id is not None:
+        with ctx.sessions() as s:
+            base_url = s.scalar(
+                select(Merchant.clover_base_url).where(Merchant.id == row.merchant_id)
+            )
+    token = _exchange(ctx, app_id, callback.code, verifier, base_url)
     result = _store(ctx, row, clover_mid, token_columns(ctx.cipher, token), actor=actor)
     merchant = result.merchant
     pakms = False
@@ -206,8 +213,10 @@ def complete_connect(
     return ConnectResult(merchant, result.created, result.api_key, pakms)
 
 
-def _exchange(ctx: ServiceContext, app_id: str, code: str, verifier: str | None) -> OAuthToken:
-    api_host, www_host = oauth_hosts(ctx.settings)
+def _exchange(
+    ctx: ServiceContext, app_id: str, code: str, verifier: str | None, base_url: str | None
+) -> OAuthToken:
+    api_host, www_host = oauth_hosts(ctx.settings, base_url)
     client = OAuthClient(
         app_id,
         ctx.settings.clover_app_secret,
@@ -222,6 +231,12 @@ def _exchange(ctx: ServiceContext, app_id: str, code: str, verifier: str | None)
             f"Clover refused the authorization code: {exc.server_message or exc}",
             field="code",
             code="oauth_exchange_failed",
+        ) from None
+    except httpx.TransportError as exc:  # the code is single use: the flow starts again
+        raise UpstreamError(
+            f"could not reach Clover to exchange the authorization code ({type(exc).__name__});"
+            " nothing was stored, start the connection again",
+            field="code",
         ) from None
 
 

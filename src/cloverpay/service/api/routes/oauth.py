@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from cloverpay.service.api.deps import Ctx
-from cloverpay.service.errors import InvalidRequest
+from cloverpay.service.errors import InvalidRequest, ServiceError
 from cloverpay.service.services.oauth_connect import (
     STATE_TTL,
     StateMissing,
@@ -104,8 +104,8 @@ def oauth_callback(request: Request, ctx: Ctx) -> Response:
         mid = params.get("merchant_id", "")
         target = "/oauth/connect" + (f"?merchant_id={mid}" if mid.isalnum() else "")
         return RedirectResponse(target, status_code=302)
-    except InvalidRequest as exc:
-        response: Response = _page(request, 400, ok=False, message=exc.message)
+    except ServiceError as exc:  # a refused code, or Clover out of reach (502)
+        response: Response = _page(request, exc.status, ok=False, message=exc.message)
     else:
         response = _page(
             request,
