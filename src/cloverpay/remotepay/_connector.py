@@ -43,7 +43,7 @@ from ._responses import (
     status_code,
     tx_start_rejected,
 )
-from ._session import _Transaction
+from ._transport import _Transaction
 from .protocol import (
     CapturePreAuth,
     CloseoutRequest,
