@@ -27,11 +27,11 @@ sandbox's merchant state: the Platform v3 payments view and app webhooks see it.
 
 Modules: :mod:`._device` (the terminal: screen, inputs, pairing, reboot),
 :mod:`._device_state` (its settings, queued scripts, inputs, transaction in flight),
-:mod:`._session` (one POS connection), :mod:`._handlers` and :mod:`._flows` (what the
-device does per request), :mod:`._ledger` (money into the merchant state),
-:mod:`._script` (scripted customers), :mod:`._server` (the websocket server),
-:mod:`._farm` (many terminals of one merchant behind one port, for load tests),
-:mod:`._tls` (the self-signed certificate).
+:mod:`._session` (one POS connection), :mod:`._handlers`, :mod:`._answers` and
+:mod:`._flows` (what the device does per request), :mod:`._ledger` (money into the
+merchant state), :mod:`._script` (scripted customers), :mod:`._server` (the websocket
+server), :mod:`._farm` (many terminals of one merchant behind one port, for load
+tests), :mod:`._tls` (the self-signed certificate).
 """
 
 from __future__ import annotations
