@@ -27,11 +27,12 @@ sandbox's merchant state: the Platform v3 payments view and app webhooks see it.
 
 Modules: :mod:`._device` (the terminal: screen, inputs, pairing, reboot),
 :mod:`._device_state` (its settings, queued scripts, inputs, transaction in flight),
-:mod:`._session` (one POS connection), :mod:`._handlers`, :mod:`._answers` and
-:mod:`._flows` (what the device does per request), :mod:`._ledger` (money into the
-merchant state), :mod:`._script` (scripted customers), :mod:`._server` (the websocket
-server), :mod:`._farm` (many terminals of one merchant behind one port, for load
-tests), :mod:`._tls` (the self-signed certificate).
+:mod:`._session` (one POS connection), :mod:`._handlers` (what the device does per
+request), :mod:`._answers` (requests answered at once), :mod:`._flows` and
+:mod:`._flow_steps` (transactions), :mod:`._ledger` (money into the merchant state),
+:mod:`._script` (scripted customers), :mod:`._server` (the websocket server),
+:mod:`._farm` (many terminals of one merchant behind one port, for load tests),
+:mod:`._tls` (the self-signed certificate).
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ if TYPE_CHECKING:
     from ._device import Terminal, terminal_for
     from ._device_state import InFlight, Input, ScriptQueue, TerminalSettings
     from ._farm import TerminalFarm
-    from ._flows import SIGNATURE, request_info_of, run_payment, run_refund
+    from ._flow_steps import request_info_of
+    from ._flows import SIGNATURE, run_payment, run_refund
     from ._handlers import handle_message
     from ._ledger import Books, LedgerError, TerminalLedger, card_transaction
     from ._script import (
@@ -119,7 +121,7 @@ _LAZY: dict[str, str] = {
     "card_transaction": "._ledger",
     "generate_certificate": "._tls",
     "handle_message": "._handlers",
-    "request_info_of": "._flows",
+    "request_info_of": "._flow_steps",
     "run_payment": "._flows",
     "run_refund": "._flows",
     "terminal_for": "._device",
