@@ -25,260 +25,37 @@ check the payment before trying again).
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import sys
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-if TYPE_CHECKING:  # imported when a command runs: `cloverpay --help` stays quick
-    from rich.console import Console
+from ._terminal_options import (
+    APP_ID,
+    DEFAULT_TOKEN_FILE,
+    EXIT_DECLINED,
+    ApiBaseUrl,
+    ApiToken,
+    AppId,
+    AsJson,
+    CaFile,
+    MerchantId,
+    Pin,
+    Plain,
+    Timeout,
+    TokenFile,
+    Url,
+    _Rest,
+    _Target,
+)
+from ._terminal_output import _console, _device_rows, _finish, _response_rows, _show
+from ._terminal_run import _run
 
-    from cloverpay.remotepay import CloverConnector, DeviceErrorEvent, Response
-    from cloverpay.remotepay.protocol import DiscoveryResponse
+if TYPE_CHECKING:  # imported when a command runs: `cloverpay --help` stays quick
+    from cloverpay.remotepay import CloverConnector
 
 __all__ = ["DEFAULT_TOKEN_FILE", "build_terminal_app"]
-
-DEFAULT_TOKEN_FILE = Path("~/.config/cloverpay/terminals.json")
-APP_ID = "com.cloverpay.cli:1.0"
-EXIT_DECLINED, EXIT_ERROR, EXIT_UNKNOWN = 1, 2, 3
-
-Url = Annotated[
-    str,
-    typer.Option(
-        "--url",
-        envvar="CLOVERPAY_TERMINAL_URL",
-        help="Device URL: wss://IP:12345/remote_pay (ws:// needs --insecure-plain-ws).",
-    ),
-]
-CaFile = Annotated[
-    Path | None, typer.Option("--ca-file", help="PEM bundle that signs the device certificate.")
-]
-Pin = Annotated[
-    str | None, typer.Option("--pin", help="SHA-256 (hex) of the device's DER certificate.")
-]
-Plain = Annotated[bool, typer.Option("--insecure-plain-ws", help="Allow an unencrypted ws:// URL.")]
-TokenFile = Annotated[
-    Path | None,
-    typer.Option(
-        "--token-file",
-        envvar="CLOVERPAY_TERMINAL_TOKENS",
-        help=f"Where pairing tokens are kept (default {DEFAULT_TOKEN_FILE}).",
-    ),
-]
-AppId = Annotated[str, typer.Option("--app-id", help="The POS's Remote App ID.")]
-Timeout = Annotated[
-    float, typer.Option("--timeout", help="Seconds to wait for pairing and for each answer.")
-]
-AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead.")]
-ApiToken = Annotated[
-    str | None,
-    typer.Option(
-        "--api-token",
-        envvar="CLOVERPAY_API_TOKEN",
-        help="Merchant API token: a lost sale answer is then also looked up over REST "
-        "(prefer the environment variable: arguments are visible to other users).",
-        show_default=False,
-    ),
-]
-MerchantId = Annotated[
-    str | None,
-    typer.Option("--merchant-id", envvar="CLOVERPAY_MERCHANT_ID", help="For --api-token."),
-]
-ApiBaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--api-base-url",
-        envvar="CLOVERPAY_API_BASE_URL",
-        help="Clover REST base URL for --api-token (default: Clover's production server).",
-    ),
-]
-
-
-def _console(*, stderr: bool = False) -> Console:
-    from rich.console import Console
-
-    return Console(stderr=stderr, soft_wrap=False)
-
-
-@dataclass(frozen=True, slots=True)
-class _Target:
-    url: str
-    ca_file: Path | None
-    pin: str | None
-    plain: bool
-    token_file: Path | None
-    app_id: str
-    timeout: float
-    as_json: bool
-
-
-def _listener(console: Console) -> Any:
-    from rich.panel import Panel
-    from rich.text import Text
-
-    from cloverpay.remotepay import CloverConnectorListener
-
-    class Listener(CloverConnectorListener):
-        def on_pairing_code(self, pairing_code: str) -> None:
-            code = Text(" ".join(pairing_code), style="bold white on blue", justify="center")
-            console.print(
-                Panel(
-                    Text.assemble("\n", code, "\n"),
-                    title="Pairing code",
-                    subtitle="type it on the device",
-                    expand=False,
-                    padding=(1, 6),
-                )
-            )
-
-        def on_device_error(self, error: DeviceErrorEvent) -> None:
-            if error.code in ("PairingFailed", "CertificatePin", "Recovering"):
-                console.print(f"[yellow]{error.code}:[/] {error.message}")
-
-    return Listener()
-
-
-@dataclass(frozen=True, slots=True)
-class _Rest:
-    token: str | None
-    merchant_id: str | None
-    base_url: str | None
-
-    def __repr__(self) -> str:  # the token stays out of reprs and tracebacks
-        return f"_Rest(merchant_id={self.merchant_id!r}, base_url={self.base_url!r})"
-
-
-def _run(
-    target: _Target,
-    call: Callable[[CloverConnector], Awaitable[Any]],
-    rest: _Rest | None = None,
-) -> Any:
-    import asyncio
-
-    from cloverpay.remotepay import (
-        CloverConnector,
-        ConnectorConfig,
-        KeyedFileTokenStore,
-        NotReadyError,
-        OutcomeUnknownError,
-    )
-
-    err = _console(stderr=True)
-    out = _console(stderr=target.as_json)
-    try:
-        config = ConnectorConfig(
-            url=target.url,
-            remote_application_id=target.app_id,
-            ca_file=str(target.ca_file) if target.ca_file else None,
-            pinned_sha256=target.pin,
-            allow_plain_ws=target.plain,
-            heartbeat_interval=None,
-            reconnect_delay=1.0,
-            request_timeout=target.timeout,
-            connect_timeout=min(target.timeout, 10.0),
-            recovery_timeout=min(target.timeout, 30.0),
-        )
-    except ValueError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(EXIT_ERROR) from None
-    path = (target.token_file or DEFAULT_TOKEN_FILE).expanduser()
-    store = KeyedFileTokenStore(path, target.url)
-
-    if rest is not None and rest.token and not rest.merchant_id:
-        err.print("[red]error:[/] --api-token needs --merchant-id")
-        raise typer.Exit(EXIT_ERROR)
-
-    async def go() -> Any:
-        from cloverpay.api import AsyncCloverClient
-        from cloverpay.remotepay import rest_payment_lookup
-
-        client = None
-        if rest is not None and rest.token:
-            client = AsyncCloverClient(
-                rest.token, merchant_id=rest.merchant_id, base_url=rest.base_url
-            )
-        lookup = rest_payment_lookup(client) if client is not None else None
-        connector = CloverConnector(config, _listener(out), token_store=store, rest_lookup=lookup)
-        try:
-            await connector.connect(timeout=target.timeout)
-            return connector.merchant_info, await call(connector)
-        finally:
-            await connector.close()
-            if client is not None:
-                await client.aclose()
-
-    try:
-        return asyncio.run(go())
-    except (TimeoutError, NotReadyError) as exc:
-        err.print(f"[red]error:[/] could not reach and pair with {target.url}: {exc}")
-        raise typer.Exit(EXIT_ERROR) from None
-    except OutcomeUnknownError as exc:
-        reason = exc.resolution.reason if exc.resolution else str(exc)
-        _show(
-            target,
-            out,
-            "Outcome UNKNOWN",
-            {"result": "UNKNOWN", "external_id": exc.external_id, "reason": reason},
-        )
-        raise typer.Exit(EXIT_UNKNOWN) from None
-    except ValueError as exc:  # e.g. a token file that is not JSON
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(EXIT_ERROR) from None
-
-
-def _show(target: _Target, console: Console, title: str, rows: dict[str, Any]) -> None:
-    rows = {k: v for k, v in rows.items() if v is not None}
-    if target.as_json:
-        sys.stdout.write(json.dumps(rows) + "\n")
-        return
-    from rich.table import Table
-
-    table = Table(title=title, show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value")
-    for key, value in rows.items():
-        table.add_row(key, str(value))
-    console.print(table)
-
-
-def _response_rows(response: Response) -> dict[str, Any]:
-    rows: dict[str, Any] = {
-        "result": response.result.value,
-        "success": response.success,
-        "reason": response.reason,
-        "message": response.message,
-    }
-    payment = getattr(response, "payment", None)
-    if payment is not None:
-        card = payment.card_transaction
-        rows |= {
-            "payment_id": payment.id,
-            "order_id": payment.order.id if payment.order else None,
-            "external_id": payment.external_payment_id,
-            "amount": payment.amount,
-            "tip_amount": payment.tip_amount,
-            "payment_result": payment.result,
-            "card": f"{card.card_type} ****{card.last4}" if card and card.last4 else None,
-        }
-    refund = getattr(response, "refund", None)
-    if refund is not None:
-        rows |= {"refund_id": refund.id, "refund_amount": refund.amount}
-    recovery = getattr(response, "recovery", None)
-    if recovery is not None:
-        rows["recovered"] = f"{recovery.outcome.value} via {recovery.source}: {recovery.reason}"
-    return rows
-
-
-def _finish(target: _Target, title: str, result: tuple[Any, Response]) -> None:
-    _, response = result
-    _show(target, _console(), title, _response_rows(response))
-    if not response.success:
-        raise typer.Exit(EXIT_DECLINED)
 
 
 def build_terminal_app() -> typer.Typer:
@@ -472,17 +249,3 @@ def build_terminal_app() -> typer.Typer:
         _show(t, _console(), "Message", {"shown": text})
 
     return app
-
-
-def _device_rows(info: DiscoveryResponse | None, t: _Target) -> dict[str, Any]:
-    path = (t.token_file or DEFAULT_TOKEN_FILE).expanduser()
-    rows: dict[str, Any] = {"url": t.url, "token_file": os.fspath(path)}
-    if info is not None:
-        rows |= {
-            "device": info.name,
-            "serial": info.serial,
-            "model": info.model,
-            "merchant": info.merchant_name,
-            "merchant_id": info.merchant_m_id or info.merchant_id,
-        }
-    return rows

@@ -25,9 +25,11 @@ sandbox's merchant state: the Platform v3 payments view and app webhooks see it.
         server.terminal_url            # ws://127.0.0.1:PORT/remote_pay
         terminal_for(sandbox.state).push_script(CustomerScript(outcome="decline"))
 
-Modules: :mod:`._device` (the terminal: settings, screen, inputs, reboot),
-:mod:`._session` (one POS connection), :mod:`._handlers` and :mod:`._flows` (what the
-device does per request), :mod:`._ledger` (money into the merchant state),
+Modules: :mod:`._device` (the terminal: screen, inputs, pairing, reboot),
+:mod:`._device_state` (its settings, queued scripts, inputs, transaction in flight),
+:mod:`._session` (one POS connection), :mod:`._handlers` (what the device does per
+request), :mod:`._answers` (requests answered at once), :mod:`._flows` and
+:mod:`._flow_steps` (transactions), :mod:`._ledger` (money into the merchant state),
 :mod:`._script` (scripted customers), :mod:`._server` (the websocket server),
 :mod:`._farm` (many terminals of one merchant behind one port, for load tests),
 :mod:`._tls` (the self-signed certificate).
@@ -39,9 +41,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._device import InFlight, Input, ScriptQueue, Terminal, TerminalSettings, terminal_for
+    from ._device import Terminal, terminal_for
+    from ._device_state import InFlight, Input, ScriptQueue, TerminalSettings
     from ._farm import TerminalFarm
-    from ._flows import SIGNATURE, request_info_of, run_payment, run_refund
+    from ._flow_steps import request_info_of
+    from ._flows import SIGNATURE, run_payment, run_refund
     from ._handlers import handle_message
     from ._ledger import Books, LedgerError, TerminalLedger, card_transaction
     from ._script import (
@@ -101,23 +105,23 @@ _LAZY: dict[str, str] = {
     "SIGNATURE": "._flows",
     "Books": "._ledger",
     "CustomerScript": "._script",
-    "InFlight": "._device",
-    "Input": "._device",
+    "InFlight": "._device_state",
+    "Input": "._device_state",
     "LedgerError": "._ledger",
     "ScriptError": "._script",
-    "ScriptQueue": "._device",
+    "ScriptQueue": "._device_state",
     "Session": "._session",
     "Terminal": "._device",
     "TerminalCertificate": "._tls",
     "TerminalFarm": "._farm",
     "TerminalLedger": "._ledger",
     "TerminalServer": "._server",
-    "TerminalSettings": "._device",
+    "TerminalSettings": "._device_state",
     "TestCard": "._script",
     "card_transaction": "._ledger",
     "generate_certificate": "._tls",
     "handle_message": "._handlers",
-    "request_info_of": "._flows",
+    "request_info_of": "._flow_steps",
     "run_payment": "._flows",
     "run_refund": "._flows",
     "terminal_for": "._device",

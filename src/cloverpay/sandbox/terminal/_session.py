@@ -4,8 +4,8 @@ A :class:`Session` owns one websocket and one
 :class:`~cloverpay.remotepay.protocol.RemotePayProtocol` in the DEVICE role. It reads
 frames, ACKs every command (spec §4.3, when the device advertises acknowledgements),
 pairs, answers discovery and PINGs, and hands everything else to
-:mod:`._handlers` (requests with an immediate answer) or :mod:`._flows`
-(transactions). Frames are written by one writer task, in the order the core made
+:mod:`._handlers` (requests with an immediate answer, :mod:`._answers`) or
+:mod:`._flows` (transactions). Frames are written by one writer task, in the order the core made
 them.
 """
 
