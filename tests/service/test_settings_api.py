@@ -125,6 +125,12 @@ def _ok(resp: Any) -> dict[str, Any]:
     return body
 
 
+def _ok_list(resp: Any) -> list[dict[str, Any]]:
+    assert resp.status_code == 200, resp.text
+    body: list[dict[str, Any]] = resp.json()
+    return body
+
+
 def test_the_api_and_the_service_allow_the_same_pay_flows() -> None:
     assert get_args(PayFlow) == PAY_FLOWS
 
@@ -169,12 +175,6 @@ def test_each_setting_changes_alone_and_is_audited(
     settings_rows = [e for e in log if e["action"].startswith("settings.")]
     assert len(settings_rows) == len(steps)
     assert {e["entity_type"] for e in settings_rows} == {"merchant"}
-
-
-def _ok_list(resp: Any) -> list[dict[str, Any]]:
-    assert resp.status_code == 200, resp.text
-    body: list[dict[str, Any]] = resp.json()
-    return body
 
 
 def test_several_settings_in_one_patch(
