@@ -143,3 +143,82 @@ def test_found_by_fuzzing_huge_before_id_is_a_422(fuzz_app: tuple[FastAPI, str])
         )
     assert r.status_code == 422
     assert r.json()["error"]["field"] == "before_id"
+
+
+def test_settings_fuzzed_change_only_what_they_say(fuzz_app: tuple[FastAPI, str]) -> None:
+    """``/v1/settings`` under valid and invalid PATCHes: a refused one leaves the stored
+    settings as they were, an accepted one stores exactly what it answers, and the
+    audit log has one row per setting that really changed (none for a no-op)."""
+    from sqlalchemy import func, select
+
+    from cloverpay.service.db import AuditLog, Merchant
+    from cloverpay.service.services.merchant_settings import read_settings
+
+    app, api_key = fuzz_app
+    ctx: ServiceContext = app.state.ctx
+    with ctx.sessions() as s:
+        merchant_id = s.scalars(select(Merchant.id)).one()
+    fields = ("pay_flow", "fee_rate_bps", "fee_fixed_cents", "receipts_enabled")
+
+    def stored() -> dict[str, Any]:
+        with ctx.sessions() as s:
+            current = read_settings(s, merchant_id)
+        return {name: getattr(current, name) for name in fields}
+
+    def audit_rows() -> int:
+        with ctx.sessions() as s:
+            return (
+                s.scalar(
+                    select(func.count())
+                    .select_from(AuditLog)
+                    .where(AuditLog.merchant_id == merchant_id, AuditLog.action.like("settings.%"))
+                )
+                or 0
+            )
+
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    operations = [
+        result.ok() for result in schema.get_all_operations() if result.ok().path == "/v1/settings"
+    ]
+    assert sorted(op.method.upper() for op in operations) == ["GET", "PATCH"]
+    auth = {"Authorization": f"Bearer {api_key}"}
+    expected = {"state": stored(), "audit": audit_rows()}
+    accepted: Counter[str] = Counter()
+
+    for operation in operations:
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+            @settings(
+                max_examples=EXAMPLES * 2,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
+            @given(case=operation.as_strategy(generation_mode=mode))
+            def run(case: Any) -> None:
+                response = case.call(headers=auth)
+                _check(case, response)
+                before = expected["state"]
+                if case.method.upper() == "PATCH" and response.status_code == 200:
+                    after = {k: response.json()[k] for k in fields}
+                    groups = {
+                        "pay_flow": before["pay_flow"] != after["pay_flow"],
+                        "fee": (before["fee_rate_bps"], before["fee_fixed_cents"])
+                        != (after["fee_rate_bps"], after["fee_fixed_cents"]),
+                        "receipts": before["receipts_enabled"] != after["receipts_enabled"],
+                    }
+                    expected["state"] = after
+                    expected["audit"] += sum(groups.values())
+                    accepted["changed" if any(groups.values()) else "no-op"] += 1
+                elif case.method.upper() == "PATCH":
+                    accepted[f"refused {response.status_code}"] += 1
+                assert stored() == expected["state"], f"{case.method} {case.body!r}"
+                assert audit_rows() == expected["audit"], f"{case.method} {case.body!r}"
+
+            try:
+                run()
+            except Unsatisfiable:
+                assert mode is GenerationMode.NEGATIVE, operation.label
+    # not vacuous: changes, no-ops and refusals were all seen
+    assert min(accepted["changed"], accepted["no-op"], accepted["refused 422"]) > 0, accepted
+    print(f"/v1/settings PATCHes: {dict(accepted)}")

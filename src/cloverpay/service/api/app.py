@@ -21,6 +21,7 @@ from cloverpay.service.api.routes import (
     subscriptions,
     terminals,
 )
+from cloverpay.service.api.routes import settings as merchant_settings
 from cloverpay.service.core.config import Settings, get_settings
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.web import install_web
@@ -68,6 +69,7 @@ def create_app(
         subscriptions,
         oauth,
         event_settings,
+        merchant_settings,
     ):
         app.include_router(module.router)
     app.add_middleware(IdempotencyMiddleware, ctx=ctx)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 
 __all__ = [
     "AttemptOut",
@@ -14,12 +15,14 @@ __all__ = [
     "CardOut",
     "CustomerIn",
     "CustomerOut",
+    "ErrorOut",
     "InvoiceIn",
     "InvoiceOut",
     "LineItemIn",
     "PayIn",
     "PaymentOut",
     "RefundIn",
+    "error_responses",
 ]
 
 Cents = Annotated[int, Field(ge=0, le=99_999_999)]
@@ -176,3 +179,43 @@ class AuditEntryOut(BaseModel):
     reason: str | None
     data: dict[str, Any] | None
     created_at: datetime
+
+
+class FieldErrorOut(BaseModel):
+    field: str | None
+    message: str
+
+
+class ErrorDetailOut(BaseModel):
+    type: str
+    code: str
+    message: str
+    #: The offending field (dotted path into the body, or a parameter's name), or null.
+    field: str | None
+    #: Validation errors (422) only: every field that was refused.
+    details: list[FieldErrorOut] | SkipJsonSchema[None] = None
+
+
+class ErrorOut(BaseModel):
+    """The one error shape of the API (``api/errors.py``)."""
+
+    error: ErrorDetailOut
+
+
+_ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "refused (error shape)",
+    401: "missing or unknown API key (error shape, `authentication_error`)",
+    404: "not found (error shape, `not_found_error`)",
+    409: "conflict (error shape, `conflict_error`)",
+    422: "invalid request: the field is named in `field`, all of them in `details` "
+    "(error shape, `invalid_request_error`)",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` of a route: these statuses answer in the one error shape (a 422
+    here replaces FastAPI's own validation-error schema, which the API never sends)."""
+    return {
+        status: {"model": ErrorOut, "description": _ERROR_DESCRIPTIONS[status]}
+        for status in statuses
+    }

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from cloverpay.service.dashboard._common import Ctx, Staff, page
 from cloverpay.service.dashboard._report import FeeRate, daily_report, report_csv, report_svg
 from cloverpay.service.db import Merchant
-from cloverpay.service.db.models_web import MerchantWebSettings
+from cloverpay.service.services.merchant_settings import read_settings
 
 __all__ = ["router"]
 
@@ -18,8 +18,8 @@ router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
 
 def _fee_rate(s: Session, merchant_id: str) -> FeeRate:
-    row = s.get(MerchantWebSettings, merchant_id)
-    return FeeRate(row.fee_rate_bps, row.fee_fixed_cents) if row else FeeRate()
+    current = read_settings(s, merchant_id)
+    return FeeRate(current.fee_rate_bps, current.fee_fixed_cents)
 
 
 @router.get("/reports", response_class=HTMLResponse)

@@ -11,13 +11,20 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
+from cloverpay.service.dashboard._auth import StaffSession
 from cloverpay.service.dashboard._common import Csrf, Ctx, Staff, page
 from cloverpay.service.dashboard._report import FeeRate
 from cloverpay.service.dashboard._routes import back
 from cloverpay.service.db import Merchant, MerchantEventSettings
-from cloverpay.service.db.models_web import PAY_FLOWS, MerchantWebSettings
 from cloverpay.service.errors import ServiceError
 from cloverpay.service.gateway import oauth_hosts
+from cloverpay.service.services.context import ServiceContext
+from cloverpay.service.services.merchant_settings import (
+    PAY_FLOWS,
+    SettingsChange,
+    read_settings,
+    update_settings,
+)
 from cloverpay.service.services.receipts import set_receipts_enabled
 from cloverpay.service.web._security_headers import origin_of
 
@@ -45,7 +52,7 @@ def settings_page(
     from cloverpay.service.webhooks import checkout_secret_set_at
 
     with ctx.sessions() as s:
-        row = s.get(MerchantWebSettings, staff.merchant_id)
+        current = read_settings(s, staff.merchant_id)
         events = s.get(MerchantEventSettings, staff.merchant_id)
         merchant = s.get_one(Merchant, staff.merchant_id)
     # "Reconnect with Clover" posts here and is redirected to Clover's authorize page.
@@ -56,9 +63,9 @@ def settings_page(
         "settings.html",
         staff,
         {
-            "pay_flow": row.pay_flow if row else "iframe",
-            "rate": FeeRate(row.fee_rate_bps, row.fee_fixed_cents) if row else FeeRate(),
-            "receipts": row.receipts_enabled if row else True,
+            "pay_flow": current.pay_flow,
+            "rate": FeeRate(current.fee_rate_bps, current.fee_fixed_cents),
+            "receipts": current.receipts_enabled,
             "flows": PAY_FLOWS,
             "events": events,
             "new_secret": new_secret,
@@ -125,31 +132,28 @@ def settings_events(
     return settings_page(request, ctx, staff, new_secret=secret)
 
 
+def _save(ctx: ServiceContext, staff: StaffSession, change: SettingsChange, msg: str) -> Response:
+    try:
+        update_settings(ctx, staff.merchant_id, change, actor=staff.actor)
+    except ServiceError as exc:
+        return back("/dashboard/settings", err=exc.message)
+    return back("/dashboard/settings", msg=msg)
+
+
 @router.post("/settings")
 def settings_save(ctx: Ctx, staff: Csrf, pay_flow: Annotated[str, Form()]) -> Response:
-    from cloverpay.service.services.records import add_audit
+    return _save(ctx, staff, SettingsChange(pay_flow=pay_flow), "Settings saved.")
 
-    if pay_flow not in PAY_FLOWS:
-        return back("/dashboard/settings", err=f"pay_flow must be one of {', '.join(PAY_FLOWS)}")
-    with ctx.sessions.begin() as s:
-        row = s.get(MerchantWebSettings, staff.merchant_id)
-        before = row.pay_flow if row else "iframe"
-        if row is None:
-            row = MerchantWebSettings(merchant_id=staff.merchant_id)
-            s.add(row)
-        row.pay_flow = pay_flow
-        row.updated_at = ctx.now()
-        add_audit(
-            s,
-            merchant_id=staff.merchant_id,
-            actor=staff.actor,
-            action="settings.pay_flow",
-            entity_type="merchant",
-            entity_id=staff.merchant_id,
-            from_state=before,
-            to_state=pay_flow,
-        )
-    return back("/dashboard/settings", msg="Settings saved.")
+
+def _cents(text: str) -> int:
+    """``"2.9"`` → 290 (hundredths, rounded down); ValueError when not a finite number."""
+    try:
+        value = Decimal(text.strip().lstrip("$") or "0")
+    except InvalidOperation:
+        raise ValueError(text) from None
+    if not value.is_finite():
+        raise ValueError(text)
+    return int(value * 100)
 
 
 @router.post("/settings/fees")
@@ -160,31 +164,9 @@ def settings_fees(
     fixed: Annotated[str, Form()],
 ) -> Response:
     """The card processing rate the reports estimate fees with (e.g. 2.9 % + $0.30)."""
-    from cloverpay.service.services.records import add_audit
-
     try:
-        bps = int(Decimal(rate_percent.strip() or "0") * 100)
-        fixed_cents = int(Decimal(fixed.strip().lstrip("$") or "0") * 100)
-    except InvalidOperation:
+        bps, fixed_cents = _cents(rate_percent), _cents(fixed)
+    except ValueError:
         return back("/dashboard/settings", err="rate and fixed fee must be numbers")
-    if not 0 <= bps <= 2_000 or not 0 <= fixed_cents <= 1_000:
-        return back("/dashboard/settings", err="rate must be 0 to 20 % and the fixed fee $0 to $10")
-    with ctx.sessions.begin() as s:
-        row = s.get(MerchantWebSettings, staff.merchant_id)
-        if row is None:
-            row = MerchantWebSettings(merchant_id=staff.merchant_id)
-            s.add(row)
-        before = f"{row.fee_rate_bps or 0}bps+{row.fee_fixed_cents or 0}c"
-        row.fee_rate_bps, row.fee_fixed_cents = bps, fixed_cents
-        row.updated_at = ctx.now()
-        add_audit(
-            s,
-            merchant_id=staff.merchant_id,
-            actor=staff.actor,
-            action="settings.fee_rate",
-            entity_type="merchant",
-            entity_id=staff.merchant_id,
-            from_state=before[:20],
-            to_state=f"{bps}bps+{fixed_cents}c"[:20],
-        )
-    return back("/dashboard/settings", msg="Fee rate saved.")
+    change = SettingsChange(fee_rate_bps=bps, fee_fixed_cents=fixed_cents)
+    return _save(ctx, staff, change, "Fee rate saved.")

@@ -32,7 +32,8 @@ from sqlalchemy.orm import Session
 from cloverpay.service.db import Customer, Invoice, Merchant, MerchantWebSettings, Payment, Refund
 from cloverpay.service.db.base import utcnow
 from cloverpay.service.services.context import ServiceContext
-from cloverpay.service.services.records import add_audit, add_outbox
+from cloverpay.service.services.merchant_settings import SettingsChange, update_settings
+from cloverpay.service.services.records import add_outbox
 
 __all__ = [
     "PAYMENT_RECEIPT",
@@ -224,25 +225,10 @@ def receipts_enabled(s: Session, merchant_id: str) -> bool:
 def set_receipts_enabled(
     ctx: ServiceContext, merchant_id: str, enabled: bool, *, actor: str
 ) -> bool:
-    """Turn the merchant's receipts on or off (audited). False when nothing changed."""
-    with ctx.sessions.begin() as s:
-        row = s.get(MerchantWebSettings, merchant_id, with_for_update=True)
-        before = True if row is None else bool(row.receipts_enabled)
-        if before == enabled:
-            return False
-        if row is None:
-            row = MerchantWebSettings(merchant_id=merchant_id)
-            s.add(row)
-        row.receipts_enabled = enabled
-        row.updated_at = ctx.now()
-        add_audit(
-            s,
-            merchant_id=merchant_id,
-            actor=actor,
-            action="settings.receipts",
-            entity_type="merchant",
-            entity_id=merchant_id,
-            from_state="on" if before else "off",
-            to_state="on" if enabled else "off",
-        )
-    return True
+    """Turn the merchant's receipts on or off (audited; the Settings page's switch,
+    :func:`~cloverpay.service.services.merchant_settings.update_settings`). False when
+    nothing changed."""
+    _after, changed = update_settings(
+        ctx, merchant_id, SettingsChange(receipts_enabled=enabled), actor=actor
+    )
+    return bool(changed)
