@@ -91,6 +91,7 @@ def send_pay_link(
                     content=content,
                     invoice_id=invoice_id,
                 ),
+                now=ctx.now(),
             )
             add_audit(
                 s,
