@@ -55,9 +55,7 @@ def _emails(ctx: ServiceContext, sandbox: Sandbox) -> tuple[OutboxEvent, OutboxE
             )
         ).one()
         old = s.get_one(OutboxEvent, old_id)
-        event_id = s.scalars(
-            select(OutboxEvent.id).where(OutboxEvent.channel == "webhook")
-        ).first()
+        event_id = s.scalars(select(OutboxEvent.id).where(OutboxEvent.channel == "webhook")).first()
     assert event_id is not None
     return new, old, event_id
 
@@ -142,8 +140,6 @@ def test_email_pages_are_staff_only_and_the_merchants_own(
     with ctx.sessions.begin() as s:
         s.add(other)
         s.flush()
-        s.execute(
-            update(OutboxEvent).where(OutboxEvent.id == new.id).values(merchant_id=other.id)
-        )
+        s.execute(update(OutboxEvent).where(OutboxEvent.id == new.id).values(merchant_id=other.id))
     assert app_client.get(f"/dashboard/outbox/{new.id}").status_code == 404
     assert app_client.get(f"/dashboard/outbox/{new.id}/html").status_code == 404
