@@ -20,14 +20,20 @@ CVV = "123"  # what make_token sends
 
 
 def customer_invoice(
-    ctx: ServiceContext, merchant: Merchant, *, email: str | None = PAYER
+    ctx: ServiceContext,
+    merchant: Merchant,
+    *,
+    email: str | None = PAYER,
+    name: str = "Dana Payer",
+    line: str = "Drain repair",
 ) -> Invoice:
-    """An open invoice of 21.60 (2 x 10.00 + 1.60 tax) for a customer with ``email``."""
-    customer = create_customer(ctx, merchant.id, name="Dana Payer", email=email, actor="test")
+    """An open invoice of 21.60 (2 x 10.00 + 1.60 tax) for a customer ``name`` with
+    ``email``."""
+    customer = create_customer(ctx, merchant.id, name=name, email=email, actor="test")
     inv = create_invoice(
         ctx,
         merchant.id,
-        line_items=[LineItemInput("Drain repair", 2, 1000)],
+        line_items=[LineItemInput(line, 2, 1000)],
         tax_amount=160,
         customer_id=customer.id,
         actor="test",

@@ -15,6 +15,12 @@ SQLite's ``BEGIN IMMEDIATE`` serializes claims), then:
 
 ``email_deliveries.outbox_id`` is unique, so even a bug cannot record a second delivery.
 The ``Message-ID`` is derived from the outbox row, so receivers can dedupe too.
+
+The message is built from the row's payload (``services/emails``): ``text`` becomes the
+``text/plain`` part and, when the payload has ``html``, the ``text/html`` alternative
+follows it (``multipart/alternative``, plain first: clients show the last part they can).
+A row queued before HTML emails has ``text`` only and goes out as a plain ``text/plain``
+message, as it always did. The delivery record keeps the plain-text part.
 """
 
 from __future__ import annotations
@@ -93,7 +99,15 @@ def _message(web: WebSettings, row: OutboxEvent) -> EmailMessage:
     tag = hashlib.sha256(row.dedupe_key.encode()).hexdigest()[:12]
     msg["Message-ID"] = f"<outbox-{row.id}.{tag}@{domain}>"
     msg.set_content(payload["text"])
+    html = payload.get("html")
+    if isinstance(html, str) and html:
+        msg.add_alternative(html, subtype="html")
     return msg
+
+
+def _plain_text(msg: EmailMessage) -> str:
+    part = msg.get_body(preferencelist=("plain",))
+    return str(part.get_content()) if part is not None else ""
 
 
 def _claim(ctx: ServiceContext, *, limit: int) -> list[int]:
@@ -132,7 +146,7 @@ def _record(ctx: ServiceContext, row_id: int, msg: EmailMessage, transport: str)
                 message_id=str(msg["Message-ID"]),
                 recipient=str(msg["To"]),
                 subject=str(msg["Subject"]),
-                body_text=msg.get_content(),
+                body_text=_plain_text(msg),
                 sent_at=ctx.now(),
             )
         )

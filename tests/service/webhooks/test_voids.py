@@ -1,11 +1,14 @@
 """Payments voided in Clover outside the service (the merchant's dashboard, the device),
 reported by app webhooks (thin ``P:`` payloads; the v3 payment is fetched): recorded
-once as a terminal void is (payment voided, invoice reopened, ``payment.voided``, audit
-by the webhook), whatever is redelivered; waits while a void of ours is unresolved; a
-person is alerted when the void cannot be matched. SQLite and PostgreSQL."""
+once as a terminal void is (payment voided, invoice reopened, ``payment.voided``, the
+payer's void email, audit by the webhook), whatever is redelivered; waits while a void of
+ours is unresolved; a person is alerted when the void cannot be matched. SQLite and
+PostgreSQL."""
 
 # ruff: noqa: F811  (the fixtures of terminal_helpers are imported by name)
 from __future__ import annotations
+
+import json
 
 import httpx
 import pytest
@@ -15,6 +18,7 @@ from cloverpay.sandbox import Sandbox
 from cloverpay.service.db import AuditLog, Merchant, OutboxEvent, Payment, PaymentAttempt
 from cloverpay.service.services import ServiceContext
 from cloverpay.service.services.clover_calls import CallOutcome
+from cloverpay.service.services.receipts import VOID_RECEIPT
 from cloverpay.service.services.terminal_ops import request_terminal_void, settle_terminal_op
 from cloverpay.service.services.terminal_sales import start_terminal_sale
 from cloverpay.service.terminal_runtime import TerminalRuntime
@@ -27,6 +31,7 @@ from cloverpay.service.webhooks import (
 )
 
 from ..conftest import invoice_row, open_test_invoice
+from ..receipt_helpers import PAYER, assert_no_card_data, customer_invoice, receipts
 from ..terminal_helpers import (  # noqa: F401  (fixtures)
     assert_books,
     paid_on_terminal,
@@ -197,3 +202,45 @@ def test_voided_sale_we_never_recorded_is_an_alert(
     assert attempt.id in alert.payload_json
     with ctx.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Payment)) == 0
+
+
+def test_void_in_clover_redelivered_sends_the_payer_one_void_email(
+    ctx: ServiceContext,
+    merchant: Merchant,
+    sandbox: Sandbox,
+    served: Served,
+    terminal: object,
+    runtime: TerminalRuntime,
+) -> None:
+    """The void receipt goes with the void recorded from Clover's webhook, in its
+    transaction: once, however often the webhook comes again."""
+    connect_app_webhooks(ctx, sandbox, served)
+    inv = customer_invoice(ctx, merchant)
+    attempt = start_terminal_sale(
+        ctx,
+        merchant.id,
+        inv.id,
+        terminal.id,  # type: ignore[attr-defined]
+        actor="staff",
+    )
+    runtime.poke()
+    assert settled(ctx, attempt.id).state == "succeeded"
+    with ctx.sessions() as s:
+        payment = s.scalars(select(Payment).where(Payment.attempt_id == attempt.id)).one()
+    _settle_webhooks(ctx, sandbox)
+    assert receipts(ctx, VOID_RECEIPT) == []
+    assert _void_at_clover(sandbox, payment.clover_charge_id).status_code == 200
+    outcomes = _settle_webhooks(ctx, sandbox)
+    assert sum("recorded void" in o for o in outcomes) == 1, outcomes
+    _redeliver_all(sandbox, times=2)
+    _post_app_hook(ctx, served, merchant, payment.clover_charge_id)
+    outcomes = _settle_webhooks(ctx, sandbox)
+    assert not any("recorded void" in o for o in outcomes), outcomes
+    (row,) = receipts(ctx, VOID_RECEIPT)
+    assert row.dedupe_key == f"{VOID_RECEIPT}:{payment.id}"
+    payload = json.loads(row.payload_json)
+    assert payload["to"] == PAYER
+    assert "voided your payment of $21.60" in payload["text"]
+    assert "voided your payment of $21.60" in payload["html"]
+    assert_no_card_data(row.payload_json)
+    assert_books(ctx, sandbox)

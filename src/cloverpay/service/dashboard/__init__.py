@@ -30,6 +30,7 @@ from cloverpay.service.dashboard._report import (
 )
 from cloverpay.service.dashboard._routes import router as _main
 from cloverpay.service.dashboard._routes_more import router as _more
+from cloverpay.service.dashboard._routes_outbox import router as _outbox
 from cloverpay.service.dashboard._routes_reports import router as _reports
 from cloverpay.service.dashboard._routes_settings import router as _settings
 from cloverpay.service.dashboard._routes_subscriptions import router as _subscriptions
@@ -59,6 +60,7 @@ __all__ = [
 router = APIRouter()
 router.include_router(_main)
 router.include_router(_more)
+router.include_router(_outbox)
 router.include_router(_reports)
 router.include_router(_settings)
 router.include_router(_subscriptions)

@@ -1,5 +1,6 @@
-"""Dashboard pages: payments (with refunds and voids), refunds, audit log, outbox; reports
-in :mod:`._routes_reports`, settings in :mod:`._routes_settings`."""
+"""Dashboard pages: payments (with refunds and voids), refunds, audit log; the outbox in
+:mod:`._routes_outbox`, reports in :mod:`._routes_reports`, settings in
+:mod:`._routes_settings`."""
 
 from __future__ import annotations
 
@@ -9,23 +10,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from cloverpay.service.dashboard._common import Csrf, Ctx, Staff, Web, page
+from cloverpay.service.dashboard._common import Csrf, Ctx, Staff, page
 from cloverpay.service.dashboard._routes import back, cents
 from cloverpay.service.db import (
     AuditLog,
-    EventDelivery,
     Invoice,
-    OutboxEvent,
     Payment,
     PaymentAttempt,
     Refund,
     TerminalSale,
 )
-from cloverpay.service.db.models_web import EmailDelivery
 from cloverpay.service.errors import ServiceError
-from cloverpay.service.outbox_email import deliver_due
 from cloverpay.service.services.refunds import refund_payment
 
 __all__ = ["router"]
@@ -174,81 +170,3 @@ def audit(request: Request, ctx: Ctx, staff: Staff) -> Response:
             )
         )
     return page(request, "audit.html", staff, {"rows": rows})
-
-
-@router.get("/outbox", response_class=HTMLResponse)
-def outbox(request: Request, ctx: Ctx, staff: Staff) -> Response:
-    with ctx.sessions() as s:
-        events = list(
-            s.scalars(
-                select(OutboxEvent)
-                .where(OutboxEvent.merchant_id == staff.merchant_id)
-                .order_by(OutboxEvent.id.desc())
-                .limit(200)
-            )
-        )
-        deliveries = {
-            d.outbox_id: d
-            for d in s.scalars(
-                select(EmailDelivery).where(EmailDelivery.merchant_id == staff.merchant_id)
-            )
-        }
-        attempts = _event_attempts(s, [e.id for e in events if e.channel != "email"])
-    emails = [e for e in events if e.channel == "email"]
-    others = [e for e in events if e.channel != "email"]
-    return page(
-        request,
-        "outbox.html",
-        staff,
-        {"emails": emails, "others": others, "deliveries": deliveries, "attempts": attempts},
-    )
-
-
-def _event_attempts(s: Session, outbox_ids: list[int]) -> dict[int, list[EventDelivery]]:
-    """Each event's delivery attempts to the CRM, newest first."""
-    out: dict[int, list[EventDelivery]] = {}
-    if not outbox_ids:
-        return out
-    rows = s.scalars(
-        select(EventDelivery)
-        .where(EventDelivery.outbox_id.in_(outbox_ids))
-        .order_by(EventDelivery.id.desc())
-    )
-    for row in rows:
-        out.setdefault(row.outbox_id, []).append(row)
-    return out
-
-
-@router.post("/outbox/{event_id}/retry")
-def outbox_retry(ctx: Ctx, staff: Csrf, event_id: int) -> Response:
-    """Send a ``failed`` CRM event again: a fresh retry schedule from now."""
-    from cloverpay.service.services.records import add_audit
-
-    with ctx.sessions.begin() as s:
-        row = s.get(OutboxEvent, event_id, with_for_update=True)
-        if row is None or row.merchant_id != staff.merchant_id or row.channel != "webhook":
-            return back("/dashboard/outbox", err="No such event.")
-        if row.status != "failed":
-            return back("/dashboard/outbox", err="Only failed events can be sent again.")
-        row.status = "pending"
-        row.attempts = 0
-        row.next_attempt_at = ctx.now()
-        row.claimed_until = None
-        add_audit(
-            s,
-            merchant_id=staff.merchant_id,
-            actor=staff.actor,
-            action="outbox.retry",
-            entity_type="outbox",
-            entity_id=str(row.id),
-            from_state="failed",
-            to_state="pending",
-        )
-    return back("/dashboard/outbox", msg=f"Event evt_{event_id} will be sent again.")
-
-
-@router.post("/outbox/deliver")
-def outbox_deliver(ctx: Ctx, web: Web, staff: Csrf) -> Response:
-    report = deliver_due(ctx, web)
-    done = report.sent + report.captured
-    return back("/dashboard/outbox", msg=f"{done} email(s) delivered.")

@@ -1,12 +1,15 @@
-"""Receipts emailed to payers: one for each payment recorded, one for each refund.
+"""Receipts emailed to payers: one for each payment recorded, one for each refund, one
+for each payment voided.
 
-They are queued in the transaction that records the payment or the refund (the
-outbox row commits with it or not at all), keyed by that row's id
-(``email.payment_receipt:<payment id>``, ``email.refund_receipt:<refund id>``; the
-outbox's ``dedupe_key`` is unique). A payment or a refund is recorded once (unique
-attempt and Clover ids), so a replayed request, a redelivered webhook, the reconciler
-or a restart after a crash never queue a second receipt. The email worker
-(``outbox_email``) delivers them like every other email.
+They are queued in the transaction that records the payment, the refund or the void
+(the outbox row commits with it or not at all), keyed by that row's id
+(``email.payment_receipt:<payment id>``, ``email.refund_receipt:<refund id>``,
+``email.void_receipt:<payment id>``; the outbox's ``dedupe_key`` is unique). A payment
+or a refund is recorded once (unique attempt and Clover ids), a payment is voided once
+(``payments.void_attempt_id``), so a replayed request, a redelivered webhook, the
+reconciler or a restart after a crash never queue a second receipt. The email worker
+(``outbox_email``) delivers them like every other email: plain text and HTML
+(:mod:`.emails`).
 
 A receipt goes to the invoice's customer, when the customer has an email address and
 the merchant has not turned receipts off (``merchant_web_settings.receipts_enabled``,
@@ -20,44 +23,35 @@ receipt skipped, never the payment.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
-from pathlib import Path
-from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from cloverpay.service.db import Customer, Invoice, Merchant, MerchantWebSettings, Payment, Refund
 from cloverpay.service.db.base import utcnow
 from cloverpay.service.services.context import ServiceContext
+from cloverpay.service.services.emails import email_payload, format_money, render_or_skip
 from cloverpay.service.services.merchant_settings import SettingsChange, update_settings
 from cloverpay.service.services.records import add_outbox
 
 __all__ = [
     "PAYMENT_RECEIPT",
     "REFUND_RECEIPT",
+    "VOID_RECEIPT",
     "format_money",
     "paid_with",
     "queue_payment_receipt",
     "queue_refund_receipt",
+    "queue_void_receipt",
     "receipts_enabled",
     "set_receipts_enabled",
 ]
 
-#: Outbox topics of the two receipts.
+#: Outbox topics of the receipts.
 PAYMENT_RECEIPT = "email.payment_receipt"
 REFUND_RECEIPT = "email.refund_receipt"
-
-log = logging.getLogger("cloverpay.receipts")
-
-
-def format_money(cents: int | None, currency: str = "usd") -> str:
-    value = (cents or 0) / 100
-    symbol = {"usd": "$", "eur": "€", "gbp": "£", "cad": "CA$"}.get(currency.lower(), "")
-    text = f"{symbol}{value:,.2f}"
-    return text if symbol else f"{text} {currency.upper()}"
+VOID_RECEIPT = "email.void_receipt"
 
 
 def paid_with(tender: str, brand: str | None, last4: str | None) -> str:
@@ -68,14 +62,6 @@ def paid_with(tender: str, brand: str | None, last4: str | None) -> str:
     name = (brand or "card").replace("_", " ").upper() if brand else "card"
     return f"{name} ending in {digits}" if len(digits) == 4 else name
 
-
-_env = Environment(
-    loader=FileSystemLoader(str(Path(__file__).parent / "emails")),
-    undefined=StrictUndefined,
-    autoescape=select_autoescape(["html"]),  # the .txt receipts are plain text
-    keep_trailing_newline=True,
-)
-_env.filters["money"] = format_money
 
 # One statement: who gets it, and whether the merchant wants receipts sent (no settings
 # row = on). Built once, bound by ``invoice_id``.
@@ -104,14 +90,6 @@ def _recipient(s: Session, invoice_id: str) -> tuple[str, str, str] | None:
     return merchant_name, email.strip(), customer_name or email.strip()
 
 
-def _render(name: str, data: dict[str, Any]) -> str | None:
-    try:
-        return _env.get_template(name).render(**data)
-    except Exception:  # a receipt never costs the recording it belongs to
-        log.exception("receipt %s could not be rendered; not queued", name)
-        return None
-
-
 def queue_payment_receipt(
     s: Session,
     payment: Payment,
@@ -129,8 +107,8 @@ def queue_payment_receipt(
         return False
     merchant_name, email, customer_name = who
     at = now or utcnow()
-    text = _render(
-        "payment_receipt.txt",
+    content = render_or_skip(
+        "payment_receipt",
         {
             "customer_name": customer_name,
             "merchant_name": merchant_name,
@@ -144,7 +122,7 @@ def queue_payment_receipt(
             "payment_id": payment.id,
         },
     )
-    if text is None:
+    if content is None:
         return False
     add_outbox(
         s,
@@ -152,13 +130,13 @@ def queue_payment_receipt(
         topic=PAYMENT_RECEIPT,
         channel="email",
         dedupe_key=f"{PAYMENT_RECEIPT}:{payment.id}",
-        payload={
-            "to": email,
-            "subject": f"Receipt from {merchant_name} for invoice {invoice.number}",
-            "text": text,
-            "invoice_id": invoice.id,
-            "payment_id": payment.id,
-        },
+        payload=email_payload(
+            to=email,
+            subject=f"Receipt from {merchant_name} for invoice {invoice.number}",
+            content=content,
+            invoice_id=invoice.id,
+            payment_id=payment.id,
+        ),
         now=at,
     )
     return True
@@ -178,8 +156,8 @@ def queue_refund_receipt(
     merchant_name, email, customer_name = who
     refunded = int(s.scalar(_REFUNDED, {"payment_id": payment.id}) or 0)
     at = now or utcnow()
-    text = _render(
-        "refund_receipt.txt",
+    content = render_or_skip(
+        "refund_receipt",
         {
             "customer_name": customer_name,
             "merchant_name": merchant_name,
@@ -196,7 +174,7 @@ def queue_refund_receipt(
             "refund_id": refund.id,
         },
     )
-    if text is None:
+    if content is None:
         return False
     add_outbox(
         s,
@@ -204,15 +182,62 @@ def queue_refund_receipt(
         topic=REFUND_RECEIPT,
         channel="email",
         dedupe_key=f"{REFUND_RECEIPT}:{refund.id}",
-        payload={
-            "to": email,
-            "subject": f"Refund from {merchant_name} for invoice {invoice.number}",
-            "text": text,
-            "invoice_id": invoice.id,
-            "payment_id": payment.id,
-            "refund_id": refund.id,
-        },
+        payload=email_payload(
+            to=email,
+            subject=f"Refund from {merchant_name} for invoice {invoice.number}",
+            content=content,
+            invoice_id=invoice.id,
+            payment_id=payment.id,
+            refund_id=refund.id,
+        ),
         now=at,
+    )
+    return True
+
+
+def queue_void_receipt(
+    s: Session, payment: Payment, *, invoice: Invoice, due: int, now: datetime
+) -> bool:
+    """Queue the "payment voided" email of ``payment`` (just marked voided) in the
+    caller's transaction. ``due``: what is left to pay on ``invoice`` now that the payment
+    no longer counts. True when one was queued."""
+    who = _recipient(s, invoice.id)
+    if who is None:
+        return False
+    merchant_name, email, customer_name = who
+    content = render_or_skip(
+        "void_receipt",
+        {
+            "customer_name": customer_name,
+            "merchant_name": merchant_name,
+            "invoice_number": invoice.number,
+            "date": f"{now:%B %d, %Y}",
+            "amount": payment.amount,
+            "tip": payment.tip_amount or 0,
+            "currency": payment.currency,
+            "paid_with": paid_with(payment.tender, payment.card_brand, payment.card_last4),
+            "card": payment.tender not in ("cash", "check"),
+            "payment_date": f"{payment.created_at or now:%B %d, %Y}",
+            "due": max(due, 0),
+            "payment_id": payment.id,
+        },
+    )
+    if content is None:
+        return False
+    add_outbox(
+        s,
+        merchant_id=payment.merchant_id,
+        topic=VOID_RECEIPT,
+        channel="email",
+        dedupe_key=f"{VOID_RECEIPT}:{payment.id}",
+        payload=email_payload(
+            to=email,
+            subject=f"Payment voided by {merchant_name} for invoice {invoice.number}",
+            content=content,
+            invoice_id=invoice.id,
+            payment_id=payment.id,
+        ),
+        now=now,
     )
     return True
 

@@ -24,14 +24,22 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def csp_header(*, clover_origin: str | None, form_targets: tuple[str, ...] = ()) -> str:
+def csp_header(
+    *,
+    clover_origin: str | None,
+    form_targets: tuple[str, ...] = (),
+    frame_sources: tuple[str, ...] = (),
+) -> str:
+    """``frame_sources``: more sources of frames than Clover's host (the dashboard's
+    email preview frames its own ``'self'`` page)."""
     clover = f" {clover_origin}" if clover_origin else ""
     targets = "".join(f" {t}" for t in form_targets)
+    frames = clover + "".join(f" {f}" for f in frame_sources)
     return "; ".join(
         [
             "default-src 'none'",
             f"script-src 'self'{clover}",
-            f"frame-src{clover or ' ' + chr(39) + 'none' + chr(39)}",
+            f"frame-src{frames or ' ' + chr(39) + 'none' + chr(39)}",
             f"connect-src 'self'{clover}",
             "style-src 'self'",
             "img-src 'self' data:",

@@ -1,7 +1,8 @@
 """Sending an invoice's pay link: open the invoice if it is a draft (the core's unit of
 work creates the Clover order), sign a link, and enqueue the email in the outbox with
 an audit row, in one transaction. ``request_key`` (from the form that asked) makes a
-double-click enqueue one email only."""
+double-click enqueue one email only. The email is plain text and HTML
+(``services/emails/pay_link.*``)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ from sqlalchemy.exc import IntegrityError
 from cloverpay.service.db import Customer, Invoice, Merchant
 from cloverpay.service.errors import InvalidRequest
 from cloverpay.service.services.context import ServiceContext
+from cloverpay.service.services.emails import email_payload, render_email
 from cloverpay.service.services.invoices import invoice_totals, open_invoice
 from cloverpay.service.services.records import add_audit, add_outbox
 from cloverpay.service.web._links import PayLink, sign_link
 from cloverpay.service.web._settings import WebSettings, pay_link_key
-from cloverpay.service.web._templates import money
 
 __all__ = ["SentLink", "pay_link_for", "send_pay_link"]
 
@@ -66,11 +67,17 @@ def send_pay_link(
             invoice = s.get_one(Invoice, invoice_id)
             merchant = s.get_one(Merchant, merchant_id)
             due = invoice_totals(s, invoice).amount_due
-            name = customer.name if customer and customer.name else "there"
-            body = (
-                f"Hello {name},\n\n{merchant.name} sent you invoice {invoice.number} for "
-                f"{money(due, invoice.currency)}.\n\nPay it securely here:\n{url}\n\n"
-                f"This link works until {link.expires_at:%B %d, %Y}.\n\nThank you!\n"
+            content = render_email(
+                "pay_link",
+                {
+                    "customer_name": customer.name if customer and customer.name else "there",
+                    "merchant_name": merchant.name,
+                    "invoice_number": invoice.number,
+                    "due": due,
+                    "currency": invoice.currency,
+                    "url": url,
+                    "expires": f"{link.expires_at:%B %d, %Y}",
+                },
             )
             add_outbox(
                 s,
@@ -78,12 +85,13 @@ def send_pay_link(
                 topic="email.pay_link",
                 channel="email",
                 dedupe_key=f"email.pay_link:{invoice_id}:{request_key}"[:200],
-                payload={
-                    "to": recipient,
-                    "subject": f"Invoice {invoice.number} from {merchant.name}",
-                    "text": body,
-                    "invoice_id": invoice_id,
-                },
+                payload=email_payload(
+                    to=recipient,
+                    subject=f"Invoice {invoice.number} from {merchant.name}",
+                    content=content,
+                    invoice_id=invoice_id,
+                ),
+                now=ctx.now(),
             )
             add_audit(
                 s,

@@ -4,7 +4,9 @@ Each row's ``dedupe_key`` names the fact it reports (one failed charge, one
 deactivation), and ``outbox.dedupe_key`` is unique: a billing run that re-applies the
 same failure, a periodic poll, or a second process cannot enqueue it twice. The email
 worker (``outbox_email.py``) delivers them; a customer without an email address gets
-none (the CRM event still goes out).
+none (the CRM event still goes out). The emails are plain text and HTML
+(``services/emails/subscription_*``); one that cannot be rendered is logged and skipped,
+never the billing it reports on.
 """
 
 from __future__ import annotations
@@ -16,13 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloverpay.service.db import Customer, Merchant, OutboxEvent, Plan, Subscription
+from cloverpay.service.services.emails import email_payload, render_or_skip
 from cloverpay.service.services.records import add_outbox
 
 __all__ = ["notify_deactivated", "notify_payment_failed"]
-
-
-def _money(cents: int, currency: str) -> str:
-    return f"{cents / 100:,.2f} {currency.upper()}"
 
 
 def _add_once(
@@ -83,30 +82,31 @@ def notify_payment_failed(
     )
     if not customer.email:
         return
-    when = (
-        f"We will try again on {next_attempt_at:%B %d, %Y}."
-        if next_attempt_at is not None and failures < max_failures
-        else "We will not try again."
+    again = next_attempt_at is not None and failures < max_failures
+    content = render_or_skip(
+        "subscription_payment_failed",
+        {
+            "customer_name": customer.name or customer.email,
+            "merchant_name": merchant.name,
+            "plan_name": plan.name,
+            "amount": plan.amount,
+            "currency": plan.currency,
+            "reason": reason,
+            "next_attempt": f"{next_attempt_at:%B %d, %Y}" if again and next_attempt_at else None,
+            "failures": failures,
+            "max_failures": max_failures,
+        },
     )
-    text = (
-        f"Hello {customer.name or customer.email},\n\n"
-        f"we could not charge your card on file {_money(plan.amount, plan.currency)} for "
-        f"your subscription to {plan.name} with {merchant.name}"
-        f"{f' ({reason})' if reason else ''}.\n\n{when} "
-        f"This was attempt {failures} of {max_failures}; please update your card with "
-        f"{merchant.name} if it has changed.\n"
-    )
+    if content is None:
+        return
     _add_once(
         s,
         merchant_id=sub.merchant_id,
         topic="email.subscription_payment_failed",
         dedupe_key=f"email.subscription_payment_failed:{fact_id}",
-        payload={
-            "to": customer.email,
-            "subject": f"Payment for {plan.name} failed",
-            "text": text,
-            **data,
-        },
+        payload=email_payload(
+            to=customer.email, subject=f"Payment for {plan.name} failed", content=content, **data
+        ),
         channel="email",
         now=now,
     )
@@ -128,22 +128,28 @@ def notify_deactivated(s: Session, sub: Subscription, *, reason: str, now: datet
     )
     if not customer.email:
         return
-    text = (
-        f"Hello {customer.name or customer.email},\n\n"
-        f"your subscription to {plan.name} with {merchant.name} has been deactivated: "
-        f"{reason}.\n\nPlease contact {merchant.name} to restart it.\n"
+    content = render_or_skip(
+        "subscription_deactivated",
+        {
+            "customer_name": customer.name or customer.email,
+            "merchant_name": merchant.name,
+            "plan_name": plan.name,
+            "reason": reason,
+        },
     )
+    if content is None:
+        return
     _add_once(
         s,
         merchant_id=sub.merchant_id,
         topic="email.subscription_deactivated",
         dedupe_key=f"email.subscription_deactivated:{sub.id}",
-        payload={
-            "to": customer.email,
-            "subject": f"Your subscription to {plan.name} was deactivated",
-            "text": text,
+        payload=email_payload(
+            to=customer.email,
+            subject=f"Your subscription to {plan.name} was deactivated",
+            content=content,
             **data,
-        },
+        ),
         channel="email",
         now=now,
     )
