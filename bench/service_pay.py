@@ -12,6 +12,12 @@ One flow (a "payer" repeats it in a closed loop, on its own keep-alive connectio
 * **direct**: the same Clover calls from ``cloverpay.api.AsyncCloverClient`` (one
   shared ``httpx.AsyncClient``): ``orders.create`` → ``tokens.create`` →
   ``orders.pay`` (with an idempotency key).
+* **floor** (on unless ``--no-floor``): the same three service requests, from the same
+  payers, to ``bench/_floor_server.py`` (as many processes as the service): FastAPI
+  routes with pydantic bodies under the same uvicorn set-up, making the same two Clover
+  calls with ``cloverpay.api``, and nothing else (no database, keys, idempotency,
+  audit or outbox). What any service built this way pays at least: its throughput
+  bounds the service's from above on the same machine, its added p50 from below.
 
 Processes, all on 127.0.0.1: the sandbox (``bench/_sandbox_server.py``, one uvicorn
 worker), the service (``bench/_service_server.py``: one process on SQLite; two
