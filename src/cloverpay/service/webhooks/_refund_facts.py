@@ -61,6 +61,8 @@ def fetch_refunds(
     fetched already, if given; with ``references``, our references of its refunds sent
     through the REST API from ``/v1/refunds``, as the v3 ones carry none). Any failure
     raises (the row is retried later)."""
+    if terminal and v3 is not None and not references:
+        return [RefundFact(rid, amount, created=created) for rid, amount, created in v3.refunds]
     with ctx.gateway.client(merchant) as clover:
         if not terminal:
             return [
