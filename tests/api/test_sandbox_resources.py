@@ -108,11 +108,14 @@ async def test_customers_card_on_file(env: Env) -> None:
 async def test_refunds_list_and_retrieve(env: Env) -> None:
     c = env.client()
     charge = await env.run(c.charges.create(amount=900, currency="usd", source=await token(env, c)))
-    r1 = await env.run(c.refunds.create(charge=charge.id, amount=200))
+    r1 = await env.run(c.refunds.create(charge=charge.id, amount=200, metadata={"ours": "R1"}))
     r2 = await env.run(c.refunds.create(charge=charge.id, amount=300))
-    assert (await env.run(c.refunds.retrieve(r1.id))).amount == 200
+    assert r1.metadata == {"ours": "R1"}
+    again = await env.run(c.refunds.retrieve(r1.id))
+    assert (again.amount, again.metadata) == (200, {"ours": "R1"})
     listed = await env.items(c.refunds.list(charge=charge.id, limit=1))
     assert sorted(r.id for r in listed) == sorted([r1.id, r2.id])
+    assert {r.id: r.metadata for r in listed} == {r1.id: {"ours": "R1"}, r2.id: None}
 
 
 async def test_recurring_plans_and_subscriptions(env: Env) -> None:

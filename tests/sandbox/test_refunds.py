@@ -101,6 +101,25 @@ def test_list_and_filter(sandbox: Sandbox, http: httpx.Client) -> None:
     assert http.get("/v1/refunds/NOPE").status_code == 404
 
 
+def test_metadata_and_external_reference_kept_and_returned(
+    sandbox: Sandbox, http: httpx.Client
+) -> None:
+    """``metadata`` and ``external_reference_id`` of the create come back on the refund,
+    its retrieve and the list (a service matches refunds to its own by them)."""
+    ch = charge(http, sandbox).json()
+    sent = {"cloverpay_attempt": "0123456789abcdef0123456789abcdef", "n": 2}
+    made = http.post(
+        "/v1/refunds",
+        json={"charge": ch["id"], "amount": 5, "metadata": sent, "external_reference_id": "INV 42"},
+    ).json()
+    bare = http.post("/v1/refunds", json={"charge": ch["id"], "amount": 5}).json()
+    assert (made["metadata"], made["external_reference_id"]) == (sent, "INV 42")
+    assert "metadata" not in bare
+    assert http.get(f"/v1/refunds/{made['id']}").json() == made
+    listed = http.get(f"/v1/refunds?charge={ch['id']}").json()["data"]
+    assert [r.get("metadata") for r in listed] == [None, sent]
+
+
 def test_idempotent_refund(sandbox: Sandbox, http: httpx.Client) -> None:
     ch = charge(http, sandbox).json()
     h = {"idempotency-key": "refund-1"}

@@ -129,3 +129,17 @@ def test_rate_limits_over_socket(server: SandboxServer, http: httpx.Client) -> N
         assert statuses[0] == 200
     finally:
         http.post("/_sandbox/rate_limits", json={"enabled": False})
+
+
+def test_idle_connections_are_kept_longer_than_clients_keep_theirs(
+    server: SandboxServer,
+) -> None:
+    """uvicorn's default (5 s) equals httpx's pool expiry: a client could reuse a
+    connection just as the server closes it. The sandbox keeps idle ones longer."""
+    import uvicorn
+
+    from cloverpay.sandbox import KEEPALIVE_S
+
+    assert server._config.timeout_keep_alive == KEEPALIVE_S
+    assert uvicorn.Config(app=None).timeout_keep_alive < KEEPALIVE_S
+    assert httpx.Limits(max_connections=None).keepalive_expiry < KEEPALIVE_S  # type: ignore[operator]

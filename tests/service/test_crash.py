@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -37,6 +38,10 @@ def _free_port() -> int:
 
 
 class ServiceProcess:
+    """``cloverpay serve`` in a subprocess. Its stderr goes to a temporary file, not a
+    pipe: nobody reads a pipe while the process runs, and a chatty process would block
+    on it once full. :meth:`stderr_text` reads what it wrote so far."""
+
     def __init__(
         self,
         settings: Settings,
@@ -60,8 +65,9 @@ class ServiceProcess:
             env["CLOVERPAY_CRASH_AT"] = crash_at
         code = "from cloverpay.cli import main; main()"
         args = ["serve", "--port", str(self.port), "--no-migrate", "--no-reconciler", *extra_args]
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115  (closed by stop())
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", code, *args], env=env, stderr=subprocess.PIPE
+            [sys.executable, "-c", code, *args], env=env, stderr=self._stderr
         )
         self.base_url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 90  # a loaded machine imports slowly
@@ -72,8 +78,19 @@ class ServiceProcess:
             except httpx.TransportError:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"service did not start: {self.proc.stderr.read()!r}")  # type: ignore[union-attr]
+                if self.proc.poll() is None:
+                    self.proc.kill()
+                    self.proc.wait(5)
+                text = self.stderr_text()
+                self._stderr.close()
+                raise RuntimeError(f"service did not start: {text!r}")
             time.sleep(0.1)
+
+    def stderr_text(self) -> str:
+        """What the process wrote to stderr so far (read at an offset: the process
+        shares the file's position, so it is left where the process writes)."""
+        fd = self._stderr.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -83,8 +100,7 @@ class ServiceProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
+        self._stderr.close()
 
 
 @pytest.fixture

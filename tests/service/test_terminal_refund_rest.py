@@ -8,12 +8,15 @@ checker (v3 payments included)."""
 # ruff: noqa: F811  (the fixtures of terminal_helpers are imported by name)
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from sqlalchemy import func, select
 
 from cloverpay.sandbox import Sandbox
 from cloverpay.service.db import Merchant, Payment, Refund, Terminal, TerminalOp
 from cloverpay.service.services import Reconciler, ServiceContext
+from cloverpay.service.services.refund_refs import REFERENCE_KEY
 from cloverpay.service.services.terminal_ops import (
     claim_op,
     request_terminal_refund,
@@ -23,6 +26,7 @@ from cloverpay.service.services.terminal_queue import MAX_SALE_S, QUEUE_TTL_S
 from cloverpay.service.services.terminal_refund_rest import claim_for_rest, refund_via_rest
 from cloverpay.service.services.terminals import acquire_lease
 from cloverpay.service.terminal_runtime import TerminalRuntime
+from cloverpay.service.webhooks import apply_refunds, plan_refunds
 
 from .conftest import Clock, clover
 from .terminal_helpers import (  # noqa: F401  (fixtures)
@@ -231,4 +235,94 @@ def test_fallback_switched_off_or_refused_by_clover(
     assert clover_refunds(sandbox, first) == clover_refunds(sandbox, second) == []
     with ctx.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Refund)) == 0
+    assert_books(ctx, sandbox)
+
+
+def _lost_next_to_an_equal_one(
+    ctx: ServiceContext,
+    merchant: Merchant,
+    sandbox: Sandbox,
+    terminal: Terminal,
+    runtime: TerminalRuntime,
+    clock: Clock,
+) -> tuple[Payment, str, str]:
+    """A refund of 500 made in Clover, then ours of 500 sent over REST, its answer lost:
+    (payment, our attempt id, their refund id)."""
+    payment = paid_then_nobody_owns(ctx, merchant, terminal, runtime)
+    refund = request_terminal_refund(ctx, merchant.id, payment.id, amount=500, actor="staff")
+    with clover(sandbox) as c:  # older than ours: listed first on the v3 payment
+        theirs = c.refunds.create(
+            charge=payment.clover_charge_id, amount=500, idempotency_key=str(uuid.uuid4())
+        ).id
+    sandbox.state.faults.arm("commit_then_drop", method="POST", path="/v1/refunds", count=1)
+    clock.advance(QUEUE_TTL_S + 1)
+    Reconciler(ctx).run_once()
+    assert attempt_row(ctx, refund.id).state == "unknown"
+    return payment, refund.id, theirs
+
+
+def _apply_webhook(
+    ctx: ServiceContext, merchant: Merchant, payment: Payment, unreferenced: str | None = None
+) -> str:
+    """What a webhook about the payment does: fetch its refunds, apply them."""
+    with ctx.sessions() as s:
+        merchant_row = s.get_one(Merchant, merchant.id)
+        payment_row = s.get_one(Payment, payment.id)
+    effect = plan_refunds(ctx, merchant_row, payment_row, terminal=True)
+    assert effect is not None
+    if unreferenced is not None:
+        assert {f.id: f.reference for f in effect.refunds}[unreferenced] is None
+    with ctx.sessions.begin() as s:
+        return apply_refunds(s, effect, actor="webhook", now=ctx.now())
+
+
+def _ours_at_clover(sandbox: Sandbox, attempt_id: str, theirs: str, mine: str | None) -> None:
+    assert mine is not None
+    assert mine != theirs
+    with clover(sandbox) as c:
+        assert c.refunds.retrieve(mine).metadata == {REFERENCE_KEY: attempt_id}
+
+
+def test_lost_rest_answer_lookup_takes_ours_by_reference_not_an_equal_one(
+    ctx: ServiceContext,
+    merchant: Merchant,
+    sandbox: Sandbox,
+    terminal: Terminal,
+    runtime: TerminalRuntime,
+    clock: Clock,
+) -> None:
+    payment, attempt_id, theirs = _lost_next_to_an_equal_one(
+        ctx, merchant, sandbox, terminal, runtime, clock
+    )
+    clock.advance(ctx.settings.reconciler_steps_s[0] + 1)
+    assert Reconciler(ctx).run_once().resolved == {attempt_id: "succeeded"}
+    mine = attempt_row(ctx, attempt_id).clover_refund_id
+    _ours_at_clover(sandbox, attempt_id, theirs, mine)
+    assert [(r.clover_refund_id, r.amount) for r in refund_rows(ctx, payment)] == [(mine, 500)]
+    # the payment's webhook then records theirs, made outside the service
+    assert "recorded refund" in _apply_webhook(ctx, merchant, payment)
+    assert len(refund_rows(ctx, payment)) == 2
+    assert_books(ctx, sandbox)
+
+
+def test_webhook_on_the_payment_settles_ours_by_reference_and_records_theirs(
+    ctx: ServiceContext,
+    merchant: Merchant,
+    sandbox: Sandbox,
+    terminal: Terminal,
+    runtime: TerminalRuntime,
+    clock: Clock,
+) -> None:
+    """The v3 payment's refunds carry no metadata: our reference is read from
+    ``/v1/refunds`` of the payment while a refund of ours carrying one is open."""
+    payment, attempt_id, theirs = _lost_next_to_an_equal_one(
+        ctx, merchant, sandbox, terminal, runtime, clock
+    )
+    what = _apply_webhook(ctx, merchant, payment, unreferenced=theirs)
+    assert f"settled refund attempt {attempt_id}" in what
+    mine = attempt_row(ctx, attempt_id).clover_refund_id
+    _ours_at_clover(sandbox, attempt_id, theirs, mine)
+    assert sorted(
+        (r.clover_refund_id or "", r.amount) for r in refund_rows(ctx, payment)
+    ) == sorted([(mine or "", 500), (theirs, 500)])
     assert_books(ctx, sandbox)

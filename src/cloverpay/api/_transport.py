@@ -37,7 +37,12 @@ __all__ = ["AsyncRunner", "RequestCore", "SyncRunner"]
 T = TypeVar("T")
 log = logging.getLogger("cloverpay.api")
 
-# Raised before any byte left: always safe to retry.
+# Raised before any byte left: always safe to retry. A reused keep-alive connection the
+# server closes at the instant of reuse is not among them: httpcore swallows a failed
+# write and reports RemoteProtocolError / ReadError once nothing comes back, exactly as
+# when the server read the request, acted and dropped the connection; nothing tells
+# the two apart, so it counts as sent (resent only with an idempotency key). Idle
+# connections the server closed earlier are dropped by the pool before reuse.
 _NOT_SENT: tuple[type[Exception], ...] = (
     httpx.ConnectError,
     httpx.ConnectTimeout,

@@ -129,6 +129,7 @@ if TYPE_CHECKING:
     )
     from ._sandbox import (
         IN_PROCESS_BASE_URL,
+        KEEPALIVE_S,
         Sandbox,
         SandboxCredentials,
         SandboxServer,
@@ -165,6 +166,7 @@ __all__ = [
     "CLOVER_ID_ALPHABET",
     "FAULT_KINDS",
     "IN_PROCESS_BASE_URL",
+    "KEEPALIVE_S",
     "TEST_CARDS",
     "CardOutcome",
     "ChangeKind",
@@ -289,6 +291,7 @@ _LAZY: dict[str, str] = {
     "RateLimiter": "._ratelimit",
     "RateLimitMiddleware": "._ratelimit",
     "IN_PROCESS_BASE_URL": "._sandbox",
+    "KEEPALIVE_S": "._sandbox",
     "Sandbox": "._sandbox",
     "SandboxCredentials": "._sandbox",
     "SandboxServer": "._sandbox",

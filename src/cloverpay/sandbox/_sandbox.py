@@ -3,8 +3,8 @@
 * :class:`Sandbox` owns a state and its ASGI app. ``async_transport()`` and
   ``sync_transport()`` give httpx transports that run the app in-process (no socket);
   ``SandboxServer(sandbox)`` serves the same state over a real socket with uvicorn in
-  a background thread. Both see the same objects, like moto's in-process and server
-  modes.
+  a background thread (idle keep-alive connections kept :data:`KEEPALIVE_S`). Both
+  see the same objects, like moto's in-process and server modes.
 * :func:`serve` runs a sandbox in the foreground (the CLI): it prints one JSON line
   with the credentials, then serves until interrupted.
 * Both can also run the emulated Clover terminal on its own port
@@ -34,12 +34,27 @@ from ._asgi import SandboxConnectionDropped
 from ._state import SandboxConfig, SandboxState
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from .terminal import TerminalServer
 
-__all__ = ["IN_PROCESS_BASE_URL", "Sandbox", "SandboxCredentials", "SandboxServer", "serve"]
+__all__ = [
+    "IN_PROCESS_BASE_URL",
+    "KEEPALIVE_S",
+    "Sandbox",
+    "SandboxCredentials",
+    "SandboxServer",
+    "serve",
+]
 
 #: Base URL used with the in-process transports (any host works; this one is clear).
 IN_PROCESS_BASE_URL = "http://sandbox.clover.test"
+
+#: Seconds the server keeps an idle keep-alive connection open (uvicorn's default is 5,
+#: the same as httpx's pool): longer than clients keep theirs (the payments service 2 s,
+#: httpx 5 s), so a client drops an idle connection before the server closes it, and
+#: never reuses one the server is closing at that instant.
+KEEPALIVE_S = 75
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +252,15 @@ class _HideInjectedDrops(logging.Filter):
         return not isinstance(exc, SandboxConnectionDropped)
 
 
+def _server_config(sandbox: Sandbox, **options: Any) -> uvicorn.Config:
+    """The uvicorn settings both servers use (idle connections kept :data:`KEEPALIVE_S`)."""
+    import uvicorn
+
+    return uvicorn.Config(
+        sandbox.app, lifespan="off", access_log=False, timeout_keep_alive=KEEPALIVE_S, **options
+    )
+
+
 def _quiet_injected_drops() -> None:
     log = logging.getLogger("uvicorn.error")
     if not any(isinstance(f, _HideInjectedDrops) for f in log.filters):
@@ -270,14 +294,7 @@ class SandboxServer:
 
             self.terminal = TerminalServer(sandbox, host, terminal_port, tls=terminal_tls)
         self.host = host
-        self._config = uvicorn.Config(
-            sandbox.app,
-            host=host,
-            port=port,
-            log_level="critical",
-            lifespan="off",
-            access_log=False,
-        )
+        self._config = _server_config(sandbox, host=host, port=port, log_level="critical")
         self._server = uvicorn.Server(self._config)
         _quiet_injected_drops()
         self._thread: threading.Thread | None = None
@@ -378,7 +395,7 @@ def serve(
                 info["terminal_ca_file"] = str(paths["ca"])
     sys.stdout.write(json.dumps(info) + "\n")
     sys.stdout.flush()
-    config = uvicorn.Config(sandbox.app, log_level="warning", lifespan="off", access_log=False)
+    config = _server_config(sandbox, log_level="warning")
     _quiet_injected_drops()  # after Config: it (re)configures uvicorn's loggers
     try:
         uvicorn.Server(config).run(sockets=[sock])

@@ -1,10 +1,10 @@
 """How the service reaches Clover: one :class:`CloverClient` per merchant and call.
 
 The access token is decrypted only here. One ``httpx.Client`` is shared by all calls
-(keep-alive connections; closed with :meth:`CloverGateway.close`), so a call's client
-never closes the transport under another thread's request. Tests pass ``transport`` to
-reach an in-process sandbox; production uses the settings' environment or the
-merchant's base URL.
+(keep-alive connections, idle ones dropped after ``Settings.clover_keepalive_expiry_s``;
+closed with :meth:`CloverGateway.close`), so a call's client never closes the transport
+under another thread's request. Tests pass ``transport`` to reach an in-process sandbox;
+production uses the settings' environment or the merchant's base URL.
 
 A merchant connected through OAuth v2 (it has a refresh token, and the settings name
 the app) is called through :class:`cloverpay.api.CloverOAuth` over the database token
@@ -120,7 +120,15 @@ class CloverGateway:
         self._rate_limit = rate_limit
         # Keep every connection alive (httpx keeps 20 by default): with more concurrent
         # calls than that, each extra one would open and close a connection per call.
-        limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+        # Idle ones are dropped sooner than servers drop them (settings), not at the
+        # same 5 s as uvicorn: a connection reused as the server closes it fails after
+        # the request was written (a money call is then resent with its key, noisily;
+        # a POST without one ends in OutcomeUnknownError).
+        limits = httpx.Limits(
+            max_connections=100,
+            max_keepalive_connections=100,
+            keepalive_expiry=settings.clover_keepalive_expiry_s,
+        )
         self._http = httpx.Client(
             transport=transport, timeout=settings.clover_timeout_s, limits=limits
         )

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     clover_base_url: str | None = None
     clover_max_retries: int = 3
     clover_timeout_s: float = 30.0
+    #: Seconds an idle keep-alive connection to Clover stays in the pool. Below what
+    #: servers usually allow (5 s for uvicorn, Node, Apache; 60 s and more behind load
+    #: balancers; httpx's own default is 5 s too): a connection reused just as the server
+    #: closes it fails after the request may have left. Clover's own figure is unknown.
+    clover_keepalive_expiry_s: float = Field(default=2.0, gt=0)
     #: Payer IP sent to Clover when the request has none (x-forwarded-for is required).
     default_client_ip: str = "127.0.0.1"
     reconciler_steps_s: tuple[int, ...] = RECONCILER_STEPS_S

@@ -37,12 +37,14 @@ from cloverpay.api import (
 from cloverpay.service.db import Merchant, Payment, PaymentAttempt, Refund
 from cloverpay.service.gateway import ReconnectRequired
 from cloverpay.service.services.context import ServiceContext
+from cloverpay.service.services.refund_refs import ListedRefund, pick_refund, reference_of
 
 __all__ = [
     "RECONNECT_REQUIRED",
     "CallOutcome",
     "lookup_charge",
     "lookup_refund",
+    "refund_found",
     "send_charge",
     "send_refund",
     "verify_charge",
@@ -148,14 +150,21 @@ def send_charge(ctx: ServiceContext, merchant: Merchant, attempt: PaymentAttempt
 
 
 def send_refund(ctx: ServiceContext, merchant: Merchant, attempt: PaymentAttempt) -> CallOutcome:
+    """``POST /v1/refunds`` with the attempt's key and, when its request carries one, our
+    reference in ``metadata`` (:mod:`.refund_refs`): a resend sends the same body."""
     req: dict[str, Any] = json.loads(attempt.request_json)
+    extra: dict[str, Any] = {}
+    if req.get("reason"):
+        extra["reason"] = req["reason"]
+    if req.get("metadata"):
+        extra["metadata"] = req["metadata"]
     try:
         with ctx.gateway.client(merchant) as clover:
             refund = clover.refunds.create(
                 idempotency_key=attempt.idempotency_key,
                 charge=req["charge"],
                 amount=attempt.amount,
-                **({"reason": req["reason"]} if req.get("reason") else {}),
+                **extra,
             )
     except CloverError as exc:
         return _from_error(exc)
@@ -223,10 +232,26 @@ def lookup_refund(ctx: ServiceContext, merchant: Merchant, attempt: PaymentAttem
                 select(Refund.clover_refund_id).where(Refund.payment_id == attempt.payment_id)
             )
         )
-    for refund in refunds:
-        if refund.id not in recorded and refund.amount == attempt.amount:
-            return CallOutcome("succeeded", clover_id=refund.id)
-    return CallOutcome("failed", code="lookup_no_refund", message="Clover lists no such refund")
+    found = pick_refund(
+        attempt,
+        (ListedRefund(r.id, r.amount, reference_of(r.metadata)) for r in refunds),
+        recorded,
+    )
+    if found is None:
+        return CallOutcome("failed", code="lookup_no_refund", message="Clover lists no such refund")
+    return refund_found(attempt, found)
+
+
+def refund_found(attempt: PaymentAttempt, found: ListedRefund) -> CallOutcome:
+    """A refund a lookup found for the attempt; one carrying its reference but another
+    amount is an error for a person (rule 7), never recorded as is."""
+    if found.amount != attempt.amount:
+        return CallOutcome(
+            "unknown",
+            code="amount_mismatch",
+            message=f"Clover refund {found.id} is {found.amount}, the attempt {attempt.amount}",
+        )
+    return CallOutcome("succeeded", clover_id=found.id)
 
 
 def verify_charge(

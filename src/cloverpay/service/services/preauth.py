@@ -40,6 +40,7 @@ from cloverpay.service.db import (
     Merchant,
     Payment,
     PaymentAttempt,
+    new_id,
 )
 from cloverpay.service.domain import (
     OPEN_ATTEMPT_STATES,
@@ -76,7 +77,8 @@ from cloverpay.service.services.preauth_settle import (
     settle_capture,
     settle_void_authorization,
 )
-from cloverpay.service.services.refunds import settle_refund
+from cloverpay.service.services.refund_refs import with_reference
+from cloverpay.service.services.refunds import REST_SOURCE_KIND, settle_refund
 from cloverpay.service.services.send import Send, Settle, send_then_settle
 
 __all__ = [
@@ -202,6 +204,7 @@ def _on_authorization(
 ) -> PaymentAttempt:
     """A capture or void of an authorization: the intent, then the one send."""
     now = ctx.now()
+    attempt_id = new_id()
     try:
         with ctx.sessions.begin() as s:
             auth = lock_authorization(s, merchant_id, authorization_id)
@@ -221,11 +224,14 @@ def _on_authorization(
                         code="amount_too_large" if value > auth.amount else None,
                     )
                 request: dict[str, Any] = {"charge": auth.clover_charge_id}
-            else:
+            else:  # a refund of the uncaptured charge, carrying our reference
                 value = auth.amount
-                request = {"charge": auth.clover_charge_id, "reason": None}
+                request = with_reference(
+                    {"charge": auth.clover_charge_id, "reason": None}, attempt_id
+                )
             attempt = add_pending_attempt(
                 s,
+                attempt_id=attempt_id,
                 merchant_id=merchant_id,
                 kind=kind,
                 amount=value,
@@ -315,14 +321,18 @@ def void_payment(
                 field="payment_id",
                 code="payment_refunded",
             )
+        attempt_id = new_id()
         attempt = add_pending_attempt(
             s,
+            attempt_id=attempt_id,
             merchant_id=merchant_id,
             kind=AttemptKind.VOID,
             amount=payment.amount,
             currency=payment.currency,
-            source_kind="refund",
-            request={"charge": payment.clover_charge_id, "reason": "void"},
+            source_kind=REST_SOURCE_KIND,
+            request=with_reference(
+                {"charge": payment.clover_charge_id, "reason": "void"}, attempt_id
+            ),
             next_check_at=first_check_at(ctx, now),
             actor=actor,
             now=now,

@@ -13,6 +13,7 @@ from cloverpay.api import Charge, ChargeSource, CloverError
 from cloverpay.service.db import Merchant, PaymentAttempt
 from cloverpay.service.services.clover_calls import CallOutcome, _from_error, _stored_credentials
 from cloverpay.service.services.context import ServiceContext
+from cloverpay.service.services.refund_refs import REFERENCE_KEY
 
 __all__ = [
     "METADATA_KEY",
@@ -22,8 +23,9 @@ __all__ = [
     "send_capture",
 ]
 
-#: The attempt id rides along on the authorization charge, to find it by (lookup).
-METADATA_KEY = "cloverpay_attempt"
+#: The attempt id rides along on the authorization charge, to find it by (lookup); the
+#: same key as on our refunds (:mod:`.refund_refs`).
+METADATA_KEY = REFERENCE_KEY
 
 
 def _charge_outcome(charge: Charge) -> CallOutcome:

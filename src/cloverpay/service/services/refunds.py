@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cloverpay.service.db import Merchant, Payment, PaymentAttempt, Refund
+from cloverpay.service.db import Merchant, Payment, PaymentAttempt, Refund, new_id
 from cloverpay.service.domain import FINAL_ATTEMPT_STATES, AttemptKind, AttemptState
 from cloverpay.service.errors import (
     AttemptUnresolvedError,
@@ -29,9 +29,11 @@ from cloverpay.service.services.intents import add_pending_attempt, first_check_
 from cloverpay.service.services.payments import lock_attempt, transition_attempt
 from cloverpay.service.services.receipts import queue_refund_receipt
 from cloverpay.service.services.records import add_outbox, alert_reconnect_required
+from cloverpay.service.services.refund_refs import with_reference
 from cloverpay.service.services.send import Send, send_then_settle
 
 __all__ = [
+    "REST_SOURCE_KIND",
     "apply_refund_outcome",
     "create_refund_intent",
     "lock_payment",
@@ -40,6 +42,9 @@ __all__ = [
     "refunded_total",
     "settle_refund",
 ]
+
+#: ``source_kind`` of a refund sent through ``POST /v1/refunds`` (it carries our reference)
+REST_SOURCE_KIND = "refund"
 
 _HOLDING = (AttemptState.PENDING.value, AttemptState.UNKNOWN.value, AttemptState.SUCCEEDED.value)
 
@@ -61,7 +66,7 @@ def refund_payment(
     reason: str | None = None,
     actor: str,
     send: Send = send_refund,
-    source_kind: str = "refund",
+    source_kind: str = REST_SOURCE_KIND,
 ) -> PaymentAttempt:
     """``send``/``source_kind``: how the refund reaches Clover (the REST API by default;
     a terminal payment is refunded through its terminal, see
@@ -146,14 +151,19 @@ def create_refund_intent(
             field="amount",
             code="amount_too_large",
         )
+    attempt_id = new_id()
+    request: dict[str, object] = {"charge": payment.clover_charge_id, "reason": reason}
+    if source_kind == REST_SOURCE_KIND:  # a terminal refund gets it if sent over REST
+        request = with_reference(request, attempt_id)
     return add_pending_attempt(
         s,
+        attempt_id=attempt_id,
         merchant_id=merchant_id,
         kind=AttemptKind.REFUND,
         amount=refund_amount,
         currency=payment.currency,
         source_kind=source_kind,
-        request={"charge": payment.clover_charge_id, "reason": reason},
+        request=request,
         next_check_at=next_check_at or first_check_at(ctx, now),
         actor=actor,
         now=now,

@@ -4,8 +4,9 @@
   (``terminal_runtime``), else through the REST API (:func:`rest_resolver`); the
   payment found becomes a :class:`TerminalOutcome` (:func:`outcome_of_payment`), its
   amount compared with the attempt's (rule 7);
-* a **refund** on the v3 payment: a refund there for the attempt's amount that no
-  refund row of ours records (:func:`lookup_terminal_refund`);
+* a **refund** on the v3 payment: the one carrying our reference (sent through the
+  REST API), else a refund there for the attempt's amount that no refund row of ours
+  records (:func:`lookup_terminal_refund`);
 * a **void** on the v3 payment: ``VOIDED`` is done, ``SUCCESS`` / ``AUTH`` is not
   (:func:`lookup_terminal_void`).
 """
@@ -24,8 +25,13 @@ from cloverpay.remotepay import PaymentOutcome, PaymentResolution
 from cloverpay.remotepay._recovery import outcome_of_result, resolve_from_rest
 from cloverpay.service.db import Merchant, PaymentAttempt, Refund, Terminal
 from cloverpay.service.domain import AttemptKind
-from cloverpay.service.services.clover_calls import CallOutcome
+from cloverpay.service.services.clover_calls import CallOutcome, refund_found
 from cloverpay.service.services.context import ServiceContext
+from cloverpay.service.services.refund_refs import (
+    ListedRefund,
+    listed_references,
+    pick_refund,
+)
 
 __all__ = [
     "TerminalOpLookup",
@@ -154,12 +160,16 @@ TerminalOpLookup = Callable[[PaymentAttempt], CallOutcome]
 def lookup_terminal_refund(
     ctx: ServiceContext, merchant: Merchant, attempt: PaymentAttempt
 ) -> CallOutcome:
-    """A terminal refund whose answer was lost, looked up on the v3 payment: a refund
-    there that no refund row of ours records, for the attempt's amount."""
+    """A terminal refund whose answer was lost, looked up on the v3 payment: the refund
+    carrying our reference (one sent through the REST API; the references come from
+    ``/v1/refunds``, :func:`~.refund_refs.listed_references`), else by the older rule
+    a refund there that no refund row of ours records, for the attempt's amount
+    (:func:`~.refund_refs.pick_refund`)."""
     req: dict[str, Any] = json.loads(attempt.request_json)
     try:
         with ctx.gateway.client(merchant) as clover:
             payment = clover.platform.payments.retrieve(req["charge"])
+            refs = listed_references(clover, req["charge"])
     except CloverError:
         return CallOutcome("unknown", code="lookup_failed")
     with ctx.sessions() as s:
@@ -168,10 +178,15 @@ def lookup_terminal_refund(
                 select(Refund.clover_refund_id).where(Refund.payment_id == attempt.payment_id)
             )
         )
-    for refund in (payment.refunds or {}).get("elements", []):
-        if refund.get("id") not in recorded and refund.get("amount") == attempt.amount:
-            return CallOutcome("succeeded", clover_id=str(refund["id"]))
-    return CallOutcome("failed", code="lookup_no_refund", message="Clover lists no such refund")
+    listed = [
+        ListedRefund(str(r["id"]), r.get("amount"), refs.get(str(r["id"])))
+        for r in (payment.refunds or {}).get("elements", [])
+        if r.get("id")
+    ]
+    found = pick_refund(attempt, listed, recorded)
+    if found is None:
+        return CallOutcome("failed", code="lookup_no_refund", message="Clover lists no such refund")
+    return refund_found(attempt, found)
 
 
 def lookup_terminal_void(

@@ -13,15 +13,17 @@ default):
    the ``terminal_refund.sent`` audit row, committed before anything leaves. A terminal
    owner that comes back meanwhile loses that UPDATE (or wins it first, and then the
    REST path sends nothing): one send, ever.
-2. **One send** — ``POST /v1/refunds`` with ``charge`` = the v3 payment id, the amount
-   and the attempt's idempotency key. That Clover refunds a card-present payment there
-   is a guess [G]: the Ecommerce docs speak of charges only; a charge id is a v3
-   payment id.
+2. **One send** — ``POST /v1/refunds`` with ``charge`` = the v3 payment id, the amount,
+   the attempt's idempotency key and our reference in ``metadata`` (written into the
+   attempt's request by the claim: :mod:`~cloverpay.service.services.refund_refs`).
+   That Clover refunds a card-present payment there is a guess [G]: the Ecommerce
+   docs speak of charges only; a charge id is a v3 payment id.
 3. **Settle** — :func:`~cloverpay.service.services.terminal_settle.settle_terminal_op`,
    one transaction (refund row, outbox, audit, the op's stage). A refusal is an answer:
    ``failed``, nothing moved.
 4. **Unknown** — a lost answer leaves the attempt ``unknown`` (not flagged at once: the
-   lookup is reliable); the reconciler looks the refund up on the v3 payment
+   lookup is reliable); the reconciler looks the refund up by our reference among the
+   refunds ``/v1/refunds`` lists for the payment, else on the v3 payment
    (:func:`~cloverpay.service.services.terminal_lookups.lookup_terminal_refund`), never
    sends it again. A process that died between the claim and the settle leaves the op
    ``sending``: the reconciler gives it up after
@@ -33,6 +35,7 @@ know of; a queued void expires unsent.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from sqlalchemy import update
@@ -41,6 +44,7 @@ from cloverpay.service.db import Merchant, PaymentAttempt, Terminal, TerminalOp
 from cloverpay.service.services.clover_calls import CallOutcome, send_refund
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.services.records import add_audit
+from cloverpay.service.services.refund_refs import with_reference
 from cloverpay.service.services.send import send_then_settle
 from cloverpay.service.services.terminal_queue import MAX_SALE_S
 from cloverpay.service.services.terminal_settle import settle_terminal_op
@@ -87,6 +91,10 @@ def claim_for_rest(ctx: ServiceContext, attempt_id: str, actor: str) -> bool:
         if getattr(result, "rowcount", 0) != 1:
             return False
         attempt = s.get_one(PaymentAttempt, attempt_id)
+        # the one REST send carries our reference (refund_refs), written before it leaves
+        attempt.request_json = json.dumps(
+            with_reference(json.loads(attempt.request_json), attempt.id), sort_keys=True
+        )
         # settled by this caller; the reconciler looks only if it goes quiet
         attempt.next_check_at = now + timedelta(seconds=MAX_SALE_S)
         add_audit(

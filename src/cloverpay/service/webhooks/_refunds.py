@@ -2,15 +2,29 @@
 
 An app webhook about a payment we recorded may mean a refund happened: ours (the
 request path or the reconciler may not have settled it yet) or one made outside the
-service (Clover's dashboard, a device). :func:`plan_refunds` fetches the payment's
-refunds from Clover (``/v1/refunds?charge=`` for Ecommerce charges; the v3 payment's
-``refunds`` for terminal payments), outside any transaction. :func:`apply_refunds`
+service (Clover's dashboard, a device). :func:`plan_refunds` (:mod:`._refund_facts`)
+fetches the payment's refunds from Clover (``/v1/refunds?charge=`` for Ecommerce
+charges; the v3 payment's ``refunds`` for terminal payments), outside any
+transaction. :func:`apply_refunds`
 then, inside the transaction that marks the inbox row processed, with the payment row
 locked, takes each refund Clover shows that no row of ours records:
 
-* a ``pending``/``unknown`` refund attempt of ours on that payment for the same amount
-  is settled with it (as the request path or the reconciler would: same transition,
-  same refund row; whoever comes second finds the attempt final and changes nothing);
+* a refund carrying our reference (``metadata``, see
+  :mod:`~cloverpay.service.services.refund_refs`; for a terminal payment read from
+  ``/v1/refunds``, as its v3 refunds carry none) settles
+  the ``pending``/``unknown`` attempt it names, a refund or a void of an online payment
+  (as the request path or the reconciler would: same transition, same refund row;
+  whoever comes second finds the attempt final and changes nothing); if that attempt is
+  final already, or of another amount, it is for a person (``refund.needs_attention``).
+  Such refunds are taken first, so an equal refund without reference never takes
+  their attempt;
+* a refund without our reference settles a ``pending``/``unknown`` refund attempt of
+  ours on that payment for the same amount that was sent without one either (the
+  older rule, for attempts made before the reference); while one of ours that carries
+  the reference has that amount and is unresolved, the webhook waits for it
+  (:class:`RefundWaitsForOurs`): that Clover echoes ``metadata`` is a guess, so the
+  refund may be ours, and the attempt's own answer (or the reconciler's resend with
+  its key) tells;
 * otherwise it is recorded as a refund of our payment made outside the service: a
   ``refund`` attempt created ``succeeded`` (``source_kind="clover"``, audit
   ``refund_attempt.recorded``, reason "recorded from Clover"), the refund row and the
@@ -26,22 +40,31 @@ a concurrent duplicate loses at the constraint.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cloverpay.service.db import Merchant, Payment, PaymentAttempt, Refund
+from cloverpay.service.db import Payment, PaymentAttempt, Refund
 from cloverpay.service.domain import OPEN_ATTEMPT_STATES, AttemptKind, AttemptState
 from cloverpay.service.services.clover_calls import CallOutcome
-from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.services.intents import add_recorded_attempt
-from cloverpay.service.services.refunds import apply_refund_outcome, record_refund
+from cloverpay.service.services.refund_refs import carried_reference
+from cloverpay.service.services.refunds import (
+    REST_SOURCE_KIND,
+    apply_refund_outcome,
+    record_refund,
+)
 from cloverpay.service.webhooks._attention import needs_attention
+from cloverpay.service.webhooks._refund_facts import (
+    RefundFact,
+    SyncRefunds,
+    fetch_refunds,
+    open_ours,
+    plan_refunds,
+)
 from cloverpay.service.webhooks._retry import RetryLater
-from cloverpay.service.webhooks._voids import V3PaymentFact
 
 __all__ = [
     "EXTERNAL_REFUND_SOURCE",
@@ -58,90 +81,6 @@ __all__ = [
 EXTERNAL_REFUND_SOURCE = "clover"
 RECORDED_FROM_CLOVER = "recorded from Clover"
 KEY_NAMESPACE = "cloverpay-clover-refund"
-
-
-@dataclass(frozen=True, slots=True)
-class RefundFact:
-    """A refund as Clover reports it."""
-
-    id: str
-    amount: int
-    status: str | None = None
-    currency: str | None = None
-    created: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SyncRefunds:
-    """Clover's refunds of one of our payments, some of which no row of ours records."""
-
-    merchant_id: str
-    payment_id: str
-    refunds: tuple[RefundFact, ...]
-
-
-def fetch_refunds(
-    ctx: ServiceContext,
-    merchant: Merchant,
-    clover_payment_id: str,
-    *,
-    terminal: bool,
-    v3: V3PaymentFact | None = None,
-) -> list[RefundFact]:
-    """Clover's refunds of a payment (of a terminal payment: from ``v3``, its v3 payment
-    fetched already, if given). Any failure raises (the row is retried later)."""
-    if terminal and v3 is not None:
-        return [RefundFact(rid, amount, created=created) for rid, amount, created in v3.refunds]
-    with ctx.gateway.client(merchant) as clover:
-        if terminal:
-            payment = clover.platform.payments.retrieve(clover_payment_id)
-            elements: list[dict[str, Any]] = (payment.refunds or {}).get("elements", [])
-            return [
-                RefundFact(str(r["id"]), int(r.get("amount") or 0), created=r.get("createdTime"))
-                for r in elements
-                if r.get("id")
-            ]
-        return [
-            RefundFact(
-                r.id,
-                r.amount or 0,
-                status=r.status,
-                currency=(r.currency or "").lower() or None,
-                created=r.created,
-            )
-            for r in clover.refunds.list(charge=clover_payment_id)
-        ]
-
-
-def _known_refund_ids(ctx: ServiceContext, payment_id: str) -> set[str]:
-    with ctx.sessions() as s:
-        rows = s.scalars(
-            select(PaymentAttempt.clover_refund_id).where(
-                PaymentAttempt.payment_id == payment_id,
-                PaymentAttempt.clover_refund_id.is_not(None),
-            )
-        ).all()
-    return {r for r in rows if r}
-
-
-def plan_refunds(
-    ctx: ServiceContext,
-    merchant: Merchant,
-    payment: Payment,
-    *,
-    terminal: bool,
-    v3: V3PaymentFact | None = None,
-) -> SyncRefunds | None:
-    """Fetch the payment's refunds; None when Clover shows none that we do not record."""
-    facts = fetch_refunds(ctx, merchant, payment.clover_charge_id, terminal=terminal, v3=v3)
-    known = _known_refund_ids(ctx, payment.id)
-    new = tuple(
-        sorted(
-            (f for f in facts if f.id not in known),
-            key=lambda f: (f.created or 0, f.id),
-        )
-    )
-    return SyncRefunds(merchant.id, payment.id, new) if new else None
 
 
 def _recorded(s: Session, refund_id: str) -> bool:
@@ -180,7 +119,8 @@ def apply_refunds(s: Session, effect: SyncRefunds, *, actor: str, now: datetime)
     if payment is None:
         return f"no payment {effect.payment_id}"
     done: list[str] = []
-    for fact in effect.refunds:
+    # those carrying our reference first: an equal one without it cannot take their attempt
+    for fact in sorted(effect.refunds, key=lambda f: f.reference is None):
         done.append(_apply_one(s, payment, fact, actor=actor, now=now))
     return "; ".join(done)
 
@@ -194,15 +134,7 @@ def _apply_one(s: Session, payment: Payment, fact: RefundFact, *, actor: str, no
     # refund for one made outside the service.
     open_states = [st.value for st in OPEN_ATTEMPT_STATES]
     candidates = s.scalars(
-        select(PaymentAttempt)
-        .where(
-            PaymentAttempt.payment_id == payment.id,
-            PaymentAttempt.kind == AttemptKind.REFUND.value,
-            PaymentAttempt.state.in_(open_states),
-        )
-        .order_by(PaymentAttempt.created_at, PaymentAttempt.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+        open_ours(payment.id).with_for_update().execution_options(populate_existing=True)
     ).all()
     if _recorded(s, fact.id):
         return f"refund {fact.id} recorded already"
@@ -210,12 +142,34 @@ def _apply_one(s: Session, payment: Payment, fact: RefundFact, *, actor: str, no
         return _needs_attention(
             s, payment, fact, f"refund currency {fact.currency} is not {payment.currency}", actor
         )
-    ours = next((a for a in candidates if a.state in open_states and a.amount == fact.amount), None)
+    if fact.reference is not None:
+        mine = _referenced(s, payment, fact.reference, candidates)
+        if mine is not None:
+            return _settle_referenced(s, payment, mine, fact, actor=actor, now=now)
+    # without our reference: the older rule (charge + amount), for attempts sent without
+    # one; one sent with it is settled by its own answer (or its reference), not guessed
+    ours = next(
+        (
+            a
+            for a in candidates
+            if a.kind == AttemptKind.REFUND.value
+            and carried_reference(a) is None
+            and a.amount == fact.amount
+        ),
+        None,
+    )
     if ours is not None:
         apply_refund_outcome(
             s, ours, CallOutcome("succeeded", clover_id=fact.id), actor=actor, now=now
         )
         return f"settled refund attempt {ours.id} with refund {fact.id}"
+    equal = next((a for a in candidates if carried_reference(a) and a.amount == fact.amount), None)
+    if equal is not None:
+        raise RefundWaitsForOurs(
+            f"refund {fact.id} ({fact.amount}) carries no reference of ours and our "
+            f"{equal.kind} attempt {equal.id} of that amount is unresolved; waiting for "
+            "its own answer"
+        )
     left = payment.amount - _sum(s, payment.id, [AttemptState.SUCCEEDED.value])
     if fact.amount > left:
         return _needs_attention(
@@ -228,6 +182,61 @@ def _apply_one(s: Session, payment: Payment, fact: RefundFact, *, actor: str, no
             f"({reserved}) of payment {payment.id} failed; waiting for them"
         )
     return _record_external(s, payment, fact, actor=actor, now=now)
+
+
+def _referenced(
+    s: Session, payment: Payment, reference: str, candidates: Sequence[PaymentAttempt]
+) -> PaymentAttempt | None:
+    """Our attempt on this payment that ``reference`` names (the locked open one, or a
+    final one); None when it names none (treated as a refund without reference)."""
+    for attempt in candidates:
+        if attempt.id == reference:
+            return attempt
+    named = s.get(PaymentAttempt, reference)
+    if named is None or named.payment_id != payment.id:
+        return None
+    if named.kind == AttemptKind.REFUND.value or (
+        named.kind == AttemptKind.VOID.value and named.source_kind == REST_SOURCE_KIND
+    ):
+        return named
+    return None
+
+
+def _settle_referenced(
+    s: Session,
+    payment: Payment,
+    attempt: PaymentAttempt,
+    fact: RefundFact,
+    *,
+    actor: str,
+    now: datetime,
+) -> str:
+    """Settle the attempt a refund's reference names, as its request's answer would; a
+    different amount, or an attempt already final with another outcome, is for a person
+    (rule 7), never an update."""
+    if AttemptState(attempt.state) not in OPEN_ATTEMPT_STATES:
+        return _needs_attention(
+            s,
+            payment,
+            fact,
+            f"refund {fact.id} carries the reference of our {attempt.kind} attempt "
+            f"{attempt.id}, which is {attempt.state}"
+            + (f" with refund {attempt.clover_refund_id}" if attempt.clover_refund_id else ""),
+            actor,
+        )
+    if attempt.amount != fact.amount:
+        return _needs_attention(
+            s,
+            payment,
+            fact,
+            f"refund {fact.id} of {fact.amount} carries the reference of our "
+            f"{attempt.kind} attempt {attempt.id} of {attempt.amount}",
+            actor,
+        )
+    apply_refund_outcome(
+        s, attempt, CallOutcome("succeeded", clover_id=fact.id), actor=actor, now=now
+    )
+    return f"settled {attempt.kind} attempt {attempt.id} with refund {fact.id} (by reference)"
 
 
 def _record_external(
