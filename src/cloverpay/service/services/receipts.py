@@ -24,6 +24,7 @@ receipt skipped, never the payment.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
@@ -90,6 +91,36 @@ def _recipient(s: Session, invoice_id: str) -> tuple[str, str, str] | None:
     return merchant_name, email.strip(), customer_name or email.strip()
 
 
+def _queue(
+    s: Session,
+    template: str,
+    facts: dict[str, Any],
+    *,
+    merchant_id: str,
+    topic: str,
+    key: str,
+    to: str,
+    subject: str,
+    ids: dict[str, str],
+    now: datetime,
+) -> bool:
+    """Render ``template`` and queue it as ``topic`` once per ``key`` (the outbox's
+    unique dedupe key). False when rendering failed (logged, the receipt skipped)."""
+    content = render_or_skip(template, facts)
+    if content is None:
+        return False
+    add_outbox(
+        s,
+        merchant_id=merchant_id,
+        topic=topic,
+        channel="email",
+        dedupe_key=f"{topic}:{key}",
+        payload=email_payload(to=to, subject=subject, content=content, **ids),
+        now=now,
+    )
+    return True
+
+
 def queue_payment_receipt(
     s: Session,
     payment: Payment,
@@ -107,7 +138,8 @@ def queue_payment_receipt(
         return False
     merchant_name, email, customer_name = who
     at = now or utcnow()
-    content = render_or_skip(
+    return _queue(
+        s,
         "payment_receipt",
         {
             "customer_name": customer_name,
@@ -121,25 +153,14 @@ def queue_payment_receipt(
             "due": max(invoice.total - paid, 0),
             "payment_id": payment.id,
         },
-    )
-    if content is None:
-        return False
-    add_outbox(
-        s,
         merchant_id=payment.merchant_id,
         topic=PAYMENT_RECEIPT,
-        channel="email",
-        dedupe_key=f"{PAYMENT_RECEIPT}:{payment.id}",
-        payload=email_payload(
-            to=email,
-            subject=f"Receipt from {merchant_name} for invoice {invoice.number}",
-            content=content,
-            invoice_id=invoice.id,
-            payment_id=payment.id,
-        ),
+        key=payment.id,
+        to=email,
+        subject=f"Receipt from {merchant_name} for invoice {invoice.number}",
+        ids={"invoice_id": invoice.id, "payment_id": payment.id},
         now=at,
     )
-    return True
 
 
 def queue_refund_receipt(
@@ -156,7 +177,8 @@ def queue_refund_receipt(
     merchant_name, email, customer_name = who
     refunded = int(s.scalar(_REFUNDED, {"payment_id": payment.id}) or 0)
     at = now or utcnow()
-    content = render_or_skip(
+    return _queue(
+        s,
         "refund_receipt",
         {
             "customer_name": customer_name,
@@ -173,26 +195,14 @@ def queue_refund_receipt(
             "new_total": max(payment.amount + (payment.tip_amount or 0) - refunded, 0),
             "refund_id": refund.id,
         },
-    )
-    if content is None:
-        return False
-    add_outbox(
-        s,
         merchant_id=refund.merchant_id,
         topic=REFUND_RECEIPT,
-        channel="email",
-        dedupe_key=f"{REFUND_RECEIPT}:{refund.id}",
-        payload=email_payload(
-            to=email,
-            subject=f"Refund from {merchant_name} for invoice {invoice.number}",
-            content=content,
-            invoice_id=invoice.id,
-            payment_id=payment.id,
-            refund_id=refund.id,
-        ),
+        key=refund.id,
+        to=email,
+        subject=f"Refund from {merchant_name} for invoice {invoice.number}",
+        ids={"invoice_id": invoice.id, "payment_id": payment.id, "refund_id": refund.id},
         now=at,
     )
-    return True
 
 
 def queue_void_receipt(
@@ -205,7 +215,8 @@ def queue_void_receipt(
     if who is None:
         return False
     merchant_name, email, customer_name = who
-    content = render_or_skip(
+    return _queue(
+        s,
         "void_receipt",
         {
             "customer_name": customer_name,
@@ -221,25 +232,14 @@ def queue_void_receipt(
             "due": max(due, 0),
             "payment_id": payment.id,
         },
-    )
-    if content is None:
-        return False
-    add_outbox(
-        s,
         merchant_id=payment.merchant_id,
         topic=VOID_RECEIPT,
-        channel="email",
-        dedupe_key=f"{VOID_RECEIPT}:{payment.id}",
-        payload=email_payload(
-            to=email,
-            subject=f"Payment voided by {merchant_name} for invoice {invoice.number}",
-            content=content,
-            invoice_id=invoice.id,
-            payment_id=payment.id,
-        ),
+        key=payment.id,
+        to=email,
+        subject=f"Payment voided by {merchant_name} for invoice {invoice.number}",
+        ids={"invoice_id": invoice.id, "payment_id": payment.id},
         now=now,
     )
-    return True
 
 
 def receipts_enabled(s: Session, merchant_id: str) -> bool:
