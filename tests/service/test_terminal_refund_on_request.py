@@ -39,7 +39,7 @@ from cloverpay.service.services.terminal_queue import MAX_SALE_S
 from cloverpay.service.services.terminal_refund_rest import claim_for_rest, refund_via_rest
 from cloverpay.service.terminal_runtime import TerminalRuntime
 
-from .conftest import Clock, clover, invoice_row
+from .conftest import Clock, clover, invoice_row, make_token, open_test_invoice
 from .terminal_helpers import (  # noqa: F401  (fixtures)
     assert_books,
     attempt_row,
@@ -357,6 +357,18 @@ def test_via_errors_name_the_field_and_write_nothing(
     schema = api.get("/openapi.json").json()["components"]["schemas"]
     assert set(schema["RefundIn"]["properties"]["via"]["anyOf"][0]["enum"]) == {"terminal", "rest"}
     assert clover_refunds(sandbox, payment) == []
+    # a payment taken online: only REST reaches it
+    invoice = open_test_invoice(ctx, merchant)
+    paid = api.post(f"/v1/invoices/{invoice.id}/pay", json={"token": make_token(sandbox)})
+    assert paid.status_code == 200, paid.text
+    online = paid.json()["payment"]["id"]
+    for url in (f"/v1/payments/{online}/refunds", f"/v1/payments/{online}/void"):
+        wrong = error(api.post(url, json={"via": "terminal"}), 409)
+        assert (wrong["code"], wrong["field"]) == ("not_a_terminal_payment", "via")
+    assert attempt_count(ctx) == before + 1  # the online charge only
+    refunded = rest_refund(api, online, amount=100)
+    assert refunded.status_code == 200, refunded.text
+    assert attempt_row(ctx, refunded.json()["id"]).source_kind != "terminal"
     assert_books(ctx, sandbox)
 
 
