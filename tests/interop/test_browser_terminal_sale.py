@@ -3,7 +3,7 @@
 Staff sign in, open an invoice and press "Charge on terminal"; the test then acts as the
 customer on the emulated terminal's screen page (``/terminal``: insert a card, skip the
 receipt); the dashboard follows the sale live and shows the invoice paid; staff then
-refund part of it, through the terminal.
+refund part of it through the terminal, and part without it (through Clover's REST API).
 """
 
 from __future__ import annotations
@@ -144,6 +144,18 @@ def test_staff_charge_on_terminal_customer_pays_on_the_device_then_refund(
     with service.ctx.sessions() as s:
         assert [r.amount for r in s.query(Refund)] == [1200]
     pg.screenshot(path=str(shots_dir / "service-terminal-refund.png"), full_page=True)
+    device_refunds = len(service.server.sandbox.state.events.list("terminal_refund"))
+
+    # and part of it without the terminal, through Clover's REST API
+    rest = pg.locator("details.refund-rest").first
+    rest.locator("summary").click()
+    rest.locator("input[name=amount]").fill("3.00")
+    rest.locator("button").click()
+    pg.wait_for_selector("text=Refunded $3.00 through Clover, without the terminal.")
+    with service.ctx.sessions() as s:
+        assert sorted(r.amount for r in s.query(Refund)) == [300, 1200]
+    assert len(service.server.sandbox.state.events.list("terminal_refund")) == device_refunds
+    pg.screenshot(path=str(shots_dir / "service-terminal-refund-rest.png"), full_page=True)
     assert errors == []
     customer.close()
     staff.close()

@@ -127,9 +127,22 @@ class PayIn(_In):
     initiator: Literal["CARDHOLDER", "MERCHANT"] = "CARDHOLDER"
 
 
+#: How a refund or void of a payment taken on a terminal reaches Clover: on the
+#: ``terminal`` (the default) or through Clover's ``rest`` API at once, without it.
+Via = Annotated[
+    Literal["terminal", "rest"] | None,
+    Field(
+        description="A payment taken on a terminal: `terminal` (default) refunds it on the "
+        "device; `rest` refunds it at once through Clover's REST API, without the terminal "
+        "(voids are device-only). A payment taken online is always refunded through REST."
+    ),
+]
+
+
 class RefundIn(_In):
     amount: PositiveCents | None = None
     reason: Literal["requested_by_customer", "duplicate", "fraudulent"] | None = None
+    via: Via = None
 
 
 class PaymentOut(BaseModel):

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, StringConstraints
 
-from cloverpay.service.api.schemas import PaymentOut, PositiveCents, _In
+from cloverpay.service.api.schemas import PaymentOut, PositiveCents, Via, _In
 
 __all__ = ["TerminalIn", "TerminalOut", "TerminalSaleIn", "TerminalSaleOut", "VoidIn"]
 
@@ -83,3 +83,5 @@ class TerminalSaleOut(BaseModel):
 
 class VoidIn(_In):
     reason: Annotated[str, StringConstraints(max_length=100)] | None = None
+    #: a void of a terminal payment is device-only: ``rest`` is refused (naming ``via``)
+    via: Via = None

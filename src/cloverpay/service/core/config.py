@@ -115,7 +115,9 @@ class Settings(BaseSettings):
     #: A terminal refund still queued at its expiry while no process owns the terminal
     #: is sent once through Clover's REST API (``POST /v1/refunds`` with the v3
     #: payment id as ``charge``; that Clover takes a card-present payment there is a
-    #: guess [G]); false: it expires unsent, as a void always does.
+    #: guess [G]); false: it expires unsent, as a void always does. The automatic
+    #: fallback's switch only: a refund asked for with ``via='rest'`` (staff's own
+    #: choice) is sent whatever it says; Clover refusing one fails it, nothing moved.
     terminal_refund_via_rest: bool = True
 
     @field_validator("events_out_allow_networks")

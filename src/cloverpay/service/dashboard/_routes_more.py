@@ -63,15 +63,22 @@ def payments(request: Request, ctx: Ctx, staff: Staff) -> Response:
 TERMINAL_WAIT_S = 30.0
 
 
-def _terminal_refund(ctx: Ctx, payment_id: str) -> Callable[..., PaymentAttempt] | None:
+def _terminal_refund(ctx: Ctx, payment_id: str, via: str) -> Callable[..., PaymentAttempt] | None:
     """A payment taken on a terminal is refunded through that terminal: queued for the
-    process that owns it (this one or another), then the answer is awaited a while."""
-    from cloverpay.service.services.terminal_ops import request_terminal_refund, wait_settled
+    process that owns it (this one or another), then the answer is awaited a while.
+    ``via='rest'``: at once through Clover's REST API instead, without the terminal."""
+    from cloverpay.service.services.terminal_ops import (
+        refund_via_rest_now,
+        request_terminal_refund,
+        wait_settled,
+    )
     from cloverpay.service.services.terminal_sales import terminal_of_payment
     from cloverpay.service.terminal_runtime import runtime_for
 
     if terminal_of_payment(ctx, payment_id) is None:
         return None
+    if via == "rest":
+        return refund_via_rest_now
 
     def refund(_ctx: Ctx, merchant_id: str, pid: str, **kw: Any) -> PaymentAttempt:
         attempt = request_terminal_refund(ctx, merchant_id, pid, **kw)
@@ -117,12 +124,17 @@ def payment_refund(
     payment_id: str,
     amount: Annotated[str, Form()] = "",
     reason: Annotated[str, Form(max_length=300)] = "",
+    via: Annotated[str, Form()] = "",
     next_url: Annotated[str, Form()] = "/dashboard/payments",
 ) -> Response:
+    """Refund a payment: one taken on a terminal on that terminal, or with ``via=rest``
+    at once through Clover's REST API without it; one taken online through REST."""
     target = next_url if next_url.startswith("/dashboard/") else "/dashboard/payments"
+    if via not in ("", "terminal", "rest"):
+        return back(target, err="via must be 'terminal' or 'rest'")
     try:
         value = cents(amount, "amount") if amount.strip() else None
-        refund = _terminal_refund(ctx, payment_id) or refund_payment
+        refund = _terminal_refund(ctx, payment_id, via) or refund_payment
         attempt = refund(
             ctx,
             staff.merchant_id,
@@ -135,11 +147,12 @@ def payment_refund(
         return back(target, err=str(exc))
     except ServiceError as exc:
         return back(target, err=exc.message)
+    how = " through Clover, without the terminal" if via == "rest" else ""
     if attempt.state == "succeeded":
-        return back(target, msg=f"Refunded ${attempt.amount / 100:,.2f}.")
+        return back(target, msg=f"Refunded ${attempt.amount / 100:,.2f}{how}.")
     if attempt.state == "failed":
         return back(target, err=f"Clover refused the refund: {attempt.failure_message}")
-    return back(target, msg="Refund sent; Clover's answer is being confirmed.")
+    return back(target, msg=f"Refund sent{how}; Clover's answer is being confirmed.")
 
 
 @router.get("/refunds", response_class=HTMLResponse)

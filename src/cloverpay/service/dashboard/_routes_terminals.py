@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from cloverpay.service.dashboard._common import Csrf, Ctx, Staff, page
 from cloverpay.service.dashboard._routes import back, cents
-from cloverpay.service.db import Invoice, PaymentAttempt, Terminal, TerminalSale
+from cloverpay.service.db import Invoice, Payment, PaymentAttempt, Terminal, TerminalSale
 from cloverpay.service.errors import ServiceError
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.services.terminal_sales import start_terminal_sale
@@ -31,9 +31,17 @@ router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
 
 def terminal_context(ctx: ServiceContext, merchant_id: str, invoice_id: str) -> dict[str, Any]:
-    """What the invoice page needs for "charge on terminal": the merchant's terminals
-    and the invoice's latest terminal sale."""
+    """What the invoice page needs for "charge on terminal": the merchant's terminals,
+    the invoice's latest terminal sale, and which of its payments were taken on a
+    terminal (refunded on it, or without it through Clover)."""
     with ctx.sessions() as s:
+        on_terminal = set(
+            s.scalars(
+                select(Payment.id)
+                .join(TerminalSale, TerminalSale.attempt_id == Payment.attempt_id)
+                .where(Payment.invoice_id == invoice_id, Payment.merchant_id == merchant_id)
+            )
+        )
         sale = s.scalar(
             select(TerminalSale)
             .join(PaymentAttempt, PaymentAttempt.id == TerminalSale.attempt_id)
@@ -41,7 +49,11 @@ def terminal_context(ctx: ServiceContext, merchant_id: str, invoice_id: str) -> 
             .order_by(TerminalSale.created_at.desc())
             .limit(1)
         )
-    return {"terminals": list_terminals(ctx, merchant_id), "terminal_sale": sale}
+    return {
+        "terminals": list_terminals(ctx, merchant_id),
+        "terminal_sale": sale,
+        "on_terminal": on_terminal,
+    }
 
 
 @router.get("/terminals", response_class=HTMLResponse)

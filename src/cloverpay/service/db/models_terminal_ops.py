@@ -11,8 +11,10 @@ conditional UPDATE), so it leaves us at most once. ``stage``: ``queued``, ``send
 ``via``: how it is sent. ``device`` (the terminal's owner, Remote Pay) unless a refund
 nobody took reached its expiry while no process owned the terminal: then it is sent
 once through Clover's REST API instead (``rest``, claimed by the same conditional
-UPDATE ``queued -> sending``, so still at most once; see
-:mod:`cloverpay.service.services.terminal_refund_rest`). Voids are device-only.
+UPDATE ``queued -> sending``, so still at most once), or when staff asked for REST
+(``via='rest'`` on request: the row is inserted ``sending`` / ``rest`` in the intent's
+transaction, never ``queued``, and the request sends it); see
+:mod:`cloverpay.service.services.terminal_refund_rest`. Voids are device-only.
 
 The partial unique index keeps one open void per payment (RELIABILITY rule 4).
 """
@@ -69,7 +71,8 @@ class TerminalOp(Base):
     #: The process that claimed the send (``queued -> sending``).
     claimed_by: Mapped[str | None] = mapped_column(String(120))
     #: ``device`` (the owner sends it on the terminal) or ``rest`` (a refund sent
-    #: through Clover's REST API once it expired with nobody owning the terminal).
+    #: through Clover's REST API once it expired with nobody owning the terminal, or
+    #: at once because staff asked for it).
     via: Mapped[str] = mapped_column(String(10), default="device", server_default="device")
     ui_state: Mapped[str | None] = mapped_column(String(60))
     ui_text: Mapped[str | None] = mapped_column(String(300))

@@ -18,6 +18,10 @@ database:
    ``terminal_unavailable``) — except a refund whose terminal nobody owns then: it is
    sent once through Clover's REST API instead
    (:mod:`~cloverpay.service.services.terminal_refund_rest`; voids stay device-only).
+   A refund asked for ``via='rest'`` (:func:`refund_via_rest_now`: the device away or
+   broken, the customer not there) is never queued: its op is written claimed for the
+   REST API in the intent's transaction, and the request sends it at once, the same
+   way the fallback does.
 3. **Settle** — :func:`settle_terminal_op` (in :mod:`.terminal_settle`): a refund as
    the online path records it (refund row, outbox, audit); a void marks the payment
    voided, which stops it counting towards its invoice, whose status is derived again
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -48,7 +53,7 @@ from cloverpay.service.db import (
     TerminalSale,
 )
 from cloverpay.service.domain import AttemptKind, AttemptState
-from cloverpay.service.errors import AttemptUnresolvedError, ConflictError
+from cloverpay.service.errors import AttemptUnresolvedError, ConflictError, InvalidRequest
 from cloverpay.service.services import terminal_queue as queue
 from cloverpay.service.services.clover_calls import CallOutcome
 from cloverpay.service.services.context import ServiceContext
@@ -59,20 +64,24 @@ from cloverpay.service.services.terminal_lookups import (
     lookup_terminal_void,
     rest_op_lookup,
 )
-from cloverpay.service.services.terminal_queue import QUEUE_TTL_S, SOURCE_KIND
+from cloverpay.service.services.terminal_queue import MAX_SALE_S, QUEUE_TTL_S, SOURCE_KIND
 from cloverpay.service.services.terminal_refund_rest import (
+    add_claimed_op,
     refund_via_rest,
     rest_fallback_applies,
+    send_claimed,
 )
 from cloverpay.service.services.terminal_settle import settle_terminal_op
 
 __all__ = [
+    "RefundVia",
     "TerminalOpLookup",
     "check_terminal_op",
     "claim_op",
     "lookup_terminal_void",
     "orphaned_ops",
     "queued_ops",
+    "refund_via_rest_now",
     "request_terminal_refund",
     "request_terminal_void",
     "rest_op_lookup",
@@ -81,6 +90,11 @@ __all__ = [
     "update_op_screen",
     "wait_settled",
 ]
+
+
+#: How a refund of a terminal payment reaches Clover: on the ``terminal`` (its owner
+#: sends it on the device; the default) or through Clover's ``rest`` API at once.
+RefundVia = Literal["terminal", "rest"]
 
 
 def terminal_payment(s: Session, payment_id: str) -> tuple[str, str | None] | None:
@@ -94,8 +108,9 @@ def terminal_payment(s: Session, payment_id: str) -> tuple[str, str | None] | No
     return (row[0], row[1]) if row is not None else None
 
 
-def _terminal_of(s: Session, merchant_id: str, payment_id: str) -> str:
-    """The terminal that took the merchant's payment (the payment row locked)."""
+def _terminal_of(s: Session, merchant_id: str, payment_id: str, *, device: bool = True) -> str:
+    """The terminal that took the merchant's payment (the payment row locked); with
+    ``device`` it must not be disabled (a REST refund does not use the device)."""
     lock_payment(s, merchant_id, payment_id)  # 404 for a payment that is not theirs
     found = terminal_payment(s, payment_id)
     if found is None:
@@ -107,7 +122,7 @@ def _terminal_of(s: Session, merchant_id: str, payment_id: str) -> str:
     terminal = s.get(Terminal, found[0])
     if terminal is None or terminal.merchant_id != merchant_id:
         raise ConflictError("the payment's terminal is gone", field="payment_id")
-    if terminal.status == "disabled":
+    if device and terminal.status == "disabled":
         raise ConflictError(
             "the terminal that took this payment is disabled",
             field="payment_id",
@@ -144,12 +159,19 @@ def request_terminal_refund(
     amount: int | None = None,
     reason: str | None = None,
     actor: str,
+    via: RefundVia = "terminal",
 ) -> PaymentAttempt:
-    """Commit the intent of a refund of a terminal payment; the terminal's lease owner
-    sends it. Returns the ``pending`` attempt."""
+    """Commit the intent of a refund of a terminal payment. Returns the ``pending``
+    attempt. ``via='terminal'``: queued, the terminal's lease owner sends it.
+    ``via='rest'``: its op is written claimed for the REST API by ``actor`` (stage
+    ``sending``, never ``queued``), for ``actor`` to send at once
+    (:func:`refund_via_rest_now`); the terminal may be disabled."""
+    if via not in ("terminal", "rest"):
+        raise InvalidRequest("via must be 'terminal' or 'rest'", field="via")
     now = ctx.now()
+    wait_s = QUEUE_TTL_S if via == "terminal" else MAX_SALE_S
     with ctx.sessions.begin() as s:
-        terminal_id = _terminal_of(s, merchant_id, payment_id)
+        terminal_id = _terminal_of(s, merchant_id, payment_id, device=via == "terminal")
         attempt = create_refund_intent(
             s,
             ctx,
@@ -160,10 +182,35 @@ def request_terminal_refund(
             actor=actor,
             source_kind=SOURCE_KIND,
             now=now,
-            next_check_at=now + timedelta(seconds=QUEUE_TTL_S),
+            next_check_at=now + timedelta(seconds=wait_s),
         )
-        _queue(s, attempt, terminal_id, "refund", now)
+        if via == "rest":
+            add_claimed_op(s, attempt, terminal_id, actor=actor, now=now)
+        else:
+            _queue(s, attempt, terminal_id, "refund", now)
     return attempt
+
+
+def refund_via_rest_now(
+    ctx: ServiceContext,
+    merchant_id: str,
+    payment_id: str,
+    *,
+    amount: int | None = None,
+    reason: str | None = None,
+    actor: str,
+) -> PaymentAttempt:
+    """Refund a terminal payment through Clover's REST API at once, without the
+    terminal: the intent as for the terminal (same rules, amount reserved under the
+    payment's lock) with its op claimed for REST in the same transaction, then one
+    send and the settle, as the fallback does. Allowed whatever
+    ``Settings.terminal_refund_via_rest`` says (that switch is the automatic
+    fallback's); Clover refusing it fails it, nothing moved. Returns the attempt as
+    settled (``unknown`` when the answer was lost: the reconciler looks it up)."""
+    attempt = request_terminal_refund(
+        ctx, merchant_id, payment_id, amount=amount, reason=reason, actor=actor, via="rest"
+    )
+    return send_claimed(ctx, attempt.id, actor=actor)
 
 
 def request_terminal_void(

@@ -10,13 +10,14 @@ from sqlalchemy import select
 
 from cloverpay.service.api.deps import Ctx, CurrentPrincipal
 from cloverpay.service.api.routes.invoices import attempt_response
-from cloverpay.service.api.routes.terminals import is_terminal_payment, poke
+from cloverpay.service.api.routes.terminals import poke, taken_on_terminal
 from cloverpay.service.api.schemas import AttemptOut, PaymentOut, RefundIn
 from cloverpay.service.api.views import attempt_out, payment_out
 from cloverpay.service.db import Payment, PaymentAttempt
 from cloverpay.service.errors import NotFound
 from cloverpay.service.services.refunds import refund_payment
 from cloverpay.service.services.terminal_ops import (
+    refund_via_rest_now,
     request_terminal_refund,
     wait_settled,
 )
@@ -69,8 +70,21 @@ def refund(
 ) -> JSONResponse:
     """A payment taken on a terminal is refunded through that terminal, from any
     process (queued for the terminal's owner; ``wait_s`` bounds the wait for its
-    answer, then 202 and the attempt to poll)."""
-    if is_terminal_payment(ctx, who.merchant_id, payment_id):
+    answer, then 202 and the attempt to poll). With ``"via": "rest"`` it is refunded at
+    once through Clover's REST API instead, without the terminal (device away or broken,
+    customer not there): 200 refunded, 402 Clover refused it (nothing moved), 202 its
+    answer was lost (looked up by the reconciler, never sent again)."""
+    if taken_on_terminal(ctx, who.merchant_id, payment_id, body.via):
+        if body.via == "rest":
+            done = refund_via_rest_now(
+                ctx,
+                who.merchant_id,
+                payment_id,
+                amount=body.amount,
+                reason=body.reason,
+                actor=who.actor,
+            )
+            return attempt_response(ctx, done)
         queued = request_terminal_refund(
             ctx,
             who.merchant_id,

@@ -6,6 +6,8 @@ the terminal's lease (this one or another) sends them, once. A sale answers at o
 (202, stage ``queued``): poll ``GET /v1/terminal_sales/{id}`` for its live stage and
 screen. A void or refund waits up to ``wait_s`` for the terminal's answer (200
 succeeded, 402 refused, 202 still pending or unknown: poll ``GET /v1/attempts/{id}``).
+A refund asked for with ``"via": "rest"`` is sent at once through Clover's REST API,
+without the terminal; a void is device-only (``"via": "rest"`` is refused, naming it).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from cloverpay.service.api.schemas_terminals import (
 )
 from cloverpay.service.api.views import payment_out
 from cloverpay.service.db import Payment, PaymentAttempt, Terminal, TerminalSale
-from cloverpay.service.errors import NotFound
+from cloverpay.service.errors import ConflictError, InvalidRequest, NotFound
 from cloverpay.service.services.context import ServiceContext
 from cloverpay.service.services.terminal_ops import (
     request_terminal_void,
@@ -40,7 +42,7 @@ from cloverpay.service.services.terminal_ops import (
 from cloverpay.service.services.terminal_sales import start_terminal_sale
 from cloverpay.service.services.terminals import get_terminal, list_terminals, register_terminal
 
-__all__ = ["poke", "router"]
+__all__ = ["is_terminal_payment", "poke", "router", "taken_on_terminal"]
 
 router = APIRouter(tags=["terminals"])
 
@@ -193,10 +195,19 @@ def void_payment(
     once voided the payment no longer counts and its invoice is payable again. Taken
     online: all of it goes back, recorded as a refund with reason ``void``
     (:func:`~cloverpay.service.services.preauth.void_payment`)."""
-    if not is_terminal_payment(ctx, who.merchant_id, payment_id):
+    via = body.via if body else None
+    if not taken_on_terminal(ctx, who.merchant_id, payment_id, via):
         from cloverpay.service.api.routes.authorizations import void_online_payment
 
         return void_online_payment(ctx, who.merchant_id, payment_id, actor=who.actor)
+    if via == "rest":
+        raise InvalidRequest(
+            "a payment taken on a terminal is voided on its terminal only (Clover has no "
+            "REST void of a card-present payment): leave via out, or refund it with "
+            "via 'rest'",
+            field="via",
+            code="void_needs_terminal",
+        )
     attempt = request_terminal_void(
         ctx, who.merchant_id, payment_id, reason=body.reason if body else None, actor=who.actor
     )
@@ -210,3 +221,23 @@ def is_terminal_payment(ctx: Ctx, merchant_id: str, payment_id: str) -> bool:
         if payment is None or payment.merchant_id != merchant_id:
             return False  # the payment routes answer 404
         return terminal_payment(s, payment_id) is not None
+
+
+def taken_on_terminal(ctx: Ctx, merchant_id: str, payment_id: str, via: str | None) -> bool:
+    """Whether the merchant's payment was taken on a terminal, checked against the
+    request's ``via``: ``terminal`` for a payment taken online is refused (naming it;
+    a missing payment is a 404 first). An online payment always goes through REST, so
+    ``rest`` (or nothing) is fine for both."""
+    if is_terminal_payment(ctx, merchant_id, payment_id):
+        return True
+    if via == "terminal":
+        with ctx.sessions() as s:
+            payment = s.get(Payment, payment_id)
+            if payment is None or payment.merchant_id != merchant_id:
+                raise NotFound(f"no payment {payment_id}", field="payment_id")
+        raise ConflictError(
+            "not a payment taken on a terminal: it goes through Clover's REST API (leave via out)",
+            field="via",
+            code="not_a_terminal_payment",
+        )
+    return False
