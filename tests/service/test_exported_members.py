@@ -11,6 +11,7 @@ PACKAGES = [
     "cloverpay.service.db",
     "cloverpay.service.domain",
     "cloverpay.service.services",
+    "cloverpay.service.services.invoices",
     "cloverpay.service.api",
     "cloverpay.service.webhooks",
 ]
@@ -22,6 +23,15 @@ def test_all_names_exist(name: str) -> None:
     exported = module.__all__
     for attr in exported:
         assert hasattr(module, attr), f"{name}.{attr} is in __all__ but missing"
+
+
+@pytest.mark.parametrize("private", ["_create", "_open", "_read", "_status"])
+def test_invoices_package_re_exports(private: str) -> None:
+    package = importlib.import_module("cloverpay.service.services.invoices")
+    module = importlib.import_module(f"cloverpay.service.services.invoices.{private}")
+    for name in module.__all__:
+        assert name in package.__all__, f"invoices.{private}.{name} is not re-exported"
+        assert getattr(package, name) is getattr(module, name)
 
 
 def test_bare_import_needs_no_extra() -> None:

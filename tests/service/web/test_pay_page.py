@@ -51,6 +51,19 @@ def _invoice_with_customer(ctx: ServiceContext, merchant: Merchant) -> Invoice:
     return open_invoice(ctx, merchant.id, inv.id, actor="test")
 
 
+def test_the_page_shows_amounts_as_the_emails_do(
+    app_client: TestClient, ctx: ServiceContext, merchant: Merchant, web: WebSettings
+) -> None:
+    from cloverpay.service.services.emails import format_money
+    from cloverpay.service.web._templates import templates
+
+    assert templates.env.filters["money"] is format_money  # one formatter, pages and emails
+    invoice = open_test_invoice(ctx, merchant, unit=123_456, qty=1, tax=0)
+    page = app_client.get(_path(ctx, web, invoice.id)).text
+    assert format_money(123_456, invoice.currency) == "$1,234.56"
+    assert "Pay $1,234.56</button>" in page
+
+
 def test_pay_then_replay_the_same_submission(
     app_client: TestClient,
     ctx: ServiceContext,

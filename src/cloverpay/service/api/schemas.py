@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 __all__ = [
+    "ATTEMPT_CONFLICT",
     "AttemptOut",
     "AuditEntryOut",
     "CardIn",
@@ -216,19 +217,36 @@ class ErrorOut(BaseModel):
 
 
 _ERROR_DESCRIPTIONS: dict[int, str] = {
-    400: "refused (error shape)",
+    400: "refused (error shape, `invalid_request_error`): a body that cannot be read, an "
+    "`Idempotency-Key` that is empty or too long, or a request refused by name in `field`",
     401: "missing or unknown API key (error shape, `authentication_error`)",
+    402: "Clover declined or refused it (error shape, with the attempt)",
     404: "not found (error shape, `not_found_error`)",
-    409: "conflict (error shape, `conflict_error`)",
+    409: "conflict (error shape, `conflict_error`): the object's state does not allow it, "
+    "or the `Idempotency-Key` was used for another request or its request is still running",
     422: "invalid request: the field is named in `field`, all of them in `details` "
     "(error shape, `invalid_request_error`)",
+    502: "Clover refused or failed the call (error shape, `api_error`)",
 }
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` of a route: these statuses answer in the one error shape (a 422
-    here replaces FastAPI's own validation-error schema, which the API never sends)."""
-    return {
-        status: {"model": ErrorOut, "description": _ERROR_DESCRIPTIONS[status]}
-        for status in statuses
-    }
+#: The 409 of a route that moves money (an attempt): what it can mean there.
+ATTEMPT_CONFLICT = (
+    "another attempt is unresolved, or `merchant_reconnect_required`: nothing was sent, the "
+    "merchant must connect to Clover again; or the `Idempotency-Key` was used for another "
+    "request or its request is still running (error shape, `conflict_error`)"
+)
+
+
+def error_responses(*statuses: int | tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` of a route, a router or an ``include_router``: these statuses answer
+    in the one error shape; ``(status, description)`` says what it means on that route. A
+    422 here replaces FastAPI's own validation-error schema, which the API never sends."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for entry in statuses:
+        status, description = entry if isinstance(entry, tuple) else (entry, None)
+        out[status] = {
+            "model": ErrorOut,
+            "description": description or _ERROR_DESCRIPTIONS[status],
+        }
+    return out

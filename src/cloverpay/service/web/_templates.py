@@ -1,4 +1,9 @@
-"""The Jinja2 environment shared by the pay pages and the dashboard."""
+"""The Jinja2 environment shared by the pay pages and the dashboard.
+
+Amounts are formatted by the payer emails' ``money`` filter
+(:func:`cloverpay.service.services.emails.format_money`): a page and an email show an
+amount the same way.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +12,17 @@ from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
 
+from cloverpay.service.services.emails import format_money
 from cloverpay.service.web._security_headers import sri
 
-__all__ = ["money", "templates"]
+__all__ = ["templates"]
 
 _DIRS = [
     str(Path(__file__).parent / "templates"),
     str(Path(__file__).parent.parent / "dashboard" / "templates"),
 ]
 
-
-def money(cents: int | None, currency: str = "usd") -> str:
-    value = (cents or 0) / 100
-    symbol = {"usd": "$", "eur": "€", "gbp": "£", "cad": "CA$"}.get(currency.lower(), "")
-    text = f"{symbol}{value:,.2f}"
-    return text if symbol else f"{text} {currency.upper()}"
-
-
 templates = Jinja2Templates(directory=_DIRS)
 templates.env.globals["sri"] = sri
-templates.env.filters["money"] = money
+templates.env.filters["money"] = format_money
 templates.env.filters["fromjson"] = json.loads

@@ -17,7 +17,14 @@ from pydantic import BaseModel, StringConstraints
 
 from cloverpay.service.api.deps import ClientIp, Ctx, CurrentPrincipal
 from cloverpay.service.api.errors import error_body, reconnect_required
-from cloverpay.service.api.schemas import AttemptOut, Cents, PositiveCents, _In
+from cloverpay.service.api.schemas import (
+    ATTEMPT_CONFLICT,
+    AttemptOut,
+    Cents,
+    PositiveCents,
+    _In,
+    error_responses,
+)
 from cloverpay.service.api.views import attempt_out
 from cloverpay.service.db import Authorization, PaymentAttempt
 from cloverpay.service.services import preauth
@@ -110,11 +117,12 @@ def _response(ctx: Ctx, attempt: PaymentAttempt) -> JSONResponse:
 _RESPONSES: dict[int | str, dict[str, object]] = {
     200: {"model": AuthorizationAttemptOut, "description": "the attempt succeeded"},
     202: {"model": AuthorizationAttemptOut, "description": "outcome unknown; being reconciled"},
-    402: {"description": "Clover refused (error shape, with the attempt)"},
-    409: {
-        "description": "another attempt is unresolved, or `merchant_reconnect_required`: "
-        "nothing was sent, the merchant must connect to Clover again (error shape)"
-    },
+    **error_responses(
+        400,
+        (402, "Clover declined or refused it (error shape, with the attempt)"),
+        404,
+        (409, ATTEMPT_CONFLICT),
+    ),
 }
 
 
@@ -137,7 +145,7 @@ def authorize(
     return _response(ctx, attempt)
 
 
-@router.get("/v1/authorizations/{authorization_id}")
+@router.get("/v1/authorizations/{authorization_id}", responses=error_responses(404))
 def get_authorization(authorization_id: str, ctx: Ctx, who: CurrentPrincipal) -> AuthorizationOut:
     return authorization_out(preauth.get_authorization(ctx, who.merchant_id, authorization_id))
 

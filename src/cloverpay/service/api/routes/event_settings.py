@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from cloverpay.service.api.deps import Ctx, CurrentPrincipal
+from cloverpay.service.api.schemas import error_responses
 from cloverpay.service.db import MerchantEventSettings
 from cloverpay.service.errors import InvalidRequest, NotFound
 from cloverpay.service.events_out import configure_events
@@ -51,7 +52,7 @@ def _out(row: MerchantEventSettings) -> EventSettingsOut:
     )
 
 
-@router.get("")
+@router.get("", responses=error_responses((404, "events out is not configured yet (error shape)")))
 def get_event_settings(ctx: Ctx, who: CurrentPrincipal) -> EventSettingsOut:
     with ctx.sessions() as s:
         row = s.get(MerchantEventSettings, who.merchant_id)
@@ -60,7 +61,7 @@ def get_event_settings(ctx: Ctx, who: CurrentPrincipal) -> EventSettingsOut:
     return _out(row)
 
 
-@router.post("")
+@router.post("", responses=error_responses(400, 409))
 def set_event_settings(body: EventSettingsIn, ctx: Ctx, who: CurrentPrincipal) -> EventSettingsOut:
     with ctx.sessions() as s:
         exists = s.get(MerchantEventSettings, who.merchant_id) is not None

@@ -10,7 +10,14 @@ from sqlalchemy.orm import Session
 
 from cloverpay.service.api.deps import Answer, ClientIp, Ctx, CurrentPrincipal
 from cloverpay.service.api.errors import error_body, reconnect_required
-from cloverpay.service.api.schemas import AttemptOut, InvoiceIn, InvoiceOut, PayIn
+from cloverpay.service.api.schemas import (
+    ATTEMPT_CONFLICT,
+    AttemptOut,
+    InvoiceIn,
+    InvoiceOut,
+    PayIn,
+    error_responses,
+)
 from cloverpay.service.api.views import attempt_out, invoice_out, settled_attempt_out
 from cloverpay.service.db import Invoice, InvoiceLineItem, PaymentAttempt, reading
 from cloverpay.service.services import invoices as svc
@@ -25,7 +32,9 @@ def _invoice(ctx: Ctx, merchant_id: str, invoice_id: str) -> InvoiceOut:
         return invoice_out(inv, svc.invoice_totals(s, inv))
 
 
-@router.post("", status_code=201, response_model=InvoiceOut)
+@router.post(
+    "", status_code=201, response_model=InvoiceOut, responses=error_responses(400, 404, 409)
+)
 def create_invoice(body: InvoiceIn, ctx: Ctx, who: CurrentPrincipal, stored: Answer) -> Response:
     inv = svc.create_invoice(
         ctx,
@@ -60,12 +69,16 @@ def list_invoices(
     return [invoice_out(inv, totals) for inv, totals in rows]
 
 
-@router.get("/{invoice_id}")
+@router.get("/{invoice_id}", responses=error_responses(404))
 def get_invoice(invoice_id: str, ctx: Ctx, who: CurrentPrincipal) -> InvoiceOut:
     return _invoice(ctx, who.merchant_id, invoice_id)
 
 
-@router.post("/{invoice_id}/open", response_model=InvoiceOut)
+@router.post(
+    "/{invoice_id}/open",
+    response_model=InvoiceOut,
+    responses=error_responses(400, 404, 409, (502, "Clover refused the order (error shape)")),
+)
 def open_invoice(invoice_id: str, ctx: Ctx, who: CurrentPrincipal, stored: Answer) -> Response:
     answer: list[Response] = []
 
@@ -88,13 +101,13 @@ def open_invoice(invoice_id: str, ctx: Ctx, who: CurrentPrincipal, stored: Answe
     return JSONResponse(_invoice(ctx, who.merchant_id, invoice_id).model_dump(mode="json"))
 
 
-@router.post("/{invoice_id}/void")
+@router.post("/{invoice_id}/void", responses=error_responses(400, 404, 409))
 def void_invoice(invoice_id: str, ctx: Ctx, who: CurrentPrincipal) -> InvoiceOut:
     svc.void_invoice(ctx, who.merchant_id, invoice_id, actor=who.actor)
     return _invoice(ctx, who.merchant_id, invoice_id)
 
 
-@router.post("/{invoice_id}/mark_uncollectible")
+@router.post("/{invoice_id}/mark_uncollectible", responses=error_responses(400, 404, 409))
 def mark_uncollectible(invoice_id: str, ctx: Ctx, who: CurrentPrincipal) -> InvoiceOut:
     svc.mark_uncollectible(ctx, who.merchant_id, invoice_id, actor=who.actor)
     return _invoice(ctx, who.merchant_id, invoice_id)
@@ -137,11 +150,12 @@ def attempt_json(out: AttemptOut) -> JSONResponse:
     responses={
         200: {"model": AttemptOut, "description": "paid (the attempt succeeded)"},
         202: {"model": AttemptOut, "description": "outcome unknown; being reconciled"},
-        402: {"description": "declined (error shape, with the attempt)"},
-        409: {
-            "description": "another attempt is unresolved, or `merchant_reconnect_required`: "
-            "nothing was sent, the merchant must connect to Clover again (error shape)"
-        },
+        **error_responses(
+            400,
+            (402, "declined (error shape, `card_error`, with the attempt)"),
+            404,
+            (409, ATTEMPT_CONFLICT),
+        ),
     },
 )
 def pay(

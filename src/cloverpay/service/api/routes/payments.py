@@ -11,7 +11,13 @@ from sqlalchemy import select
 from cloverpay.service.api.deps import Ctx, CurrentPrincipal
 from cloverpay.service.api.routes.invoices import attempt_response
 from cloverpay.service.api.routes.terminals import poke, taken_on_terminal
-from cloverpay.service.api.schemas import AttemptOut, PaymentOut, RefundIn
+from cloverpay.service.api.schemas import (
+    ATTEMPT_CONFLICT,
+    AttemptOut,
+    PaymentOut,
+    RefundIn,
+    error_responses,
+)
 from cloverpay.service.api.views import attempt_out, payment_out
 from cloverpay.service.db import Payment, PaymentAttempt
 from cloverpay.service.errors import NotFound
@@ -40,7 +46,7 @@ def list_payments(
         return [payment_out(s, p) for p in rows]
 
 
-@router.get("/v1/payments/{payment_id}")
+@router.get("/v1/payments/{payment_id}", responses=error_responses(404))
 def get_payment(payment_id: str, ctx: Ctx, who: CurrentPrincipal) -> PaymentOut:
     with ctx.sessions() as s:
         p = s.get(Payment, payment_id)
@@ -54,11 +60,12 @@ def get_payment(payment_id: str, ctx: Ctx, who: CurrentPrincipal) -> PaymentOut:
     responses={
         200: {"model": AttemptOut, "description": "refunded"},
         202: {"model": AttemptOut, "description": "outcome unknown; being reconciled"},
-        402: {"description": "Clover refused the refund (error shape, with the attempt)"},
-        409: {
-            "description": "another refund is unresolved, or `merchant_reconnect_required`: "
-            "nothing was sent, the merchant must connect to Clover again (error shape)"
-        },
+        **error_responses(
+            (400, "refused (error shape): e.g. `amount_too_large`, more than is left to refund"),
+            (402, "Clover refused the refund (error shape, with the attempt)"),
+            404,
+            (409, ATTEMPT_CONFLICT),
+        ),
     },
 )
 def refund(
@@ -101,7 +108,7 @@ def refund(
     return attempt_response(ctx, attempt)
 
 
-@router.get("/v1/attempts/{attempt_id}")
+@router.get("/v1/attempts/{attempt_id}", responses=error_responses(404))
 def get_attempt(attempt_id: str, ctx: Ctx, who: CurrentPrincipal) -> AttemptOut:
     with ctx.sessions() as s:
         a = s.get(PaymentAttempt, attempt_id)

@@ -33,14 +33,14 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1/settings", tags=["settings"])
 
 
-@router.get("", responses=error_responses(401))
+@router.get("")
 def get_settings(ctx: Ctx, who: CurrentPrincipal) -> SettingsOut:
     """The merchant's settings (the defaults until changed)."""
     with ctx.sessions() as s:
         return settings_out(read_settings(s, who.merchant_id))
 
 
-@router.patch("", responses=error_responses(401, 422))
+@router.patch("", responses=error_responses(400))
 def patch_settings(body: SettingsPatch, ctx: Ctx, who: CurrentPrincipal) -> SettingsOut:
     """Change the settings sent (all or nothing); the settings after the change.
     Audited per setting changed; `Idempotency-Key` is not used (sending the same PATCH

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from cloverpay.service.api.deps import Ctx, CurrentPrincipal
+from cloverpay.service.api.schemas import error_responses
 from cloverpay.service.api.schemas_subscriptions import (
     BillingSettingsIn,
     BillingSettingsOut,
@@ -33,7 +34,7 @@ def _subscription(ctx: Ctx, merchant_id: str, subscription_id: str) -> Subscript
         return subscription_out(sub, s.get_one(Plan, sub.plan_id))
 
 
-@router.post("/v1/plans", status_code=201)
+@router.post("/v1/plans", status_code=201, responses=error_responses(400, 409))
 def create_plan(body: PlanIn, ctx: Ctx, who: CurrentPrincipal) -> PlanOut:
     plan = svc.create_plan(
         ctx,
@@ -55,13 +56,13 @@ def list_plans(
     return [plan_out(p) for p in svc.list_plans(ctx, who.merchant_id, limit=limit)]
 
 
-@router.get("/v1/plans/{plan_id}")
+@router.get("/v1/plans/{plan_id}", responses=error_responses(404))
 def get_plan(plan_id: str, ctx: Ctx, who: CurrentPrincipal) -> PlanOut:
     with ctx.sessions() as s:
         return plan_out(svc.load_plan(s, who.merchant_id, plan_id))
 
 
-@router.post("/v1/subscriptions", status_code=201)
+@router.post("/v1/subscriptions", status_code=201, responses=error_responses(400, 404, 409))
 def create_subscription(body: SubscriptionIn, ctx: Ctx, who: CurrentPrincipal) -> SubscriptionOut:
     sub = svc.create_subscription(
         ctx,
@@ -87,12 +88,17 @@ def list_subscriptions(
     return [subscription_out(sub, plan) for sub, plan in rows]
 
 
-@router.get("/v1/subscriptions/{subscription_id}")
+@router.get("/v1/subscriptions/{subscription_id}", responses=error_responses(404))
 def get_subscription(subscription_id: str, ctx: Ctx, who: CurrentPrincipal) -> SubscriptionOut:
     return _subscription(ctx, who.merchant_id, subscription_id)
 
 
-@router.post("/v1/subscriptions/{subscription_id}/cancel")
+@router.post(
+    "/v1/subscriptions/{subscription_id}/cancel",
+    responses=error_responses(
+        400, 404, 409, (502, "Clover did not cancel the subscription (error shape)")
+    ),
+)
 def cancel_subscription(subscription_id: str, ctx: Ctx, who: CurrentPrincipal) -> SubscriptionOut:
     svc.cancel_subscription(ctx, who.merchant_id, subscription_id, actor=who.actor)
     return _subscription(ctx, who.merchant_id, subscription_id)
@@ -104,7 +110,7 @@ def get_billing_settings(ctx: Ctx, who: CurrentPrincipal) -> BillingSettingsOut:
         return BillingSettingsOut(billing_mode=svc.billing_mode_of(s, who.merchant_id))
 
 
-@router.post("/v1/billing_settings")
+@router.post("/v1/billing_settings", responses=error_responses(400, 409))
 def set_billing_settings(
     body: BillingSettingsIn, ctx: Ctx, who: CurrentPrincipal
 ) -> BillingSettingsOut:

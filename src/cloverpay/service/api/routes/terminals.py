@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from cloverpay.service.api.deps import Ctx, CurrentPrincipal
 from cloverpay.service.api.routes.invoices import attempt_response
-from cloverpay.service.api.schemas import AttemptOut
+from cloverpay.service.api.schemas import ATTEMPT_CONFLICT, AttemptOut, error_responses
 from cloverpay.service.api.schemas_terminals import (
     ScreenOut,
     TerminalIn,
@@ -110,7 +110,7 @@ def list_all(ctx: Ctx, who: CurrentPrincipal) -> list[TerminalOut]:
     return [terminal_out(t) for t in list_terminals(ctx, who.merchant_id)]
 
 
-@router.post("/v1/terminals", status_code=201)
+@router.post("/v1/terminals", status_code=201, responses=error_responses(400, 409))
 def register(body: TerminalIn, ctx: Ctx, who: CurrentPrincipal) -> TerminalOut:
     terminal = register_terminal(
         ctx,
@@ -127,7 +127,7 @@ def register(body: TerminalIn, ctx: Ctx, who: CurrentPrincipal) -> TerminalOut:
     return terminal_out(terminal)
 
 
-@router.get("/v1/terminals/{terminal_id}")
+@router.get("/v1/terminals/{terminal_id}", responses=error_responses(404))
 def get_one(terminal_id: str, ctx: Ctx, who: CurrentPrincipal) -> TerminalOut:
     return terminal_out(get_terminal(ctx, who.merchant_id, terminal_id))
 
@@ -135,7 +135,10 @@ def get_one(terminal_id: str, ctx: Ctx, who: CurrentPrincipal) -> TerminalOut:
 @router.post(
     "/v1/terminal_sales",
     status_code=202,
-    responses={202: {"description": "committed; the terminal's owner sends it"}},
+    responses={
+        202: {"description": "committed; the terminal's owner sends it"},
+        **error_responses(400, 404, 409),
+    },
 )
 def start_sale(body: TerminalSaleIn, ctx: Ctx, who: CurrentPrincipal) -> TerminalSaleOut:
     attempt = start_terminal_sale(
@@ -167,7 +170,7 @@ def list_sales(
         return [sale_out(s, sale, attempt) for sale, attempt in rows]
 
 
-@router.get("/v1/terminal_sales/{sale_id}")
+@router.get("/v1/terminal_sales/{sale_id}", responses=error_responses(404))
 def get_sale(sale_id: str, ctx: Ctx, who: CurrentPrincipal) -> TerminalSaleOut:
     with ctx.sessions() as s:
         row = s.execute(_SALE_AND_ATTEMPT.where(TerminalSale.attempt_id == sale_id)).first()
@@ -181,7 +184,12 @@ def get_sale(sale_id: str, ctx: Ctx, who: CurrentPrincipal) -> TerminalSaleOut:
     responses={
         200: {"model": AttemptOut, "description": "voided (the attempt succeeded)"},
         202: {"model": AttemptOut, "description": "queued, sent or unknown: poll the attempt"},
-        402: {"description": "the terminal refused it (error shape, with the attempt)"},
+        **error_responses(
+            400,
+            (402, "the terminal or Clover refused it (error shape, with the attempt)"),
+            404,
+            (409, ATTEMPT_CONFLICT),
+        ),
     },
 )
 def void_payment(
