@@ -164,7 +164,9 @@ def test_each_setting_changes_alone_and_is_audited(
     ]
     for n, (patch, audit_row) in enumerate(steps, start=1):
         clock.advance(60)
-        expected.update(patch, updated_at=clock.value.isoformat())
+        expected.update(
+            patch, updated_at=clock.value.isoformat() + "Z"
+        )  # naive UTC, answered with its offset
         assert _ok(api.patch("/v1/settings", json=patch)) == expected
         assert _ok(api.get("/v1/settings")) == expected
         audit = _audit(ctx, merchant.id)

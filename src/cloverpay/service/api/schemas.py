@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 __all__ = [
@@ -23,8 +23,18 @@ __all__ = [
     "PayIn",
     "PaymentOut",
     "RefundIn",
+    "UtcDateTime",
     "error_responses",
 ]
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: A time in an answer: stored as naive UTC on both databases, answered with its
+#: offset (``2026-11-22T04:18:14.821530Z``), the same on SQLite and PostgreSQL.
+UtcDateTime = Annotated[datetime, AfterValidator(_as_utc)]
 
 Cents = Annotated[int, Field(ge=0, le=99_999_999)]
 PositiveCents = Annotated[int, Field(ge=1, le=99_999_999)]
@@ -51,7 +61,7 @@ class CustomerOut(BaseModel):
     phone: str | None
     external_id: str | None
     clover_customer_id: str | None
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class CardIn(_In):
@@ -73,7 +83,7 @@ class CardOut(BaseModel):
     last4: str | None
     exp_month: str | None
     exp_year: str | None
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class LineItemIn(_In):
@@ -112,7 +122,7 @@ class InvoiceOut(BaseModel):
     clover_order_id: str | None
     memo: str | None
     line_items: list[LineItemOut]
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class PayIn(_In):
@@ -158,9 +168,9 @@ class PaymentOut(BaseModel):
     tender: str
     card_brand: str | None
     card_last4: str | None
-    created_at: datetime
+    created_at: UtcDateTime
     #: set when the payment was voided (it no longer counts towards its invoice)
-    voided_at: datetime | None = None
+    voided_at: UtcDateTime | None = None
 
 
 class AttemptOut(BaseModel):
@@ -176,8 +186,8 @@ class AttemptOut(BaseModel):
     clover_refund_id: str | None
     failure_code: str | None
     failure_message: str | None
-    next_check_at: datetime | None
-    created_at: datetime
+    next_check_at: UtcDateTime | None
+    created_at: UtcDateTime
     payment: PaymentOut | None = None
     invoice: InvoiceOut | None = None
 
@@ -192,7 +202,7 @@ class AuditEntryOut(BaseModel):
     to_state: str | None
     reason: str | None
     data: dict[str, Any] | None
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class FieldErrorOut(BaseModel):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from cloverpay.service.api.schemas import UtcDateTime
 from cloverpay.service.services.merchant_settings import (
     MAX_FEE_FIXED_CENTS,
     MAX_FEE_RATE_BPS,
@@ -32,7 +32,7 @@ class SettingsOut(BaseModel):
     #: Email a receipt to the invoice's customer for each payment and refund.
     receipts_enabled: bool
     #: Last change; null while the settings are the defaults.
-    updated_at: datetime | None
+    updated_at: UtcDateTime | None
 
 
 def _optional_not_null(schema: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from cloverpay.service.api.schemas import UtcDateTime
 from cloverpay.service.db import Plan, Subscription
 
 __all__ = [
@@ -45,7 +46,7 @@ class PlanOut(BaseModel):
     interval_count: int
     active: bool
     clover_plan_id: str | None
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class SubscriptionIn(_In):
@@ -66,15 +67,15 @@ class SubscriptionOut(BaseModel):
     status: str
     billing_mode: str
     period_index: int
-    current_period_start: datetime
-    current_period_end: datetime
+    current_period_start: UtcDateTime
+    current_period_end: UtcDateTime
     consecutive_failures: int
-    next_billing_at: datetime | None
+    next_billing_at: UtcDateTime | None
     clover_subscription_id: str | None
     last_error: str | None
-    created_at: datetime
-    canceled_at: datetime | None
-    deactivated_at: datetime | None
+    created_at: UtcDateTime
+    canceled_at: UtcDateTime | None
+    deactivated_at: UtcDateTime | None
 
 
 class BillingSettingsIn(_In):

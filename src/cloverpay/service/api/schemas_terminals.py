@@ -3,12 +3,11 @@ leaves the service)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, StringConstraints
 
-from cloverpay.service.api.schemas import PaymentOut, PositiveCents, Via, _In
+from cloverpay.service.api.schemas import PaymentOut, PositiveCents, UtcDateTime, Via, _In
 
 __all__ = ["TerminalIn", "TerminalOut", "TerminalSaleIn", "TerminalSaleOut", "VoidIn"]
 
@@ -41,8 +40,8 @@ class TerminalOut(BaseModel):
     last_error: str | None
     #: the service process holding the terminal's connection, and until when
     lease_owner: str | None
-    lease_until: datetime | None
-    created_at: datetime
+    lease_until: UtcDateTime | None
+    created_at: UtcDateTime
 
 
 class TerminalSaleIn(_In):
@@ -76,9 +75,9 @@ class TerminalSaleOut(BaseModel):
     failure_message: str | None
     note: str | None
     payment: PaymentOut | None
-    created_at: datetime
-    sent_at: datetime | None
-    updated_at: datetime
+    created_at: UtcDateTime
+    sent_at: UtcDateTime | None
+    updated_at: UtcDateTime
 
 
 class VoidIn(_In):

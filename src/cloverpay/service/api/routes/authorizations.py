@@ -8,7 +8,6 @@ attempt) when nothing was sent because the merchant must connect to Clover again
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter
@@ -22,6 +21,7 @@ from cloverpay.service.api.schemas import (
     AttemptOut,
     Cents,
     PositiveCents,
+    UtcDateTime,
     _In,
     error_responses,
 )
@@ -63,7 +63,7 @@ class AuthorizationOut(BaseModel):
     clover_charge_id: str
     card_brand: str | None
     card_last4: str | None
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class AuthorizationAttemptOut(AttemptOut):

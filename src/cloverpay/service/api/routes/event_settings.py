@@ -6,14 +6,13 @@ which ``Idempotency-Key`` replays store, never carries it). It is stored Fernet-
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from cloverpay.service.api.deps import Ctx, CurrentPrincipal
-from cloverpay.service.api.schemas import error_responses
+from cloverpay.service.api.schemas import UtcDateTime, error_responses
 from cloverpay.service.db import MerchantEventSettings
 from cloverpay.service.errors import InvalidRequest, NotFound
 from cloverpay.service.events_out import configure_events
@@ -40,7 +39,7 @@ class EventSettingsOut(BaseModel):
     url: str
     enabled: bool
     topics: list[str]
-    updated_at: datetime
+    updated_at: UtcDateTime
 
 
 def _out(row: MerchantEventSettings) -> EventSettingsOut:
