@@ -134,7 +134,7 @@ def test_staff_invoice_link_customer_pays_saving_card_then_refund(
     assert pg.text_content("#invoice-status") == "paid"
     pg.screenshot(path=str(shots_dir / "service-invoice-paid.png"), full_page=True)
     pg.click("text=Customers")
-    assert "•••• 4242" in pg.inner_text("table")
+    assert "Visa •••• 4242" in pg.inner_text("table")
     with service.ctx.sessions() as s:
         assert s.query(CardOnFile).count() == 1
         assert [p.amount for p in s.query(Payment)] == [16340]

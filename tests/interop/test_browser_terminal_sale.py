@@ -131,7 +131,7 @@ def test_staff_charge_on_terminal_customer_pays_on_the_device_then_refund(
     # the dashboard follows the sale and shows the invoice paid (page reloads when final)
     pg.wait_for_selector("#invoice-status:text('paid')")
     assert "Approved" in pg.inner_text("#terminal-sale")
-    assert "•••• 4084" in pg.inner_text("main")  # the MC the customer inserted
+    assert "Mastercard •••• 4084" in pg.inner_text("main")  # the MC the customer inserted
     pg.screenshot(path=str(shots_dir / "service-terminal-sale-paid.png"), full_page=True)
     with service.ctx.sessions() as s:
         [payment] = s.query(Payment).all()

@@ -118,7 +118,7 @@ def test_payment_receipt_arrives_as_text_and_escaped_html(
     assert "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt; Dana" in html
     assert "Bob&#39;s &lt;b&gt;Plumbing&lt;/b&gt; &amp; Sons" in html
     assert "<b>" not in html
-    for fact in (inv.number, "$10.00", "$1.50", "$11.50", "VISA ending in 4242", "$11.60"):
+    for fact in (inv.number, "$10.00", "$1.50", "$11.50", "Visa ending in 4242", "$11.60"):
         assert fact in html, fact
     # the bytes on the wire too, but for the two machine-made strings with digits in them
     boundary, message_id = msg.get_boundary(), msg["Message-ID"]
@@ -148,7 +148,7 @@ def test_refund_receipt_html_shows_the_refunded_totals(
     assert "Refunded so far:      $6.00" in text
     assert_self_contained(html)
     assert "&lt;script&gt;" in html
-    for fact in ("Amount refunded", "$6.00", "New total paid", "$15.60", "VISA ending in 4242"):
+    for fact in ("Amount refunded", "$6.00", "New total paid", "$15.60", "Visa ending in 4242"):
         assert fact in html, fact
     assert_no_card_data(html)
     assert json.loads(row.payload_json)["refund_id"] in html

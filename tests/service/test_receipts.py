@@ -81,7 +81,7 @@ def test_pay_replayed_request_queues_one_receipt_with_the_facts(
     assert "Amount paid:    $10.00" in text
     assert "Tip:            $1.50" in text
     assert "Total charged:  $11.50" in text
-    assert "VISA ending in 4242" in text
+    assert "Visa ending in 4242" in text
     assert "Still due:      $11.60" in text
     assert_no_card_data(rows[0].payload_json)
     # the worker delivers it (captured without SMTP, as in `cloverpay up`), once
@@ -117,7 +117,7 @@ def test_refund_replayed_and_settled_again_queues_one_refund_receipt(
     assert "Amount refunded:      $6.00" in text
     assert "Refunded so far:      $6.00" in text
     assert "New total paid:       $15.60" in text
-    assert "VISA ending in 4242" in text
+    assert "Visa ending in 4242" in text
     assert_no_card_data(rows[0].payload_json)
     # a second refund: its own receipt, with the new totals
     refund_payment(ctx, merchant.id, payment_id, amount=400, actor="t")
@@ -160,7 +160,7 @@ def test_cash_and_card_payments_get_receipts_without_a_card_number(
     rows = receipts(ctx)
     assert len(rows) == 2
     assert "Paid with:      cash" in json.loads(rows[0].payload_json)["text"]
-    assert "VISA ending in 4242" in json.loads(rows[1].payload_json)["text"]
+    assert "Visa ending in 4242" in json.loads(rows[1].payload_json)["text"]
 
 
 def test_no_receipt_without_a_customer_email_or_when_turned_off(
@@ -189,10 +189,21 @@ def test_no_receipt_without_a_customer_email_or_when_turned_off(
 
 
 def test_paid_with_shows_the_last_four_only() -> None:
-    assert paid_with("card", "VISA", "4242") == "VISA ending in 4242"
-    assert paid_with("card", "MC", "424242424242") == "MC ending in 4242"
+    assert paid_with("card", "VISA", "4242") == "Visa ending in 4242"
+    assert paid_with("card", "MC", "424242424242") == "Mastercard ending in 4242"
     assert paid_with("card", None, None) == "card"
     assert paid_with("cash", "VISA", "4242") == "cash"
+
+
+def test_card_brands_read_as_people_write_them() -> None:
+    from cloverpay.service.services.emails import card_brand_name
+
+    assert card_brand_name("MC") == "Mastercard"
+    assert card_brand_name("AMEX") == "American Express"
+    assert card_brand_name("DINERS_CLUB") == "Diners Club"
+    assert card_brand_name("visa") == "Visa"
+    assert card_brand_name("GIFT_CARD") == "Gift Card"  # a code we do not know, in words
+    assert card_brand_name(None) == "Card"
 
 
 # -- a terminal sale -------------------------------------------------------------------

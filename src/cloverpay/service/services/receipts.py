@@ -32,7 +32,12 @@ from sqlalchemy.orm import Session
 from cloverpay.service.db import Customer, Invoice, Merchant, MerchantWebSettings, Payment, Refund
 from cloverpay.service.db.base import utcnow
 from cloverpay.service.services.context import ServiceContext
-from cloverpay.service.services.emails import email_payload, format_money, render_or_skip
+from cloverpay.service.services.emails import (
+    card_brand_name,
+    email_payload,
+    format_money,
+    render_or_skip,
+)
 from cloverpay.service.services.merchant_settings import SettingsChange, update_settings
 from cloverpay.service.services.records import add_outbox
 
@@ -56,11 +61,11 @@ VOID_RECEIPT = "email.void_receipt"
 
 
 def paid_with(tender: str, brand: str | None, last4: str | None) -> str:
-    """``VISA ending in 4242``; never more than the last four digits."""
+    """``Visa ending in 4242``; never more than the last four digits."""
     if tender in ("cash", "check"):
         return tender
     digits = "".join(c for c in (last4 or "") if c.isdigit())[-4:]
-    name = (brand or "card").replace("_", " ").upper() if brand else "card"
+    name = card_brand_name(brand) if brand else "card"
     return f"{name} ending in {digits}" if len(digits) == 4 else name
 
 

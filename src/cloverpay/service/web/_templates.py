@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
 
-from cloverpay.service.services.emails import format_money
+from cloverpay.service.services.emails import card_brand_name, format_money
 from cloverpay.service.web._security_headers import sri
 
 __all__ = ["templates"]
@@ -25,4 +25,5 @@ _DIRS = [
 templates = Jinja2Templates(directory=_DIRS)
 templates.env.globals["sri"] = sri
 templates.env.filters["money"] = format_money
+templates.env.filters["brand"] = card_brand_name
 templates.env.filters["fromjson"] = json.loads

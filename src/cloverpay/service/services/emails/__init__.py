@@ -27,7 +27,14 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-__all__ = ["EmailContent", "email_payload", "format_money", "render_email", "render_or_skip"]
+__all__ = [
+    "EmailContent",
+    "card_brand_name",
+    "email_payload",
+    "format_money",
+    "render_email",
+    "render_or_skip",
+]
 
 log = logging.getLogger("cloverpay.emails")
 
@@ -39,6 +46,32 @@ def format_money(cents: int | None, currency: str = "usd") -> str:
     return text if symbol else f"{text} {currency.upper()}"
 
 
+#: Clover's card brand codes (``cardType`` / ``brand``) as people write them.
+_BRANDS = {
+    "VISA": "Visa",
+    "MC": "Mastercard",
+    "MASTERCARD": "Mastercard",
+    "AMEX": "American Express",
+    "DISCOVER": "Discover",
+    "DINERS_CLUB": "Diners Club",
+    "JCB": "JCB",
+    "UNIONPAY": "UnionPay",
+    "CHINA_UNION_PAY": "UnionPay",
+    "MAESTRO": "Maestro",
+    "INTERAC": "Interac",
+    "EBT": "EBT",
+}
+
+
+def card_brand_name(brand: str | None) -> str:
+    """``MC`` → ``Mastercard``; an unknown code in words (``GIFT_CARD`` → ``Gift Card``);
+    no brand → ``Card``."""
+    if not brand:
+        return "Card"
+    code = brand.strip().upper()
+    return _BRANDS.get(code) or code.replace("_", " ").title()
+
+
 _env = Environment(
     loader=FileSystemLoader(str(Path(__file__).parent)),
     undefined=StrictUndefined,
@@ -46,6 +79,7 @@ _env = Environment(
     keep_trailing_newline=True,
 )
 _env.filters["money"] = format_money
+_env.filters["brand"] = card_brand_name
 
 
 @dataclass(frozen=True, slots=True)
