@@ -24,6 +24,7 @@ listens (``{"port": ..., "pid": ...}``), as ``_loadgen.start_server`` expects.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import signal
@@ -145,6 +146,8 @@ def main() -> None:
     )
     server = uvicorn.Server(config)
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
+    gc.collect()  # start-up objects out of the collector's way, as the service does
+    gc.freeze()
     server.run(sockets=[sock])
 
 

@@ -140,6 +140,12 @@ def main() -> None:
     server = _Server(config)
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
     signal.signal(signal.SIGINT, lambda *_: setattr(server, "should_exit", True))
+    try:  # as ``cloverpay serve`` does (a version without it serves without it)
+        from cloverpay.service.core.heap import settle_heap
+    except ImportError:
+        pass
+    else:
+        settle_heap()
     if sampler:
         sampler.start()
     t0 = time.monotonic()

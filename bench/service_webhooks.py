@@ -55,6 +55,12 @@ def serve(args: argparse.Namespace) -> None:
     sock.bind(("127.0.0.1", args.port))
     print(json.dumps({"port": args.port, "pid": os.getpid()}), flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    try:  # as ``cloverpay serve`` does (a version without it serves without it)
+        from cloverpay.service.core.heap import settle_heap
+    except ImportError:
+        pass
+    else:
+        settle_heap()
     uvicorn.Server(config).run(sockets=[sock])
 
 

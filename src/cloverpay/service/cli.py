@@ -111,6 +111,7 @@ def register(cli: typer.Typer) -> None:
         import uvicorn
 
         from cloverpay.service.api import create_app
+        from cloverpay.service.core.heap import settle_heap
         from cloverpay.service.migrate import upgrade
         from cloverpay.service.services import ServiceContext
         from cloverpay.service.workers import start_workers
@@ -135,6 +136,7 @@ def register(cli: typer.Typer) -> None:
         # handler it found: with the default one the process would die before the
         # workers stop (terminal leases unreleased); this one lets the finally run.
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        settle_heap()  # what start-up built stays out of the collector's way
         try:
             uvicorn.run(app, host=host, port=port, log_level="warning")
         finally:

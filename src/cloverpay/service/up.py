@@ -326,6 +326,9 @@ def run_up(
         data_dir=data_dir, host=host, port=port, sandbox_port=sandbox_port, terminal=terminal
     )
     _print(info)
+    from cloverpay.service.core.heap import settle_heap
+
+    settle_heap()
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")  # type: ignore[arg-type]
     web_server = uvicorn.Server(config)
     threading.Thread(
