@@ -325,14 +325,13 @@ def run_up(
     info, app, server = prepare(
         data_dir=data_dir, host=host, port=port, sandbox_port=sandbox_port, terminal=terminal
     )
-    _print(info)
     from cloverpay.service.core.heap import settle_heap
 
     settle_heap()
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")  # type: ignore[arg-type]
     web_server = uvicorn.Server(config)
     threading.Thread(
-        target=_handshake_when_listening,
+        target=_when_listening,
         args=(web_server, app, info),
         daemon=True,
         name="cloverpay-up-webhooks",
@@ -344,7 +343,9 @@ def run_up(
         server.stop()  # type: ignore[attr-defined]
 
 
-def _handshake_when_listening(web_server: object, app: object, info: UpInfo) -> None:
+def _when_listening(web_server: object, app: object, info: UpInfo) -> None:
+    """Once the server listens: the panel (its addresses work when it is shown), then
+    the app webhook handshake."""
     import logging
     import time
 
@@ -353,6 +354,7 @@ def _handshake_when_listening(web_server: object, app: object, info: UpInfo) -> 
         if time.monotonic() > deadline or getattr(web_server, "should_exit", False):
             return
         time.sleep(0.05)
+    _print(info)
     base = info.dashboard_url.removesuffix("/dashboard")
     try:
         connect_app_webhooks(app.state.ctx, info.sandbox_url, base)  # type: ignore[attr-defined]
