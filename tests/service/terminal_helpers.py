@@ -11,9 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from cloverpay.sandbox import Sandbox, SandboxServer
+from cloverpay.service.api import create_app
 from cloverpay.service.db import (
     AuditLog,
     Invoice,
@@ -21,10 +23,12 @@ from cloverpay.service.db import (
     Payment,
     PaymentAttempt,
     Terminal,
+    TerminalOp,
     TerminalSale,
 )
 from cloverpay.service.invariants import CloverPaymentFact, check_invariants
 from cloverpay.service.services import ServiceContext
+from cloverpay.service.services.merchants import create_api_key
 from cloverpay.service.services.terminal_sales import start_terminal_sale
 from cloverpay.service.services.terminals import register_terminal
 from cloverpay.service.terminal_runtime import RuntimeOptions, TerminalRuntime
@@ -192,3 +196,38 @@ def audit_count(ctx: ServiceContext, entity_id: str, action: str) -> int:
             )
             or 0
         )
+
+
+@pytest.fixture
+def api(ctx: ServiceContext, merchant: Merchant) -> Iterator[TestClient]:
+    """The app in process, authenticated with a new API key of ``merchant``."""
+    key = create_api_key(ctx, merchant.id)
+    with TestClient(
+        create_app(context=ctx), headers={"Authorization": f"Bearer {key.secret}"}
+    ) as client:
+        yield client
+
+
+def error(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The answer's error, checked to be ``status`` and the one error shape."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body["error"]) >= {"type", "code", "message", "field"}
+    return dict(body["error"])
+
+
+def op_row(ctx: ServiceContext, attempt_id: str) -> TerminalOp:
+    with ctx.sessions() as s:
+        return s.get_one(TerminalOp, attempt_id)
+
+
+def clover_refunds(sandbox: Sandbox, payment: Payment) -> list[tuple[str, int]]:
+    """The refunds the v3 payment lists (id, amount)."""
+    with clover(sandbox) as c:
+        found = c.platform.payments.retrieve(payment.clover_charge_id)
+    return [(r["id"], r["amount"]) for r in (found.refunds or {}).get("elements", [])]
+
+
+def device_refunds(sandbox: Sandbox) -> int:
+    """How many refunds the emulated terminal received."""
+    return len(sandbox.state.events.list("terminal_refund"))

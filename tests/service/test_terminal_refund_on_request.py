@@ -13,7 +13,6 @@ checker (v3 payments included)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -24,10 +23,9 @@ from sqlalchemy import func, select, update
 from cloverpay.sandbox import Sandbox
 from cloverpay.sandbox._faults import FaultRule
 from cloverpay.service.api import create_app
-from cloverpay.service.db import Merchant, Payment, PaymentAttempt, Refund, Terminal, TerminalOp
+from cloverpay.service.db import Merchant, Payment, PaymentAttempt, Refund, Terminal
 from cloverpay.service.errors import ServiceError
 from cloverpay.service.services import Reconciler, ServiceContext
-from cloverpay.service.services.merchants import create_api_key
 from cloverpay.service.services.terminal_ops import (
     claim_op,
     orphaned_ops,
@@ -39,11 +37,16 @@ from cloverpay.service.services.terminal_queue import MAX_SALE_S
 from cloverpay.service.services.terminal_refund_rest import claim_for_rest, refund_via_rest
 from cloverpay.service.terminal_runtime import TerminalRuntime
 
-from .conftest import Clock, clover, invoice_row, make_token, open_test_invoice
+from .conftest import Clock, invoice_row, make_token, open_test_invoice
 from .terminal_helpers import (  # noqa: F401  (fixtures)
+    api,
     assert_books,
     attempt_row,
     audit_count,
+    clover_refunds,
+    device_refunds,
+    error,
+    op_row,
     paid_on_terminal,
     runtime,
     terminal,
@@ -56,42 +59,9 @@ pytestmark = pytest.mark.timeout(180)
 LONG_WAIT = {"wait_s": 60}
 
 
-@pytest.fixture
-def api(ctx: ServiceContext, merchant: Merchant) -> Iterator[TestClient]:
-    key = create_api_key(ctx, merchant.id)
-    with TestClient(
-        create_app(context=ctx), headers={"Authorization": f"Bearer {key.secret}"}
-    ) as client:
-        yield client
-
-
-def error(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body["error"]) >= {"type", "code", "message", "field"}
-    return dict(body["error"])
-
-
-def op_row(ctx: ServiceContext, attempt_id: str) -> TerminalOp:
-    with ctx.sessions() as s:
-        return s.get_one(TerminalOp, attempt_id)
-
-
-def clover_refunds(sandbox: Sandbox, payment: Payment) -> list[tuple[str, int]]:
-    """The refunds the v3 payment lists (id, amount)."""
-    with clover(sandbox) as c:
-        found = c.platform.payments.retrieve(payment.clover_charge_id)
-    return [(r["id"], r["amount"]) for r in (found.refunds or {}).get("elements", [])]
-
-
 def refund_amounts(ctx: ServiceContext, payment: Payment) -> list[int]:
     with ctx.sessions() as s:
         return sorted(s.scalars(select(Refund.amount).where(Refund.payment_id == payment.id)))
-
-
-def device_refunds(sandbox: Sandbox) -> int:
-    """Refunds the emulated terminal carried out (a REST refund is never one)."""
-    return len(sandbox.state.events.list("terminal_refund"))
 
 
 def attempt_count(ctx: ServiceContext) -> int:

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from cloverpay.sandbox import Sandbox
-from cloverpay.service.db import Merchant, Payment, Refund, Terminal, TerminalOp
+from cloverpay.service.db import Merchant, Payment, Refund, Terminal
 from cloverpay.service.services import Reconciler, ServiceContext
 from cloverpay.service.services.refund_refs import REFERENCE_KEY
 from cloverpay.service.services.terminal_ops import (
@@ -33,6 +33,9 @@ from .terminal_helpers import (  # noqa: F401  (fixtures)
     assert_books,
     attempt_row,
     audit_count,
+    clover_refunds,
+    device_refunds,
+    op_row,
     owning,
     paid_on_terminal,
     runtime,
@@ -53,25 +56,9 @@ def paid_then_nobody_owns(
     return payment
 
 
-def op_row(ctx: ServiceContext, attempt_id: str) -> TerminalOp:
-    with ctx.sessions() as s:
-        return s.get_one(TerminalOp, attempt_id)
-
-
-def clover_refunds(sandbox: Sandbox, payment: Payment) -> list[tuple[str, int]]:
-    """The refunds the v3 payment lists (id, amount)."""
-    with clover(sandbox) as c:
-        found = c.platform.payments.retrieve(payment.clover_charge_id)
-    return [(r["id"], r["amount"]) for r in (found.refunds or {}).get("elements", [])]
-
-
 def refund_rows(ctx: ServiceContext, payment: Payment) -> list[Refund]:
     with ctx.sessions() as s:
         return list(s.scalars(select(Refund).where(Refund.payment_id == payment.id)))
-
-
-def device_refunds(sandbox: Sandbox) -> int:
-    return len(sandbox.state.events.list("terminal_refund"))
 
 
 def test_refund_expiring_with_no_owner_is_sent_once_through_rest(

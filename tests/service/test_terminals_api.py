@@ -14,18 +14,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from cloverpay.sandbox import Sandbox, SandboxServer
-from cloverpay.service.api import create_app
 from cloverpay.service.db import Merchant, TerminalSale
 from cloverpay.service.services import ServiceContext
-from cloverpay.service.services.merchants import create_api_key
 from cloverpay.service.terminal_runtime import TerminalRuntime
 
 from .conftest import make_token, open_test_invoice
 from .terminal_helpers import (  # noqa: F401  (fixtures)
     FAST,
     WAIT_S,
+    api,
     assert_books,
     control,
+    error,
     script,
     terminal_server,
     wait_for,
@@ -38,28 +38,12 @@ LONG_WAIT = {"wait_s": 60}
 
 
 @pytest.fixture
-def api(ctx: ServiceContext, merchant: Merchant) -> Iterator[TestClient]:
-    key = create_api_key(ctx, merchant.id)
-    with TestClient(
-        create_app(context=ctx), headers={"Authorization": f"Bearer {key.secret}"}
-    ) as client:
-        yield client
-
-
-@pytest.fixture
 def runtime(ctx: ServiceContext) -> Iterator[TerminalRuntime]:
     rt = TerminalRuntime(ctx, owner="proc-A", options=FAST).start()
     try:
         yield rt
     finally:
         rt.stop()
-
-
-def error(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body["error"]) >= {"type", "code", "message", "field"}
-    return dict(body["error"])
 
 
 def follow(api: TestClient, sale_id: str) -> dict[str, Any]:
