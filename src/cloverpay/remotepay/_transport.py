@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -75,7 +76,7 @@ class _Waiters:
     by_ack: dict[str, asyncio.Future[MessageReceived]] = field(default_factory=dict)
 
 
-class CloverTransport:
+class CloverTransport(ABC):
     """The connection to the device; :class:`~._session.ConnectorSession` routes what
     arrives."""
 
@@ -319,9 +320,9 @@ class CloverTransport:
         for event in events:
             self._dispatch(event)
 
+    @abstractmethod
     def _dispatch(self, event: Event) -> None:
         """Act on one event of the core (see :class:`~._session.ConnectorSession`)."""
-        raise NotImplementedError
 
     async def _heartbeat_loop(self) -> None:
         interval = self.config.heartbeat_interval
