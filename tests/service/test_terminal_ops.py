@@ -59,6 +59,7 @@ from .terminal_helpers import (  # noqa: F401  (fixtures)
     v3_payments,
     wait_for,
 )
+from .web.conftest import staff  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -440,18 +441,17 @@ def test_dashboard_void_button_voids_a_terminal_payment(
     sandbox: Sandbox,
     terminal: Terminal,
     runtime: TerminalRuntime,
+    staff: str,
 ) -> None:
     from fastapi.testclient import TestClient
 
     from cloverpay.service.api import create_app
-    from cloverpay.service.dashboard import create_staff_user
 
     from .web.conftest import login
 
-    create_staff_user(ctx, merchant.id, email="owner@example.com", password="correct horse battery")
     payment = paid_on_terminal(ctx, merchant, terminal, runtime)
     with TestClient(create_app(context=ctx), follow_redirects=False) as client:
-        csrf = login(client, "owner@example.com", "correct horse battery")
+        csrf = login(client)
         page = client.get("/dashboard/payments").text
         assert f"/dashboard/payments/{payment.id}/void" in page
         r = client.post(f"/dashboard/payments/{payment.id}/void", data={"csrf_token": csrf})

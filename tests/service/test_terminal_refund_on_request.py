@@ -52,6 +52,7 @@ from .terminal_helpers import (  # noqa: F401  (fixtures)
     terminal,
     terminal_server,
 )
+from .web.conftest import staff  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -420,16 +421,14 @@ def test_dashboard_refund_without_the_terminal(
     sandbox: Sandbox,
     terminal: Terminal,
     runtime: TerminalRuntime,
+    staff: str,
 ) -> None:
-    from cloverpay.service.dashboard import create_staff_user
-
     from .web.conftest import login
 
-    create_staff_user(ctx, merchant.id, email="owner@example.com", password="correct horse battery")
     payment = paid_on_terminal(ctx, merchant, terminal, runtime)
     label = "Refund without the terminal (through Clover)"
     with TestClient(create_app(context=ctx), follow_redirects=False) as client:
-        csrf = login(client, "owner@example.com", "correct horse battery")
+        csrf = login(client)
         for where in ("/dashboard/payments", f"/dashboard/invoices/{payment.invoice_id}"):
             page = client.get(where).text
             assert label in page, where
