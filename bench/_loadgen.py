@@ -54,6 +54,16 @@ class Server:
                 self.proc.wait(5)
 
 
+def settle_heap_as_serve_does() -> None:
+    """What ``cloverpay serve`` does before it serves (``settle_heap``); a version of
+    the service without it (a ``--baseline-src``) serves without it."""
+    try:
+        from cloverpay.service.core.heap import settle_heap
+    except ImportError:
+        return
+    settle_heap()
+
+
 def start_server(
     argv: list[str], timeout: float = 600.0, env: dict[str, str] | None = None
 ) -> Server:

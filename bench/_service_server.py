@@ -36,6 +36,7 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
+from _loadgen import settle_heap_as_serve_does
 from anyio import to_thread
 from sqlalchemy import event
 
@@ -140,12 +141,7 @@ def main() -> None:
     server = _Server(config)
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
     signal.signal(signal.SIGINT, lambda *_: setattr(server, "should_exit", True))
-    try:  # as ``cloverpay serve`` does (a version without it serves without it)
-        from cloverpay.service.core.heap import settle_heap
-    except ImportError:
-        pass
-    else:
-        settle_heap()
+    settle_heap_as_serve_does()
     if sampler:
         sampler.start()
     t0 = time.monotonic()

@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _loadgen import Server, render, run_load, start_server
+from _loadgen import Server, render, run_load, settle_heap_as_serve_does, start_server
 
 SECRET = "bench-signing-secret-" + "x" * 24
 FERNET = "uQ9b1mNBv2o8Lq5e6QHcV1S2Wf5GxqYtqj7ZyB8m3kU="
@@ -55,12 +55,7 @@ def serve(args: argparse.Namespace) -> None:
     sock.bind(("127.0.0.1", args.port))
     print(json.dumps({"port": args.port, "pid": os.getpid()}), flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-    try:  # as ``cloverpay serve`` does (a version without it serves without it)
-        from cloverpay.service.core.heap import settle_heap
-    except ImportError:
-        pass
-    else:
-        settle_heap()
+    settle_heap_as_serve_does()
     uvicorn.Server(config).run(sockets=[sock])
 
 
