@@ -381,9 +381,13 @@ def count_round_trips(backend: Backend, key: str, api_key: str) -> dict[str, dic
     counts: Counter[str] = Counter()
     engine = ctx.engine
 
+    show = os.environ.get("BENCH_SQL") == "1"  # print every statement, per request
+
     @event.listens_for(engine, "before_cursor_execute")
-    def _stmt(*_a: Any) -> None:
+    def _stmt(_conn: Any, _cur: Any, statement: str, *_a: Any) -> None:
         counts["statements"] += 1
+        if show:
+            print("   SQL", " ".join(statement.split())[:160])
 
     @event.listens_for(engine, "begin")
     def _begin(*_a: Any) -> None:
@@ -430,6 +434,8 @@ def count_round_trips(backend: Backend, key: str, api_key: str) -> dict[str, dic
 
             def post(name: str, path: str, body: Any, extra: dict[str, str] | None = None) -> Any:
                 counts.clear()
+                if show:
+                    print(" ", name)
                 headers = {**auth, "idempotency-key": uuid.uuid4().hex, **(extra or {})}
                 r = c.post(path, json=body, headers=headers)
                 assert r.status_code < 300, r.text
