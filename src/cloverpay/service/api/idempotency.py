@@ -15,11 +15,12 @@ Other 4xx and 5xx responses delete the row so the caller may fix and retry.
 A route may store its answer itself, in its own last transaction (:class:`StoredAnswer`,
 e.g. the pay route in the transaction that settles the payment): the row then becomes
 ``done`` together with the work it answers, and the middleware, seeing that the response
-sent is the one stored, writes nothing more. A route may also store it in a statement of
-its own after its work committed (:meth:`StoredAnswer.write_alone`, the create route):
-the same write the middleware would make, from the route's worker thread. Any other
-response (an error raised after, another status or body) is stored or deleted by the
-middleware as before.
+sent is the one stored, writes nothing more. Any other response (an error raised after,
+another status or body) is stored or deleted by the middleware as before.
+
+Creating and paying an invoice claim the key in their own first write transaction
+instead (:mod:`~cloverpay.service.api.stored_answer`): no claim of its own before the
+route, and an error answered before anything committed writes nothing at all.
 """
 
 from __future__ import annotations
@@ -30,17 +31,27 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from anyio import to_thread
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cloverpay.service.api.errors import error_body
+from cloverpay.service.api.stored_answer import (
+    CLAIMED_BY_ROUTE,
+    STORED_STATUSES,
+    ClaimTaken,
+    StoredAnswer,
+    claim_values,
+    claiming,
+)
 from cloverpay.service.db import IdempotencyKey, one_statement
 from cloverpay.service.errors import ServiceError
 from cloverpay.service.services.context import ServiceContext
-from cloverpay.service.services.merchants import Principal, authenticate_cached
+from cloverpay.service.services.merchants import (
+    Principal,
+    authenticate_cached,
+    cached_principal,
+)
 
 __all__ = ["ANSWER_STATE", "PRINCIPAL_STATE", "IdempotencyMiddleware", "StoredAnswer"]
 
@@ -51,14 +62,13 @@ ANSWER_STATE = "cloverpay_idempotency"
 
 STALE_AFTER = timedelta(minutes=5)
 MAX_KEY_LENGTH = 255
-_STORED = frozenset({200, 201, 202, 402})
+_STORED = STORED_STATUSES
 
 Decision = Literal["execute", "replay", "conflict", "in_progress"]
 
 # Built once, bound at execution.
 _CLAIM = insert(IdempotencyKey)
 _MINE = (IdempotencyKey.merchant_id == bindparam("m"), IdempotencyKey.key == bindparam("k"))
-_ANSWER = update(IdempotencyKey).where(*_MINE).values(status="done")
 _FORGET = delete(IdempotencyKey).where(*_MINE)
 
 
@@ -86,55 +96,44 @@ async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": raw})
 
 
-class StoredAnswer:
-    """The running request's Idempotency-Key row, for a route to store its answer in a
-    transaction of its own work (one UPDATE there instead of a transaction after)."""
+def _conflict(code: str, message: str) -> dict[str, Any]:
+    return error_body("conflict_error", code, message, "Idempotency-Key")
 
-    def __init__(self, ctx: ServiceContext, merchant_id: str, key: str) -> None:
-        self.ctx = ctx
-        self.merchant_id = merchant_id
-        self.key = key
-        #: (status, body) written, once the caller's transaction has run the UPDATE. If
-        #: that transaction does not commit, the route raises and answers otherwise,
-        #: so the middleware (which compares) stores or deletes the row itself.
-        self.written: tuple[int, bytes] | None = None
 
-    def write_alone(self, response: Response) -> None:
-        """Store ``response`` in a statement of its own, after the route's work
-        committed: what the middleware would do once the response is sent, done in the
-        route's worker thread instead of another hand-off to one. A failure is left to
-        the middleware, which tries again as before (the work is committed either way)."""
-        if response.status_code not in _STORED:
-            return
-        try:
-            with one_statement(self.ctx.engine) as conn:
-                self._update(conn, response)
-        except Exception:  # the middleware stores it (or fails) as before
-            return
-        self.written = (response.status_code, bytes(response.body))
+class _Capture:
+    """The route's response as it is sent on: status, content type, body."""
 
-    def _update(self, conn: Connection, response: Response) -> None:
-        conn.execute(
-            _ANSWER,
-            {
-                "m": self.merchant_id,
-                "k": self.key,
-                "response_status": response.status_code,
-                "response_body": bytes(response.body),
-                "response_content_type": response.media_type or "application/json",
-                "completed_at": self.ctx.now(),
-            },
-        )
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+        self.status = 500
+        self.ctype = "application/json"
+        self.chunks: list[bytes] = []
 
-    def write(self, session: Session, response: Response) -> None:
-        """Store ``response`` (sent as it is) in ``session``'s transaction; statuses
-        that are not stored are left to the middleware."""
-        status = response.status_code
-        if status not in _STORED:
-            return
-        # a Core statement on the session's connection (the ORM's bulk UPDATE costs more)
-        self._update(session.connection(), response)
-        self.written = (status, bytes(response.body))
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.status = int(message["status"])
+            for k, v in message.get("headers", []):
+                if k.lower() == b"content-type":
+                    self.ctype = v.decode("latin-1")
+        elif message["type"] == "http.response.body":
+            self.chunks.append(message.get("body", b""))
+        await self.send(message)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """``receive`` with the request body (read by the middleware) given first."""
+    replayed = False
+
+    async def replay_receive() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay_receive
 
 
 class IdempotencyMiddleware:
@@ -142,32 +141,39 @@ class IdempotencyMiddleware:
         self.app = app
         self.ctx = ctx
 
+    def _authenticate(self, authorization: str) -> Principal | None:
+        """The API key's merchant (a cached look-up, :func:`authenticate_cached`); None
+        without a usable key (the route answers 401 in the one shape)."""
+        scheme, _, secret = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            return None
+        try:
+            return authenticate_cached(self.ctx, secret.strip())
+        except ServiceError:
+            return None
+
+    async def _principal(self, authorization: str) -> Principal | None:
+        """:meth:`_authenticate`, without a worker thread when the key is cached."""
+        scheme, _, secret = authorization.partition(" ")
+        if scheme.lower() == "bearer" and secret.strip():
+            cached = cached_principal(self.ctx, secret.strip())
+            if cached is not None:
+                return cached
+        return await to_thread.run_sync(self._authenticate, authorization)
+
     def _begin(
         self, authorization: str, key: str, fp: str, method: str, path: str
     ) -> tuple[Principal | None, Decision, IdempotencyKey | None]:
-        """Authenticate (a cached look-up, :func:`authenticate_cached`) and claim the key:
-        one INSERT that is its own transaction. No principal: the route answers 401."""
-        scheme, _, secret = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
+        """Authenticate and claim the key: one INSERT that is its own transaction; a key
+        held already is read (locked) to decide. No principal: the route answers 401."""
+        principal = self._authenticate(authorization)
+        if principal is None:
             return None, "execute", None
         now = self.ctx.now()
         try:
-            principal = authenticate_cached(self.ctx, secret.strip())
-        except ServiceError:
-            return None, "execute", None
-        try:
             with one_statement(self.ctx.engine) as conn:
                 conn.execute(
-                    _CLAIM,
-                    {
-                        "merchant_id": principal.merchant_id,
-                        "key": key,
-                        "method": method,
-                        "path": path,
-                        "request_fingerprint": fp,
-                        "status": "in_progress",
-                        "created_at": now,
-                    },
+                    _CLAIM, claim_values(principal.merchant_id, key, method, path, fp, now)
                 )
             return principal, "execute", None
         except IntegrityError:
@@ -192,22 +198,64 @@ class IdempotencyMiddleware:
                 return principal, "execute", None
             return principal, "in_progress", row
 
-    def _finish(self, merchant_id: str, key: str, status: int, body: bytes, ctype: str) -> None:
-        mine = {"m": merchant_id, "k": key}
+    def _finish(self, stored: StoredAnswer, status: int, body: bytes, ctype: str) -> None:
+        """Store the answer (a stored status) or give the key back (any other): on the
+        claimed row; a key the route never claimed (nothing committed) gets its row
+        now, answered, if the answer is one that is stored."""
         with one_statement(self.ctx.engine) as conn:
-            if status in _STORED:
-                conn.execute(
-                    _ANSWER,
-                    {
-                        **mine,
-                        "response_status": status,
-                        "response_body": body,
-                        "response_content_type": ctype,
-                        "completed_at": self.ctx.now(),
-                    },
-                )
-            else:
-                conn.execute(_FORGET, mine)
+            if stored.claimed:
+                if status in _STORED:
+                    stored.answer(conn, status, body, ctype)
+                else:
+                    conn.execute(_FORGET, {"m": stored.merchant_id, "k": stored.key})
+                return
+            assert stored.claim is not None
+            row = {
+                **stored.claim,
+                "status": "done",
+                "response_status": status,
+                "response_body": body,
+                "response_content_type": ctype,
+                "completed_at": self.ctx.now(),
+            }
+            try:
+                conn.execute(_CLAIM, row)
+            except IntegrityError:  # claimed meanwhile by a retry: its answer stands
+                return
+
+    async def _run(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        principal: Principal,
+        stored: StoredAnswer,
+    ) -> bool:
+        """Run the route under ``stored``'s key, then store its answer or give the key
+        back. False: the route found the key held (it claims it itself) and sent
+        nothing; the caller decides as for a key held before the route ran."""
+        # The route's CurrentPrincipal takes it from here instead of a second look-up.
+        state = scope.setdefault("state", {})
+        state[PRINCIPAL_STATE] = principal
+        state[ANSWER_STATE] = stored
+        capture = _Capture(send)
+        held = False
+        try:
+            with claiming(stored if stored.claim is not None else None):
+                await self.app(scope, receive, capture)
+        except ClaimTaken:
+            if capture.started:
+                raise
+            held = True
+        finally:
+            if not held:
+                sent = b"".join(capture.chunks)
+                needed = stored.claimed or capture.status in _STORED
+                if needed and stored.written != (capture.status, sent):
+                    await to_thread.run_sync(
+                        self._finish, stored, capture.status, sent, capture.ctype
+                    )
+        return not held
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -237,50 +285,30 @@ class IdempotencyMiddleware:
             chunks.append(message.get("body", b""))
             more = bool(message.get("more_body"))
         body = b"".join(chunks)
-        replayed = False
-
-        async def replay_receive() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
         path = scope["path"]
         fp = _fingerprint("POST", path, body)
+        authorization = headers.get("authorization", "")
+        if CLAIMED_BY_ROUTE.fullmatch(path):
+            principal = await self._principal(authorization)
+            if principal is not None:
+                claim = claim_values(principal.merchant_id, key, "POST", path, fp, self.ctx.now())
+                stored = StoredAnswer(self.ctx, principal.merchant_id, key, claim=claim)
+                if await self._run(scope, _replaying(body, receive), send, principal, stored):
+                    return
+                # the key was held: decided below as for any other route
         principal, decision, row = await to_thread.run_sync(
-            self._begin, headers.get("authorization", ""), key, fp, "POST", path
+            self._begin, authorization, key, fp, "POST", path
         )
         if principal is None:  # the route answers 401 in the one shape
-            await self.app(scope, replay_receive, send)
+            await self.app(scope, _replaying(body, receive), send)
             return
-        merchant_id = principal.merchant_id
-        # The route's CurrentPrincipal takes it from here instead of a second look-up.
-        state = scope.setdefault("state", {})
-        state[PRINCIPAL_STATE] = principal
         if decision == "conflict":
-            await _send_json(
-                send,
-                409,
-                error_body(
-                    "conflict_error",
-                    "idempotency_key_reused",
-                    "this Idempotency-Key was used with another request",
-                    "Idempotency-Key",
-                ),
-            )
+            reused = "this Idempotency-Key was used with another request"
+            await _send_json(send, 409, _conflict("idempotency_key_reused", reused))
             return
         if decision == "in_progress":
-            await _send_json(
-                send,
-                409,
-                error_body(
-                    "conflict_error",
-                    "idempotency_request_in_progress",
-                    "a request with this Idempotency-Key is still running; retry later",
-                    "Idempotency-Key",
-                ),
-            )
+            running = "a request with this Idempotency-Key is still running; retry later"
+            await _send_json(send, 409, _conflict("idempotency_request_in_progress", running))
             return
         if decision == "replay":
             assert row is not None
@@ -299,26 +327,5 @@ class IdempotencyMiddleware:
             )
             await send({"type": "http.response.body", "body": raw})
             return
-        stored = StoredAnswer(self.ctx, merchant_id, key)
-        state[ANSWER_STATE] = stored
-        status = 500
-        ctype = "application/json"
-        captured: list[bytes] = []
-
-        async def capture(message: Message) -> None:
-            nonlocal status, ctype
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                for k, v in message.get("headers", []):
-                    if k.lower() == b"content-type":
-                        ctype = v.decode("latin-1")
-            elif message["type"] == "http.response.body":
-                captured.append(message.get("body", b""))
-            await send(message)
-
-        try:
-            await self.app(scope, replay_receive, capture)
-        finally:
-            sent = b"".join(captured)
-            if stored.written != (status, sent):
-                await to_thread.run_sync(self._finish, merchant_id, key, status, sent, ctype)
+        stored = StoredAnswer(self.ctx, principal.merchant_id, key)
+        await self._run(scope, _replaying(body, receive), send, principal, stored)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 __all__ = [
+    "READ_ONLY_OPTION",
     "SessionFactory",
     "make_engine",
     "make_session_factory",
@@ -30,7 +31,8 @@ __all__ = [
 ]
 
 SessionFactory = sessionmaker[Session]
-_READ_ONLY = "cloverpay_read_only"
+#: The execution option of a :func:`reading` connection on SQLite (a deferred BEGIN).
+READ_ONLY_OPTION = "cloverpay_read_only"
 
 
 def normalise_url(url: str) -> str:
@@ -54,7 +56,7 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        if conn.get_execution_options().get(_READ_ONLY):
+        if conn.get_execution_options().get(READ_ONLY_OPTION):
             conn.exec_driver_sql("BEGIN")  # reads only (:func:`reading`): no write lock
         else:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -157,6 +159,6 @@ def reading(engine: Engine) -> Iterator[Session]:
         if engine.dialect.name == "postgresql":
             conn.execution_options(isolation_level="AUTOCOMMIT")
         else:
-            conn.execution_options(**{_READ_ONLY: True})
+            conn.execution_options(**{READ_ONLY_OPTION: True})
         with Session(bind=conn, expire_on_commit=False) as session:
             yield session

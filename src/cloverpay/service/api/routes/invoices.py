@@ -36,7 +36,18 @@ def _invoice(ctx: Ctx, merchant_id: str, invoice_id: str) -> InvoiceOut:
     "", status_code=201, response_model=InvoiceOut, responses=error_responses(400, 404, 409)
 )
 def create_invoice(body: InvoiceIn, ctx: Ctx, who: CurrentPrincipal, stored: Answer) -> Response:
-    inv = svc.create_invoice(
+    answer: list[Response] = []
+
+    def in_commit(s: Session, inv: Invoice) -> None:
+        # Just created: a draft, nothing paid or refunded yet (no second read needed);
+        # the answer is stored in the transaction that creates it (and claimed its key).
+        out = invoice_out(inv, svc.InvoiceTotals(total=inv.total, paid=0, refunded=0))
+        response = JSONResponse(out.model_dump(mode="json"), status_code=201)
+        if stored is not None:
+            stored.write(s, response)
+        answer.append(response)
+
+    svc.create_invoice(
         ctx,
         who.merchant_id,
         line_items=[
@@ -47,15 +58,9 @@ def create_invoice(body: InvoiceIn, ctx: Ctx, who: CurrentPrincipal, stored: Ans
         customer_id=body.customer_id,
         memo=body.memo,
         actor=who.actor,
+        in_commit=in_commit,
     )
-    # Just created: a draft, nothing paid or refunded yet (no second read needed).
-    out = invoice_out(inv, svc.InvoiceTotals(total=inv.total, paid=0, refunded=0))
-    response = JSONResponse(out.model_dump(mode="json"), status_code=201)
-    if stored is not None:
-        # Not in the create transaction: that would hold the merchant's invoice-number
-        # lock one statement longer (every new invoice of the merchant waits for it).
-        stored.write_alone(response)
-    return response
+    return answer[0]
 
 
 @router.get("")

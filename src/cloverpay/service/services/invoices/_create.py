@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,9 +44,11 @@ def create_invoice(
     period_start: datetime | None = None,
     due_at: datetime | None = None,
     actor: str,
+    in_commit: Callable[[Session, Invoice], None] | None = None,
 ) -> Invoice:
     """A draft invoice. ``subscription_id`` + ``period_start`` are unique together: a
-    second invoice for one subscription period raises IntegrityError (nothing is kept)."""
+    second invoice for one subscription period raises IntegrityError (nothing is kept).
+    ``in_commit(session, invoice)`` runs last in the transaction that creates it."""
     if not line_items:
         raise InvalidRequest("an invoice needs at least one line item", field="line_items")
     with ctx.sessions.begin() as s:
@@ -110,6 +113,8 @@ def create_invoice(
         if number is None:
             raise NotFound("no such merchant", field="merchant")
         set_committed_value(invoice, "number", number)
+        if in_commit is not None:
+            in_commit(s, invoice)
     return invoice
 
 
