@@ -94,6 +94,42 @@ def test_partial_payments_then_paid(
     assert_invariants(ctx, sandbox)
 
 
+def test_an_open_that_loses_the_race_keeps_the_winners_order(
+    ctx: ServiceContext, merchant: Merchant, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two opens of one draft: the one that records second finds no draft (its UPDATE
+    applies to a draft only) and changes nothing; the invoice keeps the first's order."""
+    from cloverpay.service.services.invoices import _open, create_invoice
+    from cloverpay.service.services.invoices._create import LineItemInput
+
+    inv = create_invoice(ctx, merchant.id, line_items=[LineItemInput("Survey", 1, 900)], actor="t")
+    order_items = _open._order_items
+    raced: list[Any] = []
+    started: list[bool] = []
+
+    def meanwhile_another_open(invoice: Any) -> Any:
+        if not started:  # the first open read the draft: a second one runs to the end now
+            started.append(True)
+            raced.append(open_invoice(ctx, merchant.id, inv.id, actor="other"))
+        return order_items(invoice)
+
+    monkeypatch.setattr(_open, "_order_items", meanwhile_another_open)
+    orders = len(sandbox.state.ecommerce.orders)
+    late = open_invoice(ctx, merchant.id, inv.id, actor="late")
+    assert len(sandbox.state.ecommerce.orders) == orders + 2  # both asked Clover
+    row = invoice_row(ctx, inv.id)
+    assert (row.status, row.clover_order_id) == ("open", raced[0].clover_order_id)
+    assert (late.status, late.clover_order_id) == ("open", raced[0].clover_order_id)
+    with ctx.sessions() as s:
+        opened = s.scalar(
+            select(func.count())
+            .select_from(AuditLog)
+            .where(AuditLog.entity_id == inv.id, AuditLog.to_state == "open")
+        )
+    assert opened == 1  # one transition recorded, by the winner
+    assert_invariants(ctx, sandbox)
+
+
 def test_decline_is_failed_with_clovers_code(
     ctx: ServiceContext, merchant: Merchant, sandbox: Sandbox
 ) -> None:

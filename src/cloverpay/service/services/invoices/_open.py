@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -21,32 +21,50 @@ from cloverpay.service.services.records import add_audit, add_outbox, audit_fail
 __all__ = ["open_invoice"]
 
 
-_OPENED = (
+# draft -> open with its Clover order, in one statement that also locks the row and
+# gives it back as committed: no row when the invoice is no longer a draft (a
+# concurrent open won). An order recorded already stays the invoice's.
+_OPEN_DRAFT = (
     update(Invoice)
-    .where(Invoice.id == bindparam("b_invoice"))
+    .where(
+        Invoice.id == bindparam("b_invoice"),
+        Invoice.merchant_id == bindparam("b_merchant"),
+        Invoice.status == InvoiceStatus.DRAFT.value,
+    )
     .values(
         status=InvoiceStatus.OPEN.value,
-        clover_order_id=bindparam("b_order"),
+        clover_order_id=func.coalesce(Invoice.clover_order_id, bindparam("b_order")),
         updated_at=bindparam("b_now"),
     )
+    .returning(*Invoice.__table__.columns)
 )
+_INVOICE_COLUMNS = [c.key for c in Invoice.__table__.columns]
 
 
-def _mark_open(session: Session, invoice: Invoice, order_id: str, *, actor: str) -> None:
-    """draft -> open with its Clover order, as :func:`set_invoice_status` does it, for a
-    *locked* draft: one prebuilt UPDATE (no unit of work), the loaded row brought up to
-    date as committed, the same audit row."""
-    current = InvoiceStatus(invoice.status)
-    if not apply_transition("invoice", current, InvoiceStatus.OPEN):
-        raise InvalidTransition("invoice", current.value, InvoiceStatus.OPEN.value)
-    now = utcnow()
-    session.connection().execute(
-        _OPENED, {"b_invoice": invoice.id, "b_order": order_id, "b_now": now}
+def _mark_open(session: Session, invoice: Invoice, order_id: str) -> bool:
+    """draft -> open for ``invoice`` (read before the Clover call, not locked): one
+    UPDATE that applies the transition only to a draft; the object brought up to date
+    with the row as committed. False: the invoice was no longer a draft."""
+    if not apply_transition("invoice", InvoiceStatus.DRAFT, InvoiceStatus.OPEN):
+        raise InvalidTransition("invoice", InvoiceStatus.DRAFT.value, InvoiceStatus.OPEN.value)
+    row = (
+        session.connection()
+        .execute(
+            _OPEN_DRAFT,
+            {
+                "b_invoice": invoice.id,
+                "b_merchant": invoice.merchant_id,
+                "b_order": order_id,
+                "b_now": utcnow(),
+            },
+        )
+        .first()
     )
-    set_committed_value(invoice, "status", InvoiceStatus.OPEN.value)
-    set_committed_value(invoice, "clover_order_id", order_id)
-    set_committed_value(invoice, "updated_at", now)
-    _audit_status(session, invoice, current, InvoiceStatus.OPEN, actor=actor, reason=None)
+    if row is None:
+        return False
+    for key, value in zip(_INVOICE_COLUMNS, row, strict=True):
+        set_committed_value(invoice, key, value)
+    return True
 
 
 def _order_items(invoice: Invoice) -> list[OrderItemParams]:
@@ -129,12 +147,11 @@ def open_invoice(
         field = getattr(exc, "param", None) if isinstance(exc, APIError) else None
         raise UpstreamError(f"Clover refused the order: {exc.message}", field=field) from exc
     with ctx.sessions.begin() as s:
-        invoice = load_invoice(s, merchant_id, invoice_id, lock=True, line_items=False)
-        if invoice.status != InvoiceStatus.DRAFT.value:
+        if not _mark_open(s, invoice, order.id):
             # A concurrent open won (and the invoice may be paid by now): its order is
             # the invoice's; never move it back to open from here.
-            return invoice
-        _mark_open(s, invoice, invoice.clover_order_id or order.id, actor=actor)
+            return load_invoice(s, merchant_id, invoice_id, lock=False, line_items=False)
+        _audit_status(s, invoice, InvoiceStatus.DRAFT, InvoiceStatus.OPEN, actor=actor, reason=None)
         if order.amount is not None and order.amount != invoice.total:
             add_audit(
                 s,
