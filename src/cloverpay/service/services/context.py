@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy import Engine
@@ -15,6 +16,9 @@ from cloverpay.service.core.security import TokenCipher
 from cloverpay.service.db import SessionFactory, make_engine, make_session_factory, utcnow
 from cloverpay.service.gateway import CloverGateway
 from cloverpay.service.services.oauth_store import DbTokenStore
+
+if TYPE_CHECKING:
+    from cloverpay.service.services.merchants import Principal
 
 __all__ = ["ServiceContext"]
 
@@ -29,9 +33,9 @@ class ServiceContext:
     gateway: CloverGateway
     cipher: TokenCipher
     now: Callable[[], datetime] = field(default=utcnow)
-    #: API key hash -> (expires at on the monotonic clock, merchant id, key prefix):
+    #: API key hash -> (expires at on the monotonic clock, the key's principal):
     #: :func:`~cloverpay.service.services.merchants.authenticate_cached`.
-    auth_cache: dict[str, tuple[float, str, str]] = field(default_factory=dict)
+    auth_cache: dict[str, tuple[float, Principal]] = field(default_factory=dict)
 
     def close(self) -> None:
         """Close the Clover connections and the database pool."""

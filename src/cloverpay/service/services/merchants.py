@@ -38,6 +38,9 @@ class Principal:
 
     merchant_id: str
     api_key_prefix: str
+    #: The merchant's currency (set when it is connected, never changed): what a new
+    #: invoice is in unless it names another.
+    currency: str = "usd"
 
     @property
     def actor(self) -> str:
@@ -112,13 +115,13 @@ _AUTH_CACHE_MAX = 10_000
 def authenticate(session: Session, secret: str) -> Principal:
     hashed = hash_api_key(secret)
     row = session.execute(
-        select(ApiKeyRow.merchant_id, ApiKeyRow.prefix, ApiKeyRow.revoked_at).where(
-            ApiKeyRow.key_hash == hashed
-        )
+        select(ApiKeyRow.merchant_id, ApiKeyRow.prefix, ApiKeyRow.revoked_at, Merchant.currency)
+        .join(Merchant, Merchant.id == ApiKeyRow.merchant_id)
+        .where(ApiKeyRow.key_hash == hashed)
     ).first()
     if row is None or row.revoked_at is not None:
         raise AuthError("invalid API key", field="Authorization")
-    return Principal(merchant_id=row.merchant_id, api_key_prefix=row.prefix)
+    return Principal(merchant_id=row.merchant_id, api_key_prefix=row.prefix, currency=row.currency)
 
 
 def cached_principal(ctx: ServiceContext, secret: str) -> Principal | None:
@@ -126,7 +129,7 @@ def cached_principal(ctx: ServiceContext, secret: str) -> Principal | None:
     fresh; None otherwise (no database read: safe on the event loop)."""
     hit = ctx.auth_cache.get(hash_api_key(secret))
     if hit is not None and hit[0] > time.monotonic():
-        return Principal(merchant_id=hit[1], api_key_prefix=hit[2])
+        return hit[1]
     return None
 
 
@@ -143,11 +146,7 @@ def authenticate_cached(ctx: ServiceContext, secret: str) -> Principal:
         principal = authenticate(s, secret)
     if len(ctx.auth_cache) >= _AUTH_CACHE_MAX:
         ctx.auth_cache.clear()
-    ctx.auth_cache[hashed] = (
-        now + AUTH_CACHE_TTL_S,
-        principal.merchant_id,
-        principal.api_key_prefix,
-    )
+    ctx.auth_cache[hashed] = (now + AUTH_CACHE_TTL_S, principal)
     return principal
 
 

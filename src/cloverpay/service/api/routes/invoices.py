@@ -58,6 +58,7 @@ def create_invoice(body: InvoiceIn, ctx: Ctx, who: CurrentPrincipal, stored: Ans
         customer_id=body.customer_id,
         memo=body.memo,
         actor=who.actor,
+        merchant_currency=who.currency,
         in_commit=in_commit,
     )
     return answer[0]

@@ -44,15 +44,19 @@ def create_invoice(
     period_start: datetime | None = None,
     due_at: datetime | None = None,
     actor: str,
+    merchant_currency: str | None = None,
     in_commit: Callable[[Session, Invoice], None] | None = None,
 ) -> Invoice:
     """A draft invoice. ``subscription_id`` + ``period_start`` are unique together: a
     second invoice for one subscription period raises IntegrityError (nothing is kept).
-    ``in_commit(session, invoice)`` runs last in the transaction that creates it."""
+    ``merchant_currency``: the merchant's currency, known to the caller (the API key's
+    principal), so it is not read. ``in_commit(session, invoice)`` runs last in the
+    transaction that creates it."""
     if not line_items:
         raise InvalidRequest("an invoice needs at least one line item", field="line_items")
     with ctx.sessions.begin() as s:
-        merchant_currency = s.scalar(_MERCHANT_CURRENCY, {"merchant_id": merchant_id})
+        if merchant_currency is None:
+            merchant_currency = s.scalar(_MERCHANT_CURRENCY, {"merchant_id": merchant_id})
         if merchant_currency is None:
             raise NotFound("no such merchant", field="merchant")
         if customer_id is not None:
