@@ -24,13 +24,12 @@ from .conftest import assert_invariants, make_token
 from .receipt_helpers import customer_invoice
 
 #: The intent: the invoice locked with its merchant, what deciding the charge needs,
-#: the attempt and its audit row (one statement on PostgreSQL, two on SQLite).
-INTENT = {"postgresql": 3, "sqlite": 4}
+#: the attempt, its audit row.
+INTENT = 4
 #: The settle: the attempt and its invoice locked (with the answer's line items), the
 #: sums and the receipt's recipient, the invoice's status, the payment, the attempt,
-#: the stored answer, the audit and the outbox rows (one statement on PostgreSQL, one
-#: per table on SQLite).
-SETTLE = {"postgresql": 7, "sqlite": 8}
+#: the stored answer, the audit rows, the outbox rows.
+SETTLE = 8
 
 
 @pytest.fixture
@@ -96,12 +95,10 @@ def test_pay_sends_the_intent_and_the_settle_in_their_statements(
     assert body["invoice"]["line_items"][0]["description"] == "Drain repair"
     groups = [g for g in transactions.groups if g]
     intent, settle = groups[-2], groups[-1]
-    dialect = ctx.engine.dialect.name
-    assert len(intent) == INTENT[dialect], intent
-    assert len(settle) == SETTLE[dialect], settle
-    if dialect == "sqlite":
-        assert sum(s.startswith("INSERT INTO audit_log") for s in settle) == 1, settle
-        assert sum(s.startswith("INSERT INTO outbox") for s in settle) == 1, settle
+    assert len(intent) == INTENT, intent
+    assert len(settle) == SETTLE, settle
+    assert sum(s.startswith("INSERT INTO audit_log") for s in settle) == 1, settle
+    assert sum(s.startswith("INSERT INTO outbox") for s in settle) == 1, settle
     # the rows themselves: the attempt's and the invoice's transitions; the payment,
     # its receipt and the invoice paid
     assert _counts(ctx, AuditLog) - audit_before == 3  # the intent's, and the settle's two

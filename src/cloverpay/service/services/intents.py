@@ -22,7 +22,7 @@ from cloverpay.service.db import PaymentAttempt, new_id
 from cloverpay.service.db.rows import insert_detached
 from cloverpay.service.domain import AttemptKind, AttemptState
 from cloverpay.service.services.context import ServiceContext
-from cloverpay.service.services.records import AUDIT_TABLE, add_audit_row, audit_row
+from cloverpay.service.services.records import add_audit
 
 __all__ = [
     "KEY_NAMESPACE",
@@ -85,23 +85,23 @@ def _add_attempt(
         updated_at=now,
         **fields,
     )
-    row = audit_row(
+    if detached:  # a second open attempt or a reused id loses at the constraint here
+        insert_detached(s, attempt)
+    else:
+        s.add(attempt)
+        s.flush()
+    add_audit(
+        s,
         merchant_id=merchant_id,
         actor=actor,
         action=action,
         entity_type="payment_attempt",
-        entity_id=attempt_id,
+        entity_id=attempt.id,
         to_state=state.value,
         reason=reason,
         data=audit,
         now=now,
     )
-    if detached:  # a second open attempt or a reused id loses at the constraint here
-        insert_detached(s, attempt, then=[(AUDIT_TABLE, [row])])  # one statement on PostgreSQL
-    else:
-        s.add(attempt)
-        s.flush()
-        add_audit_row(s, row)
     return attempt
 
 

@@ -8,9 +8,8 @@ matter, and a later SELECT in the transaction sees them as before.
 
 Inside :func:`written_together` (a transaction that writes several of them and reads
 none back, like a payment's settle) they are collected instead and written at the end
-of the block, each table's rows in one multi-row INSERT, in the order they were added,
-both INSERTs in one statement on PostgreSQL (:func:`~cloverpay.service.db.rows.insert_rows`;
-a taken outbox ``dedupe_key`` fails it, and so the transaction, as before).
+of the block, each table's rows in one multi-row INSERT, in the order they were added
+(a taken outbox ``dedupe_key`` fails that INSERT, and so the transaction, as before).
 
 :func:`audit_failure` is the exception: it writes a failure's audit row in its own
 transaction, so the trace survives the rollback of the work that failed (rule 5).
@@ -23,25 +22,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Insert, bindparam, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from cloverpay.service.db import AuditLog, Merchant, OutboxEvent, SessionFactory, utcnow
-from cloverpay.service.db.rows import insert_rows
 
 __all__ = [
-    "AUDIT_TABLE",
-    "OUTBOX_TABLE",
     "add_audit",
-    "add_audit_row",
     "add_outbox",
     "alert_reconnect_required",
     "audit_failure",
-    "audit_row",
     "written_together",
 ]
 
@@ -52,8 +47,29 @@ def _json(data: dict[str, Any] | None) -> str | None:
 
 _AUDIT = insert(AuditLog.__table__)  # type: ignore[arg-type]
 _OUTBOX = insert(OutboxEvent.__table__)  # type: ignore[arg-type]
-AUDIT_TABLE: Table = AuditLog.__table__  # type: ignore[assignment]
-OUTBOX_TABLE: Table = OutboxEvent.__table__  # type: ignore[assignment]
+_AUDIT_COLUMNS = (
+    "merchant_id",
+    "actor",
+    "action",
+    "entity_type",
+    "entity_id",
+    "from_state",
+    "to_state",
+    "reason",
+    "data_json",
+    "created_at",
+)
+_OUTBOX_COLUMNS = (
+    "merchant_id",
+    "topic",
+    "channel",
+    "dedupe_key",
+    "payload_json",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+)
 #: ``Session.info`` key: the rows collected by :func:`written_together`.
 _COLLECTED = "cloverpay_records_collected"
 
@@ -62,6 +78,22 @@ _COLLECTED = "cloverpay_records_collected"
 class _Collected:
     audit: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
+
+
+@cache
+def _insert_rows(table: str, rows: int) -> Insert:
+    """One INSERT of ``rows`` rows, bound by ``<column>_<row>`` (built once per size)."""
+    audit = table == "audit"
+    columns = _AUDIT_COLUMNS if audit else _OUTBOX_COLUMNS
+    base = _AUDIT if audit else _OUTBOX
+    return base.values([{c: bindparam(f"{c}_{i}") for c in columns} for i in range(rows)])
+
+
+def _write_rows(session: Session, table: str, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    params = {f"{c}_{i}": v for i, row in enumerate(rows) for c, v in row.items()}
+    session.connection().execute(_insert_rows(table, len(rows)), params)
 
 
 @contextmanager
@@ -79,41 +111,13 @@ def written_together(session: Session) -> Iterator[None]:
         yield
     finally:
         session.info.pop(_COLLECTED, None)
-    insert_rows(session, [(AUDIT_TABLE, collected.audit), (OUTBOX_TABLE, collected.outbox)])
+    _write_rows(session, "audit", collected.audit)
+    _write_rows(session, "outbox", collected.outbox)
 
 
 def _collected(session: Session) -> _Collected | None:
     found = session.info.get(_COLLECTED)
     return found if isinstance(found, _Collected) else None
-
-
-def audit_row(
-    *,
-    merchant_id: str | None,
-    actor: str,
-    action: str,
-    entity_type: str,
-    entity_id: str,
-    from_state: str | None = None,
-    to_state: str | None = None,
-    reason: str | None = None,
-    data: dict[str, Any] | None = None,
-    now: datetime | None = None,
-) -> dict[str, Any]:
-    """The values of an audit row (:func:`add_audit`), for a caller that writes it with
-    rows of other tables."""
-    return {
-        "merchant_id": merchant_id,
-        "actor": actor,
-        "action": action,
-        "entity_type": entity_type,
-        "entity_id": entity_id,
-        "from_state": from_state,
-        "to_state": to_state,
-        "reason": reason,
-        "data_json": _json(data),
-        "created_at": now or utcnow(),
-    }
 
 
 def add_audit(
@@ -130,23 +134,18 @@ def add_audit(
     data: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> None:
-    row = audit_row(
-        merchant_id=merchant_id,
-        actor=actor,
-        action=action,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        from_state=from_state,
-        to_state=to_state,
-        reason=reason,
-        data=data,
-        now=now,
-    )
-    add_audit_row(session, row)
-
-
-def add_audit_row(session: Session, row: dict[str, Any]) -> None:
-    """:func:`add_audit` of the values made by :func:`audit_row`."""
+    row = {
+        "merchant_id": merchant_id,
+        "actor": actor,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "from_state": from_state,
+        "to_state": to_state,
+        "reason": reason,
+        "data_json": _json(data),
+        "created_at": now or utcnow(),
+    }
     collected = _collected(session)
     if collected is not None:
         collected.audit.append(row)
