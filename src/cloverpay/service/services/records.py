@@ -8,8 +8,11 @@ matter, and a later SELECT in the transaction sees them as before.
 
 Inside :func:`written_together` (a transaction that writes several of them and reads
 none back, like a payment's settle) they are collected instead and written at the end
-of the block, each table's rows in one multi-row INSERT, in the order they were added
-(a taken outbox ``dedupe_key`` fails that INSERT, and so the transaction, as before).
+of the block, each table's rows in one execution of its prebuilt INSERT (an executemany:
+one round trip, psycopg sends the rows in one pipeline), in the order they were added
+(a taken outbox ``dedupe_key`` fails it, and so the transaction, as before). Not a
+multi-row ``VALUES``: SQLAlchemy compiles such a statement again at every execution,
+which costs more than the round trip it saves.
 
 :func:`audit_failure` is the exception: it writes a failure's audit row in its own
 transaction, so the trace survives the rollback of the work that failed (rule 5).
@@ -22,10 +25,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, bindparam, insert
+from sqlalchemy import Insert, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -47,29 +49,6 @@ def _json(data: dict[str, Any] | None) -> str | None:
 
 _AUDIT = insert(AuditLog.__table__)  # type: ignore[arg-type]
 _OUTBOX = insert(OutboxEvent.__table__)  # type: ignore[arg-type]
-_AUDIT_COLUMNS = (
-    "merchant_id",
-    "actor",
-    "action",
-    "entity_type",
-    "entity_id",
-    "from_state",
-    "to_state",
-    "reason",
-    "data_json",
-    "created_at",
-)
-_OUTBOX_COLUMNS = (
-    "merchant_id",
-    "topic",
-    "channel",
-    "dedupe_key",
-    "payload_json",
-    "status",
-    "attempts",
-    "next_attempt_at",
-    "created_at",
-)
 #: ``Session.info`` key: the rows collected by :func:`written_together`.
 _COLLECTED = "cloverpay_records_collected"
 
@@ -80,26 +59,15 @@ class _Collected:
     outbox: list[dict[str, Any]] = field(default_factory=list)
 
 
-@cache
-def _insert_rows(table: str, rows: int) -> Insert:
-    """One INSERT of ``rows`` rows, bound by ``<column>_<row>`` (built once per size)."""
-    audit = table == "audit"
-    columns = _AUDIT_COLUMNS if audit else _OUTBOX_COLUMNS
-    base = _AUDIT if audit else _OUTBOX
-    return base.values([{c: bindparam(f"{c}_{i}") for c in columns} for i in range(rows)])
-
-
-def _write_rows(session: Session, table: str, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    params = {f"{c}_{i}": v for i, row in enumerate(rows) for c, v in row.items()}
-    session.connection().execute(_insert_rows(table, len(rows)), params)
+def _write_rows(session: Session, statement: Insert, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.connection().execute(statement, rows if len(rows) > 1 else rows[0])
 
 
 @contextmanager
 def written_together(session: Session) -> Iterator[None]:
     """Collect the audit and outbox rows added in the block; write them at its end, when
-    it ends without an exception (each table's in one statement). For a block that
+    it ends without an exception (each table's in one execution). For a block that
     reads none of them back and needs no outbox row's id (:func:`add_outbox` returns 0
     for a row collected). Inside another such block, rows go to the outer one."""
     if _collected(session) is not None:
@@ -111,8 +79,8 @@ def written_together(session: Session) -> Iterator[None]:
         yield
     finally:
         session.info.pop(_COLLECTED, None)
-    _write_rows(session, "audit", collected.audit)
-    _write_rows(session, "outbox", collected.outbox)
+    _write_rows(session, _AUDIT, collected.audit)
+    _write_rows(session, _OUTBOX, collected.outbox)
 
 
 def _collected(session: Session) -> _Collected | None:
