@@ -15,12 +15,13 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session, joinedload, lazyload
 
 from cloverpay.api import TENDER_CASH, TENDER_CHECK
 from cloverpay.service.db import CardOnFile, Invoice, Merchant, Payment, PaymentAttempt, new_id
@@ -41,15 +42,25 @@ from cloverpay.service.services.intents import (
     first_check_at,
 )
 from cloverpay.service.services.invoices import (
+    PAID_AND_REFUNDED,
     InvoiceTotals,
     _refuse_if_unresolved,
     load_invoice,
-    paid_and_refunded,
     payable_facts,
     set_paid_status,
 )
-from cloverpay.service.services.receipts import queue_payment_receipt
-from cloverpay.service.services.records import add_audit, add_outbox, alert_reconnect_required
+from cloverpay.service.services.receipts import (
+    Recipient,
+    queue_payment_receipt,
+    recipient_of,
+    select_recipient,
+)
+from cloverpay.service.services.records import (
+    add_audit,
+    add_outbox,
+    alert_reconnect_required,
+    written_together,
+)
 from cloverpay.service.services.send import Settle, send_then_settle
 
 __all__ = [
@@ -107,6 +118,32 @@ def transition_attempt(
 _LOCK_ATTEMPT = (
     select(PaymentAttempt).where(PaymentAttempt.id == bindparam("attempt_id")).with_for_update()
 )
+
+
+def _lock_with_invoice_stmt(line_items: bool) -> Any:
+    """The attempt and its invoice locked in one statement, in the order every settle
+    locks them (``FOR UPDATE OF`` locks in the order it names them: the attempt, then
+    the invoice); no row for an attempt without an invoice."""
+    return (
+        select(PaymentAttempt, Invoice)
+        .join(
+            Invoice,
+            and_(
+                Invoice.id == PaymentAttempt.invoice_id,
+                Invoice.merchant_id == PaymentAttempt.merchant_id,
+            ),
+        )
+        .where(PaymentAttempt.id == bindparam("attempt_id"))
+        .options(joinedload(Invoice.line_items) if line_items else lazyload(Invoice.line_items))
+        .with_for_update(of=[PaymentAttempt, Invoice])
+    )
+
+
+#: By "with the invoice's line items" (for an answer built in the settle).
+_LOCK_WITH_INVOICE = {items: _lock_with_invoice_stmt(items) for items in (False, True)}
+#: What a payment's settle reads after the invoice's lock: its payments' sums (the latest
+#: commits on PostgreSQL) and who gets the receipt, in one statement.
+_SUMS_AND_RECIPIENT = select_recipient(*PAID_AND_REFUNDED)
 
 
 # Built once (a statement built per call also computes its cache key per call).
@@ -267,20 +304,37 @@ def pay_invoice(
 SETTLED_TOTALS = "cloverpay_settled_totals"
 
 
-def _lock_for_payment(s: Session, attempt: PaymentAttempt) -> tuple[Invoice | None, int]:
-    """The attempt's invoice locked (without its line items) and what its payments
-    add up to, read after the lock (the latest commits on PostgreSQL); what they
-    refunded is read in the same statement, for the answer (:func:`settled_totals`)."""
+@dataclass(frozen=True, slots=True)
+class _Locked:
+    """The attempt's invoice (None: it has none), locked; what its payments add up to
+    and who gets the receipt, read after the lock."""
+
+    invoice: Invoice | None
+    paid: int
+    recipient: Recipient | None = None
+
+
+def _lock_for_payment(
+    s: Session, attempt: PaymentAttempt, invoice: Invoice | None = None
+) -> _Locked:
+    """The attempt's invoice locked (without its line items, unless ``invoice``: locked
+    by the caller already) and what its payments add up to, read after the lock (the
+    latest commits on PostgreSQL); what they refunded is read in the same statement,
+    for the answer (:func:`settled_totals`), and so is the receipt's recipient."""
     if attempt.invoice_id is None:
-        return None, 0
-    invoice = load_invoice(s, attempt.merchant_id, attempt.invoice_id, lock=True, line_items=False)
+        return _Locked(None, 0)
+    if invoice is None:
+        invoice = load_invoice(
+            s, attempt.merchant_id, attempt.invoice_id, lock=True, line_items=False
+        )
     # The identity map holds clean rows weakly: keep this one for the transaction, so
     # what is built from it later in the transaction (the API's answer) does not read
     # it again.
     s.info.setdefault("locked_invoices", {})[invoice.id] = invoice
-    paid, refunded = paid_and_refunded(s, invoice.id)
+    row = s.execute(_SUMS_AND_RECIPIENT, {"invoice_id": invoice.id}).one()
+    paid, refunded = int(row[0] or 0), int(row[1] or 0)
     s.info.setdefault(SETTLED_TOTALS, {})[invoice.id] = InvoiceTotals(invoice.total, paid, refunded)
-    return invoice, paid
+    return _Locked(invoice, paid, recipient_of(row))
 
 
 def settled_totals(s: Session, invoice_id: str) -> InvoiceTotals | None:
@@ -296,14 +350,16 @@ def _record_payment(
     outcome: CallOutcome,
     *,
     actor: str,
-    locked: tuple[Invoice | None, int] | None = None,
+    locked: _Locked | None = None,
     now: datetime | None = None,
 ) -> Payment:
     """``locked``: :func:`_lock_for_payment`, called by the caller before it changed
     anything (then every row of the settle is written in one flush). ``now``: the
     receipt's date and when it is due to be sent."""
     assert outcome.clover_id is not None
-    invoice, paid_before = locked if locked is not None else _lock_for_payment(s, attempt)
+    if locked is None:
+        locked = _lock_for_payment(s, attempt)
+    invoice, paid_before = locked.invoice, locked.paid
     attempt.clover_charge_id = outcome.clover_id
     payment = Payment(
         id=new_id(),
@@ -342,7 +398,9 @@ def _record_payment(
         before = settled_totals(s, invoice.id)
         if before is not None:  # the payment counts from here on (as amount_paid counts it)
             s.info[SETTLED_TOTALS][invoice.id] = InvoiceTotals(invoice.total, paid, before.refunded)
-        queue_payment_receipt(s, payment, invoice=invoice, paid=paid, now=now)
+        queue_payment_receipt(
+            s, payment, invoice=invoice, paid=paid, now=now, recipient=locked.recipient
+        )
         set_paid_status(s, invoice, payment, paid=paid, actor=actor)
     return payment
 
@@ -356,21 +414,47 @@ def settle_charge(
     in_settle: InSettle | None = None,
 ) -> PaymentAttempt:
     """Apply Clover's answer to a charge attempt in one transaction (idempotent);
-    ``in_settle`` runs in that transaction, last (see :func:`pay_invoice`)."""
-    with ctx.sessions.begin() as s:
-        attempt = lock_attempt(s, attempt_id)
-        apply_charge_outcome(s, attempt, outcome, actor=actor, now=ctx.now())
+    ``in_settle`` runs in that transaction, last (see :func:`pay_invoice`).
+
+    A success locks the attempt and its invoice in one statement (with the invoice's
+    line items when ``in_settle`` builds an answer); the audit and outbox rows are
+    written together at the end (:func:`~.records.written_together`)."""
+    with ctx.sessions.begin() as s, written_together(s):
+        attempt, invoice = _lock_for_settle(
+            s, attempt_id, outcome, line_items=in_settle is not None
+        )
+        apply_charge_outcome(s, attempt, outcome, actor=actor, now=ctx.now(), invoice=invoice)
         if in_settle is not None:
             in_settle(s, attempt)
     return attempt
 
 
+def _lock_for_settle(
+    s: Session, attempt_id: str, outcome: CallOutcome, *, line_items: bool
+) -> tuple[PaymentAttempt, Invoice | None]:
+    """The attempt locked, and for a success its invoice too (None: it has none, or
+    the outcome records no payment and the invoice is not locked)."""
+    if outcome.status == "succeeded":
+        row = s.execute(_LOCK_WITH_INVOICE[line_items], {"attempt_id": attempt_id}).unique().first()
+        if row is not None:
+            return row[0], row[1]
+    return lock_attempt(s, attempt_id), None
+
+
 def apply_charge_outcome(
-    s: Session, attempt: PaymentAttempt, outcome: CallOutcome, *, actor: str, now: datetime
+    s: Session,
+    attempt: PaymentAttempt,
+    outcome: CallOutcome,
+    *,
+    actor: str,
+    now: datetime,
+    invoice: Invoice | None = None,
 ) -> bool:
     """Settle a *locked* charge attempt inside the caller's transaction (a webhook's
     processing applies it together with marking the event processed). False when the
-    attempt was final already (settled by the reconciler or another request): no-op."""
+    attempt was final already (settled by the reconciler or another request): no-op.
+    ``invoice``: the attempt's invoice, locked by the caller after the attempt (else a
+    success locks it here)."""
     if AttemptState(attempt.state) in FINAL_ATTEMPT_STATES:
         return False
     if not attempt.capture:
@@ -379,7 +463,7 @@ def apply_charge_outcome(
             field="attempt_id",
         )
     if outcome.status == "succeeded":
-        locked = _lock_for_payment(s, attempt)  # before any change: one flush for all
+        locked = _lock_for_payment(s, attempt, invoice)  # before any change: one flush
         transition_attempt(s, attempt, AttemptState.SUCCEEDED, actor=actor)
         _record_payment(s, attempt, outcome, actor=actor, locked=locked, now=now)
         attempt.resolved_at = now

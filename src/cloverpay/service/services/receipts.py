@@ -23,10 +23,12 @@ receipt skipped, never the payment.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from cloverpay.service.db import Customer, Invoice, Merchant, MerchantWebSettings, Payment, Refund
@@ -45,12 +47,15 @@ __all__ = [
     "PAYMENT_RECEIPT",
     "REFUND_RECEIPT",
     "VOID_RECEIPT",
+    "Recipient",
     "format_money",
     "paid_with",
     "queue_payment_receipt",
     "queue_refund_receipt",
     "queue_void_receipt",
     "receipts_enabled",
+    "recipient_of",
+    "select_recipient",
     "set_receipts_enabled",
 ]
 
@@ -69,16 +74,47 @@ def paid_with(tender: str, brand: str | None, last4: str | None) -> str:
     return f"{name} ending in {digits}" if len(digits) == 4 else name
 
 
-# One statement: who gets it, and whether the merchant wants receipts sent (no settings
-# row = on). Built once, bound by ``invoice_id``.
-_RECIPIENT = (
-    select(Merchant.name, Customer.email, Customer.name, MerchantWebSettings.receipts_enabled)
-    .select_from(Invoice)
-    .join(Merchant, Merchant.id == Invoice.merchant_id)
-    .outerjoin(Customer, Customer.id == Invoice.customer_id)
-    .outerjoin(MerchantWebSettings, MerchantWebSettings.merchant_id == Invoice.merchant_id)
-    .where(Invoice.id == bindparam("invoice_id"))
-)
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Who gets the receipts of an invoice: (merchant name, customer email, customer
+    name), or None when nobody does."""
+
+    who: tuple[str, str, str] | None
+
+
+def select_recipient(*columns: Any) -> Select[Any]:
+    """One statement on the invoice bound as ``invoice_id``: ``columns`` (of the
+    invoice, or scalar subqueries bound by ``invoice_id``), then who gets its receipts
+    and whether the merchant wants receipts sent (no settings row = on), the four
+    columns :func:`recipient_of` reads."""
+    return (
+        select(
+            *columns,
+            Merchant.name,
+            Customer.email,
+            Customer.name,
+            MerchantWebSettings.receipts_enabled,
+        )
+        .select_from(Invoice)
+        .join(Merchant, Merchant.id == Invoice.merchant_id)
+        .outerjoin(Customer, Customer.id == Invoice.customer_id)
+        .outerjoin(MerchantWebSettings, MerchantWebSettings.merchant_id == Invoice.merchant_id)
+        .where(Invoice.id == bindparam("invoice_id"))
+    )
+
+
+def recipient_of(row: Sequence[Any] | None) -> Recipient:
+    """The recipient in a row of :func:`select_recipient` (its last four columns)."""
+    if row is None:
+        return Recipient(None)
+    merchant_name, email, customer_name, enabled = row[-4:]
+    if enabled is False or not email or "@" not in email:
+        return Recipient(None)
+    return Recipient((merchant_name, email.strip(), customer_name or email.strip()))
+
+
+# Built once, bound by ``invoice_id``.
+_RECIPIENT = select_recipient()
 _REFUNDED = select(func.coalesce(func.sum(Refund.amount), 0)).where(
     Refund.payment_id == bindparam("payment_id")
 )
@@ -88,12 +124,7 @@ def _recipient(s: Session, invoice_id: str) -> tuple[str, str, str] | None:
     """(merchant name, customer email, customer name) or None: no receipt."""
     with s.no_autoflush:  # reads no row of the settle: its rows stay for one flush
         row = s.execute(_RECIPIENT, {"invoice_id": invoice_id}).first()
-    if row is None:
-        return None
-    merchant_name, email, customer_name, enabled = row
-    if enabled is False or not email or "@" not in email:
-        return None
-    return merchant_name, email.strip(), customer_name or email.strip()
+    return recipient_of(row).who
 
 
 def _queue(
@@ -133,12 +164,14 @@ def queue_payment_receipt(
     invoice: Invoice | None,
     paid: int,
     now: datetime | None = None,
+    recipient: Recipient | None = None,
 ) -> bool:
     """Queue the receipt of ``payment`` in the caller's transaction. ``paid``: what the
-    invoice's payments add up to with this one. True when a receipt was queued."""
+    invoice's payments add up to with this one; ``recipient``: read by the caller in
+    this transaction (else read here). True when a receipt was queued."""
     if invoice is None:
         return False
-    who = _recipient(s, invoice.id)
+    who = _recipient(s, invoice.id) if recipient is None else recipient.who
     if who is None:
         return False
     merchant_name, email, customer_name = who

@@ -11,6 +11,7 @@ commit together. Paid and refunded amounts are derived from payment rows (rule 8
 from cloverpay.service.services.invoices._create import LineItemInput, create_invoice
 from cloverpay.service.services.invoices._open import open_invoice
 from cloverpay.service.services.invoices._read import (
+    PAID_AND_REFUNDED,
     InvoiceTotals,
     PayableFacts,
     amount_held,
@@ -34,6 +35,7 @@ from cloverpay.service.services.invoices._status import (
 )
 
 __all__ = [
+    "PAID_AND_REFUNDED",
     "InvoiceTotals",
     "LineItemInput",
     "PayableFacts",

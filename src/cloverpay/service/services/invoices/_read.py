@@ -24,6 +24,7 @@ from cloverpay.service.errors import AttemptUnresolvedError, NotFound
 from cloverpay.service.services.context import ServiceContext
 
 __all__ = [
+    "PAID_AND_REFUNDED",
     "InvoiceTotals",
     "PayableFacts",
     "amount_held",
@@ -113,7 +114,10 @@ def _refunded_sq(invoice_id: Any) -> Any:
 _INVOICE_ID: Any = bindparam("invoice_id")
 _PAID = select(_paid_sq(_INVOICE_ID))
 _PAYABLE = select(_open_charge_sq(_INVOICE_ID), _paid_sq(_INVOICE_ID), _held_sq(_INVOICE_ID))
-_PAID_REFUNDED = select(_paid_sq(_INVOICE_ID), _refunded_sq(_INVOICE_ID))
+#: The columns of :func:`paid_and_refunded` (bound by ``invoice_id``), for a statement
+#: that reads them with other facts of the invoice.
+PAID_AND_REFUNDED = (_paid_sq(_INVOICE_ID), _refunded_sq(_INVOICE_ID))
+_PAID_REFUNDED = select(*PAID_AND_REFUNDED)
 _OPEN_CHARGE = select(_open_charge_sq(_INVOICE_ID))
 
 
