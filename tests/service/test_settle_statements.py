@@ -23,9 +23,9 @@ from cloverpay.service.services.records import add_audit, add_outbox, written_to
 from .conftest import assert_invariants, make_token
 from .receipt_helpers import customer_invoice
 
-#: The intent: the invoice locked with its merchant, what deciding the charge needs,
-#: the attempt, its audit row.
-INTENT = 4
+#: The intent: the request's Idempotency-Key claimed, the invoice locked with its
+#: merchant, what deciding the charge needs, the attempt, its audit row.
+INTENT = 5
 #: The settle: the attempt and its invoice locked (with the answer's line items), the
 #: sums and the receipt's recipient, the invoice's status, the payment, the attempt,
 #: the stored answer, the audit rows, the outbox rows.
