@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from anyio import to_thread
 from fastapi import FastAPI
@@ -31,8 +32,9 @@ from cloverpay.service.webhooks import install_webhooks
 __all__ = ["create_app"]
 
 #: The errors every /v1 route documents (a route adds its own: 400, 402, 404, 409, 502).
-#: The 422 stands in for FastAPI's validation-error schema, which the API never sends; it
-#: is listed on the few routes that take no parameter too (nothing there can be refused).
+#: The 422 stands in for FastAPI's validation-error schema, which the API never sends;
+#: the schema drops it from the few routes that take no parameter and no body
+#: (:func:`_openapi_without_impossible_422`: nothing there can be refused).
 V1_ERRORS = error_responses(401, 422)
 
 
@@ -84,8 +86,28 @@ def create_app(
     install_web(app)  # pay pages and the staff dashboard (cloverpay.service.web)
     install_webhooks(app)  # Clover's webhooks into the inbox (cloverpay.service.webhooks)
 
+    _openapi_without_impossible_422(app)
+
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     return app
+
+
+def _openapi_without_impossible_422(app: FastAPI) -> None:
+    """The schema as FastAPI builds it, without the 422 of an operation that has no
+    parameter and no body (built once, as FastAPI caches it)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    if "parameters" not in operation and "requestBody" not in operation:
+                        operation.get("responses", {}).pop("422", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
