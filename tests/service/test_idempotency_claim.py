@@ -166,3 +166,18 @@ def test_a_key_of_another_request_is_refused_and_a_stale_one_taken_over(
     assert _count(ctx, Invoice) == invoices + 1
     (row,) = _rows(ctx, "stale")
     assert (row.status, row.response_body) == ("done", taken.content)
+
+
+@pytest.mark.parametrize("authorization", ["Bearer cpk_not_a_key", "Basic abc", ""])
+def test_a_caller_without_a_valid_key_is_refused_and_claims_nothing(
+    api: TestClient, ctx: ServiceContext, authorization: str
+) -> None:
+    refused = api.post(
+        "/v1/invoices",
+        json=BODY,
+        headers={"Authorization": authorization, "Idempotency-Key": "who"},
+    )
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["error"]["field"] == "Authorization"
+    assert _rows(ctx, "who") == []
+    assert _count(ctx, Invoice) == 0

@@ -290,12 +290,14 @@ class IdempotencyMiddleware:
         authorization = headers.get("authorization", "")
         if CLAIMED_BY_ROUTE.fullmatch(path):
             principal = await self._principal(authorization)
-            if principal is not None:
-                claim = claim_values(principal.merchant_id, key, "POST", path, fp, self.ctx.now())
-                stored = StoredAnswer(self.ctx, principal.merchant_id, key, claim=claim)
-                if await self._run(scope, _replaying(body, receive), send, principal, stored):
-                    return
-                # the key was held: decided below as for any other route
+            if principal is None:  # the route answers 401 in the one shape
+                await self.app(scope, _replaying(body, receive), send)
+                return
+            claim = claim_values(principal.merchant_id, key, "POST", path, fp, self.ctx.now())
+            stored = StoredAnswer(self.ctx, principal.merchant_id, key, claim=claim)
+            if await self._run(scope, _replaying(body, receive), send, principal, stored):
+                return
+            # the key was held: decided below as for any other route
         principal, decision, row = await to_thread.run_sync(
             self._begin, authorization, key, fp, "POST", path
         )
