@@ -14,10 +14,12 @@ pytest.importorskip("fastapi")
 pytest.importorskip("sqlalchemy")
 
 from cryptography.fernet import Fernet
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from cloverpay.api import CloverClient
 from cloverpay.sandbox import Sandbox
+from cloverpay.service.api import create_app
 from cloverpay.service.core.config import Settings
 from cloverpay.service.db import Base, Invoice, Merchant, make_engine
 from cloverpay.service.invariants import CloverChargeFact, check_invariants
@@ -27,7 +29,7 @@ from cloverpay.service.services.invoices import (
     create_invoice,
     open_invoice,
 )
-from cloverpay.service.services.merchants import connect_merchant
+from cloverpay.service.services.merchants import connect_merchant, create_api_key
 
 PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
 APPROVE = "4242424242424242"
@@ -147,6 +149,16 @@ def merchant(ctx: ServiceContext, sandbox: Sandbox) -> Merchant:
         pakms_key=creds.api_access_key,
         clover_base_url=creds.base_url,
     )
+
+
+@pytest.fixture
+def api(ctx: ServiceContext, merchant: Merchant) -> Iterator[TestClient]:
+    """The app in process, authenticated with a new API key of ``merchant``."""
+    key = create_api_key(ctx, merchant.id)
+    with TestClient(
+        create_app(context=ctx), headers={"Authorization": f"Bearer {key.secret}"}
+    ) as client:
+        yield client
 
 
 def clover(sandbox: Sandbox) -> CloverClient:

@@ -11,11 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from cloverpay.sandbox import Sandbox, SandboxServer
-from cloverpay.service.api import create_app
 from cloverpay.service.db import (
     AuditLog,
     Invoice,
@@ -28,7 +26,6 @@ from cloverpay.service.db import (
 )
 from cloverpay.service.invariants import CloverPaymentFact, check_invariants
 from cloverpay.service.services import ServiceContext
-from cloverpay.service.services.merchants import create_api_key
 from cloverpay.service.services.terminal_sales import start_terminal_sale
 from cloverpay.service.services.terminals import register_terminal
 from cloverpay.service.terminal_runtime import RuntimeOptions, TerminalRuntime
@@ -196,16 +193,6 @@ def audit_count(ctx: ServiceContext, entity_id: str, action: str) -> int:
             )
             or 0
         )
-
-
-@pytest.fixture
-def api(ctx: ServiceContext, merchant: Merchant) -> Iterator[TestClient]:
-    """The app in process, authenticated with a new API key of ``merchant``."""
-    key = create_api_key(ctx, merchant.id)
-    with TestClient(
-        create_app(context=ctx), headers={"Authorization": f"Bearer {key.secret}"}
-    ) as client:
-        yield client
 
 
 def error(response: httpx.Response, status: int) -> dict[str, Any]:

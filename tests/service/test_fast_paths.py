@@ -5,7 +5,6 @@ built from the rows of its transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -13,22 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from cloverpay.sandbox import Sandbox
-from cloverpay.service.api import create_app
 from cloverpay.service.db import ApiKeyRow, IdempotencyKey, Merchant
 from cloverpay.service.services import ServiceContext
 from cloverpay.service.services import merchants as merchants_svc
 from cloverpay.service.services.merchants import create_api_key
 
 from .conftest import DECLINE, assert_invariants, make_token
-
-
-@pytest.fixture
-def api(ctx: ServiceContext, merchant: Merchant) -> Iterator[TestClient]:
-    key = create_api_key(ctx, merchant.id)
-    with TestClient(
-        create_app(context=ctx), headers={"Authorization": f"Bearer {key.secret}"}
-    ) as client:
-        yield client
 
 
 def _stored(ctx: ServiceContext, key: str) -> IdempotencyKey:

@@ -6,7 +6,6 @@ progress, reused, replayed, a stale one taken over), with none of the route's wo
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -15,24 +14,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, func, insert, select
 
 from cloverpay.sandbox import Sandbox
-from cloverpay.service.api import create_app
 from cloverpay.service.api.idempotency import _fingerprint
 from cloverpay.service.db import IdempotencyKey, Invoice, Merchant, PaymentAttempt
 from cloverpay.service.services import ServiceContext
-from cloverpay.service.services.merchants import create_api_key
 
 from .conftest import assert_invariants, make_token
 
 BODY = {"line_items": [{"description": "Gutter repair", "quantity": 1, "unit_amount": 3100}]}
-
-
-@pytest.fixture
-def api(ctx: ServiceContext, merchant: Merchant) -> Iterator[TestClient]:
-    key = create_api_key(ctx, merchant.id)
-    with TestClient(
-        create_app(context=ctx), headers={"Authorization": f"Bearer {key.secret}"}
-    ) as client:
-        yield client
 
 
 def _rows(ctx: ServiceContext, key: str) -> list[IdempotencyKey]:

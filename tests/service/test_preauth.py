@@ -4,7 +4,6 @@ after every scenario."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,7 +11,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from cloverpay.sandbox import Sandbox
-from cloverpay.service.api import create_app
 from cloverpay.service.db import (
     Authorization,
     Invoice,
@@ -26,7 +24,6 @@ from cloverpay.service.errors import AttemptUnresolvedError, ConflictError, Inva
 from cloverpay.service.services import Reconciler, ServiceContext
 from cloverpay.service.services.clover_calls import CallOutcome
 from cloverpay.service.services.invoices import invoice_paid_key, void_invoice
-from cloverpay.service.services.merchants import create_api_key
 from cloverpay.service.services.payments import pay_invoice
 from cloverpay.service.services.preauth import (
     authorize_invoice,
@@ -299,15 +296,6 @@ def test_a_partly_refunded_payment_cannot_be_voided(
         void_payment(ctx, merchant.id, payment.id, actor="t")
     assert refused.value.code == "payment_refunded"
     assert_invariants(ctx, sandbox)
-
-
-@pytest.fixture
-def api(ctx: ServiceContext, merchant: Merchant) -> Iterator[TestClient]:
-    key = create_api_key(ctx, merchant.id)
-    with TestClient(
-        create_app(context=ctx), headers={"Authorization": f"Bearer {key.secret}"}
-    ) as client:
-        yield client
 
 
 def _open(api: TestClient) -> dict[str, Any]:

@@ -7,14 +7,12 @@ of the card than its last four digits. Both back ends (the ``db_url`` fixture)."
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from cloverpay.sandbox import Sandbox
-from cloverpay.service.api import create_app
 from cloverpay.service.db import (
     AuditLog,
     Authorization,
@@ -24,7 +22,6 @@ from cloverpay.service.db import (
 )
 from cloverpay.service.outbox_email import deliver_due
 from cloverpay.service.services import ServiceContext
-from cloverpay.service.services.merchants import create_api_key
 from cloverpay.service.services.payments import pay_invoice
 from cloverpay.service.services.preauth import authorize_invoice, capture_authorization
 from cloverpay.service.services.receipts import (
@@ -47,15 +44,6 @@ from .terminal_helpers import (  # noqa: F401  (fixtures)
     terminal,
     terminal_server,
 )
-
-
-@pytest.fixture
-def api(ctx: ServiceContext, merchant: Merchant) -> Iterator[TestClient]:
-    key = create_api_key(ctx, merchant.id)
-    with TestClient(
-        create_app(context=ctx), headers={"Authorization": f"Bearer {key.secret}"}
-    ) as client:
-        yield client
 
 
 def test_pay_replayed_request_queues_one_receipt_with_the_facts(

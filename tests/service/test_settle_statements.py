@@ -14,10 +14,8 @@ from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
 
 from cloverpay.sandbox import Sandbox
-from cloverpay.service.api import create_app
 from cloverpay.service.db import AuditLog, Merchant, OutboxEvent
 from cloverpay.service.services import ServiceContext
-from cloverpay.service.services.merchants import create_api_key
 from cloverpay.service.services.records import add_audit, add_outbox, written_together
 
 from .conftest import assert_invariants, make_token
@@ -30,15 +28,6 @@ INTENT = 5
 #: sums and the receipt's recipient, the invoice's status, the payment, the attempt,
 #: the stored answer, the audit rows, the outbox rows.
 SETTLE = 8
-
-
-@pytest.fixture
-def api(ctx: ServiceContext, merchant: Merchant) -> Iterator[TestClient]:
-    key = create_api_key(ctx, merchant.id)
-    with TestClient(
-        create_app(context=ctx), headers={"Authorization": f"Bearer {key.secret}"}
-    ) as client:
-        yield client
 
 
 class Transactions:

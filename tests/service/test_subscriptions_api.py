@@ -4,29 +4,15 @@ Idempotency-Key replays, cancel; and the subscriptions package's public surface.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from cloverpay.sandbox import Sandbox
-from cloverpay.service.api import create_app
-from cloverpay.service.db import Merchant
 from cloverpay.service.services import ServiceContext
-from cloverpay.service.services.merchants import create_api_key
 from cloverpay.service.services.subscriptions import BillingRun
 
 from .conftest import assert_invariants, make_token
-
-
-@pytest.fixture
-def api(ctx: ServiceContext, merchant: Merchant) -> Iterator[TestClient]:
-    key = create_api_key(ctx, merchant.id)
-    with TestClient(
-        create_app(context=ctx), headers={"Authorization": f"Bearer {key.secret}"}
-    ) as client:
-        yield client
 
 
 def _error(resp: Any, status: int) -> dict[str, Any]:

@@ -39,7 +39,6 @@ from cloverpay.service.terminal_runtime import TerminalRuntime
 
 from .conftest import Clock, invoice_row, make_token, open_test_invoice
 from .terminal_helpers import (  # noqa: F401  (fixtures)
-    api,
     assert_books,
     attempt_row,
     audit_count,

@@ -22,7 +22,6 @@ from .conftest import make_token, open_test_invoice
 from .terminal_helpers import (  # noqa: F401  (fixtures)
     FAST,
     WAIT_S,
-    api,
     assert_books,
     control,
     error,
