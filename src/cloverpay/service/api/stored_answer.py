@@ -13,6 +13,12 @@ first write transaction is a call to Clover (the money path commits its intent f
 RELIABILITY.md rule 1), and everything after it runs under the claim. A key already
 claimed stops the route right there (:class:`ClaimTaken`, nothing of its work written)
 and the middleware answers as for any claimed key (replay, conflict, in progress).
+
+What a route of :data:`CLAIMED_BY_ROUTE` must keep true: its first session transaction
+(not counting :func:`~cloverpay.service.db.reading`, which is skipped) is its first
+write, and it calls Clover only after that transaction committed. A read session opened
+before it would carry the claim and give it back at its close (correct, but a claim for
+nothing).
 """
 
 from __future__ import annotations
