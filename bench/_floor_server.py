@@ -28,8 +28,6 @@ import gc
 import json
 import os
 import signal
-import socket
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,6 +35,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from _loadgen import announce, listening_socket, server_config
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, Field
 
@@ -130,20 +129,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
     app = build_app(json.loads(os.environ["FLOOR_SANDBOX"]))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", args.port))
-    sock.listen(2048)
-    sys.stdout.write(json.dumps({"port": sock.getsockname()[1], "pid": os.getpid()}) + "\n")
-    sys.stdout.flush()
-    config = uvicorn.Config(
-        app,
-        http="httptools",
-        loop="uvloop",
-        log_level="warning",
-        access_log=False,
-        timeout_keep_alive=75,
-    )
+    sock = listening_socket(args.port)
+    announce({"port": sock.getsockname()[1], "pid": os.getpid()})
+    config = server_config(app)
     server = uvicorn.Server(config)
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
     gc.collect()  # start-up objects out of the collector's way, as the service does

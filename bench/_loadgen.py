@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -62,6 +64,41 @@ def settle_heap_as_serve_does() -> None:
     except ImportError:
         return
     settle_heap()
+
+
+def listening_socket(port: int = 0) -> socket.socket:
+    """A server socket on 127.0.0.1 (``port`` 0: any free one), listening, for uvicorn
+    to serve on (``server.run(sockets=[sock])``): bound before the JSON line that
+    announces the port, so the port works once announced."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(2048)
+    return sock
+
+
+def announce(info: dict[str, Any]) -> None:
+    """The one JSON line on stdout that :func:`start_server` reads."""
+    sys.stdout.write(json.dumps(info) + "\n")
+    sys.stdout.flush()
+
+
+def server_config(app: Any, **options: Any) -> Any:
+    """uvicorn's settings for a benchmark server: httptools and uvloop, no access log,
+    and a keep-alive longer than httpx's 5 s expiry (with both at 5 s, a client
+    connection idle between rounds could be reused as the server closed it).
+    ``options`` override."""
+    import uvicorn
+
+    settings: dict[str, Any] = {
+        "http": "httptools",
+        "loop": "uvloop",
+        "log_level": "warning",
+        "access_log": False,
+        "timeout_keep_alive": 75,
+        **options,
+    }
+    return uvicorn.Config(app, **settings)
 
 
 def start_server(

@@ -29,13 +29,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
-import sys
 import time
 import uuid
 from typing import Any
 
 import uvicorn
+from _loadgen import announce, listening_socket, server_config
 
 from cloverpay.sandbox import Sandbox
 
@@ -165,26 +164,12 @@ def main() -> None:
     sandbox = Sandbox(seed=args.seed)
     customer_id, fill_s = asyncio.run(prepare(sandbox, args.fill, args.fill_mode))
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", args.port))
-    sock.listen(2048)
+    sock = listening_socket(args.port)
     port = int(sock.getsockname()[1])
     info: dict[str, Any] = sandbox.credentials_for(f"http://127.0.0.1:{port}").to_json()
     info.update(customer_id=customer_id, fill=args.fill, fill_seconds=fill_s, port=port)
-    sys.stdout.write(json.dumps(info) + "\n")
-    sys.stdout.flush()
-    config = uvicorn.Config(
-        sandbox.app,
-        http=args.http,
-        loop=args.loop,
-        log_level="warning",
-        lifespan="off",
-        access_log=False,
-        # Longer than httpx's 5 s keep-alive expiry: with both at 5 s, a client
-        # connection idle between rounds could be reused as the server closed it.
-        timeout_keep_alive=75,
-    )
+    announce(info)
+    config = server_config(sandbox.app, http=args.http, loop=args.loop, lifespan="off")
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -36,7 +35,7 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
-from _loadgen import settle_heap_as_serve_does
+from _loadgen import announce, listening_socket, server_config, settle_heap_as_serve_does
 from anyio import to_thread
 from sqlalchemy import event
 
@@ -123,21 +122,9 @@ def main() -> None:
     def _connect(*_a: Any) -> None:
         connects[0] += 1
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", args.port))
-    sock.listen(2048)
-    port = int(sock.getsockname()[1])
-    sys.stdout.write(json.dumps({"port": port, "pid": os.getpid()}) + "\n")
-    sys.stdout.flush()
-    config = uvicorn.Config(
-        app,
-        http="httptools",
-        loop="uvloop",
-        log_level="warning",
-        access_log=False,
-        timeout_keep_alive=75,
-    )
+    sock = listening_socket(args.port)
+    announce({"port": int(sock.getsockname()[1]), "pid": os.getpid()})
+    config = server_config(app)
     server = _Server(config)
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
     signal.signal(signal.SIGINT, lambda *_: setattr(server, "should_exit", True))
